@@ -1,0 +1,412 @@
+"""The Deliberative Poll: its definition (poll, sections, positions, options, questions) and what
+participants give (participants, answers in long form, reasons).
+
+Participant-facing texts are stored as ``{language: text}`` mappings: English is required (a
+database constraint says so), other languages are optional and fall back to English.
+"""
+
+import secrets
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+DEFAULT_LANGUAGE = "en"
+Texts = dict[str, str]
+
+
+def localized(texts: Texts | None, language: str) -> str:
+    """The text in ``language``, falling back to English, then to nothing."""
+    if not texts:
+        return ""
+    return texts.get(language) or texts.get(DEFAULT_LANGUAGE, "")
+
+
+def has_english(field: str) -> Q:
+    return Q(**{f"{field}__has_key": DEFAULT_LANGUAGE})
+
+
+def default_languages() -> list[str]:
+    return [DEFAULT_LANGUAGE]
+
+
+def new_public_id() -> str:
+    # Pseudonymous and unguessable, short enough to read aloud to a support desk.
+    return secrets.token_hex(8)
+
+
+class Wave(models.IntegerChoices):
+    T1 = 1, "T1"
+    T2 = 2, "T2"
+
+
+class PollQuerySet(models.QuerySet["Poll"]):
+    def open(self) -> "PollQuerySet":
+        return self.filter(status=Poll.Status.OPEN)
+
+    def visible_to(self, user: Any) -> "PollQuerySet":
+        """Polls a staff user may see: all for superusers, otherwise those they organise."""
+        if user.is_superuser:
+            return self
+        return self.filter(organisers=user)
+
+
+class Poll(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        OPEN = "open", _("open")
+        CLOSED = "closed", _("closed")
+
+    class Access(models.TextChoices):
+        OPEN = "open", _("open link")
+        INVITATION = "invitation", _("invitation only")
+
+    slug = models.SlugField(unique=True, max_length=80)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    languages = models.JSONField(default=default_languages, help_text="Language codes, en first.")
+    title = models.JSONField(help_text="{language: text}")
+    question = models.JSONField(help_text="The neutral statement of the question.")
+    intro = models.JSONField(default=dict, blank=True, help_text="Welcome text (markdown).")
+    control_share = models.FloatField(
+        default=0.0, help_text="Share of participants assigned to the control arm (0 to <1)."
+    )
+    counterbalance_positions = models.BooleanField(default=True)
+    randomise_option_order = models.BooleanField(default=True)
+    group_size = models.PositiveSmallIntegerField(default=8)
+    access = models.CharField(max_length=12, choices=Access.choices, default=Access.OPEN)
+    min_subgroup_size = models.PositiveSmallIntegerField(
+        default=5, help_text="Subgroups with fewer participants are suppressed in results."
+    )
+    min_seconds = models.PositiveIntegerField(
+        default=300, help_text="Completing faster than this is flagged as implausible."
+    )
+    results_public = models.BooleanField(
+        default=False, help_text="Show aggregate results to participants before the poll closes."
+    )
+    organisers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="organised_polls", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PollQuerySet.as_manager()
+
+    class Meta:
+        ordering: ClassVar = ["-created_at"]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=Q(control_share__gte=0) & Q(control_share__lt=1),
+                name="poll_control_share_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(group_size__gte=2) & Q(group_size__lte=50),
+                name="poll_group_size_range",
+            ),
+            models.CheckConstraint(condition=Q(min_subgroup_size__gte=1), name="poll_min_k"),
+            models.CheckConstraint(condition=has_english("title"), name="poll_title_en"),
+            models.CheckConstraint(condition=has_english("question"), name="poll_question_en"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def has_answers(self) -> bool:
+        return self.answers.exists()
+
+
+class PollItem(models.Model):
+    """Common shape of the ordered, keyed parts of a poll."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE)
+    key = models.CharField(max_length=40)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+        ordering: ClassVar = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Section(PollItem):
+    title = models.JSONField()
+    intro = models.JSONField(default=dict, blank=True)
+
+    class Meta(PollItem.Meta):
+        default_related_name = "sections"
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["poll", "key"], name="section_key_unique"),
+            models.CheckConstraint(condition=has_english("title"), name="section_title_en"),
+        ]
+
+
+class Position(PollItem):
+    title = models.JSONField()
+    summary = models.JSONField()
+    body = models.JSONField(help_text="Markdown; sanitised on output.")
+    sources = models.JSONField(
+        default=list, blank=True, help_text="[{title, publisher, url, date}]"
+    )
+
+    class Meta(PollItem.Meta):
+        default_related_name = "positions"
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["poll", "key"], name="position_key_unique"),
+            models.CheckConstraint(condition=has_english("title"), name="position_title_en"),
+            models.CheckConstraint(condition=has_english("body"), name="position_body_en"),
+        ]
+
+
+class Option(PollItem):
+    text = models.JSONField()
+    position = models.ForeignKey(
+        Position, on_delete=models.SET_NULL, related_name="options", null=True, blank=True
+    )
+    axis = models.IntegerField(help_text="Place on the poll's axis (e.g. 1 = negotiated exit).")
+    arguments_for = models.JSONField(default=dict, blank=True)
+    arguments_against = models.JSONField(default=dict, blank=True)
+
+    class Meta(PollItem.Meta):
+        default_related_name = "options"
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["poll", "key"], name="option_key_unique"),
+            models.UniqueConstraint(fields=["poll", "axis"], name="option_axis_unique"),
+            models.CheckConstraint(condition=has_english("text"), name="option_text_en"),
+        ]
+
+
+class Question(PollItem):
+    class Kind(models.TextChoices):
+        RATING = "rating", _("rating scale")
+        SINGLE = "single", _("single choice")
+        MULTIPLE = "multiple", _("multiple choice")
+        RANKING = "ranking", _("ranking of the options")
+        NUMBER = "number", _("number")
+        TEXT = "text", _("free text")
+        KNOWLEDGE = "knowledge", _("knowledge item")
+
+    class Waves(models.TextChoices):
+        T1 = "t1", "T1"
+        T2 = "t2", "T2"
+        BOTH = "both", _("T1 and T2 (paired)")
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="questions")
+    waves = models.CharField(max_length=4, choices=Waves.choices, default=Waves.BOTH)
+    required = models.BooleanField(default=True)
+    dont_know = models.BooleanField(default=False, help_text="Offer a 'don't know' answer.")
+    breakdown = models.BooleanField(
+        default=False, help_text="Single choice: use as a categorical subgroup in results."
+    )
+    text = models.JSONField()
+    help = models.JSONField(default=dict, blank=True)
+    option = models.ForeignKey(
+        Option, on_delete=models.CASCADE, null=True, blank=True, related_name="ratings"
+    )
+    scale_min = models.IntegerField(null=True, blank=True)
+    scale_max = models.IntegerField(null=True, blank=True)
+    min_label = models.JSONField(default=dict, blank=True)
+    max_label = models.JSONField(default=dict, blank=True)
+    choices = models.JSONField(default=list, blank=True, help_text="[{key, label: {lang: text}}]")
+    answer = models.CharField(max_length=40, blank=True, help_text="Knowledge: the correct key.")
+    number_min = models.FloatField(null=True, blank=True)
+    number_max = models.FloatField(null=True, blank=True)
+
+    class Meta(PollItem.Meta):
+        default_related_name = "questions"
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["poll", "key"], name="question_key_unique"),
+            models.CheckConstraint(condition=has_english("text"), name="question_text_en"),
+            models.CheckConstraint(
+                condition=~Q(kind="rating")
+                | (Q(scale_min__isnull=False) & Q(scale_max__gt=models.F("scale_min"))),
+                name="question_rating_scale",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="knowledge") | ~Q(answer=""), name="question_knowledge_key"
+            ),
+            models.CheckConstraint(
+                condition=Q(breakdown=False) | Q(kind="single"), name="question_breakdown_single"
+            ),
+        ]
+
+    def in_wave(self, wave: int) -> bool:
+        return self.waves == Question.Waves.BOTH or self.waves == f"t{wave}"
+
+    @property
+    def paired(self) -> bool:
+        return self.waves == Question.Waves.BOTH
+
+    def choice_keys(self) -> list[str]:
+        return [choice["key"] for choice in self.choices]
+
+
+class ParticipantQuerySet(models.QuerySet["Participant"]):
+    def completed(self) -> "ParticipantQuerySet":
+        return self.filter(completed_at__isnull=False)
+
+    def in_progress(self) -> "ParticipantQuerySet":
+        return self.filter(consented_at__isnull=False, completed_at__isnull=True)
+
+    def invited(self) -> "ParticipantQuerySet":
+        return self.filter(token_hash__isnull=False)
+
+    def usable_invitations(self) -> "ParticipantQuerySet":
+        return self.invited().filter(revoked_at__isnull=True, completed_at__isnull=True)
+
+
+class Participant(models.Model):
+    class Arm(models.TextChoices):
+        TREATMENT = "treatment", _("treatment")
+        CONTROL = "control", _("control")
+
+    class Step(models.TextChoices):
+        WELCOME = "welcome", _("welcome and consent")
+        T1 = "t1", _("first questionnaire")
+        BRIEFING = "briefing", _("briefing")
+        DELIBERATION = "deliberation", _("deliberation")
+        T2 = "t2", _("second questionnaire")
+        DONE = "done", _("finished")
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="participants")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id)
+    token_hash = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, help_text="SHA-256 of the invitation."
+    )
+    label = models.CharField(max_length=200, blank=True, help_text="Invitation label.")
+    contact = models.CharField(
+        max_length=254, blank=True, help_text="Organisers only; never exported."
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    arm = models.CharField(max_length=10, choices=Arm.choices, blank=True)
+    position_order = models.JSONField(default=list, blank=True, help_text="Position keys shown.")
+    option_order = models.JSONField(default=list, blank=True, help_text="Option keys shown.")
+    group = models.PositiveIntegerField(null=True, blank=True, help_text="Small group within arm.")
+    weight = models.FloatField(null=True, blank=True)
+    language = models.CharField(max_length=10, default=DEFAULT_LANGUAGE)
+    step = models.CharField(max_length=12, choices=Step.choices, default=Step.WELCOME)
+    page = models.PositiveSmallIntegerField(default=0, help_text="Page inside a questionnaire.")
+    consented_at = models.DateTimeField(null=True, blank=True)
+    briefed_at = models.DateTimeField(null=True, blank=True, help_text="T1 is frozen from here.")
+    completed_at = models.DateTimeField(null=True, blank=True)
+    step_times = models.JSONField(default=dict, blank=True, help_text="{step: seconds spent}")
+    position_seconds = models.JSONField(default=dict, blank=True, help_text="{key: seconds}")
+    flags = models.JSONField(default=list, blank=True, help_text="Quality flags.")
+    imported = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ParticipantQuerySet.as_manager()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=Q(weight__isnull=True) | Q(weight__gt=0), name="participant_weight_pos"
+            ),
+            models.CheckConstraint(
+                condition=Q(arm="") | Q(arm="treatment") | Q(arm="control"),
+                name="participant_arm_valid",
+            ),
+        ]
+        indexes: ClassVar = [models.Index(fields=["poll", "arm", "group"])]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class Answer(models.Model):
+    """One answer in long form: (participant, question, wave) -> value.
+
+    ``value`` holds the canonical answer (int, float, choice key, list of keys, text; null for
+    "don't know"). ``number`` repeats it as a float where it has one (rating, number, the 1-based
+    code of a single choice) so results read a numeric column in bulk without parsing JSON.
+    ``poll`` is denormalised from the participant so a poll's answers are read without a join.
+    """
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="answers")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
+    wave = models.PositiveSmallIntegerField(choices=Wave.choices)
+    value = models.JSONField(null=True, blank=True)
+    number = models.FloatField(null=True, blank=True)
+    dont_know = models.BooleanField(default=False)
+    answered_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["participant", "question", "wave"], name="answer_once_per_wave"
+            ),
+            models.CheckConstraint(condition=Q(wave__in=[1, 2]), name="answer_wave_valid"),
+            models.CheckConstraint(
+                condition=Q(dont_know=False) | Q(number__isnull=True), name="answer_dk_no_number"
+            ),
+        ]
+        indexes: ClassVar = [models.Index(fields=["poll", "answered_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id}:{self.question_id}:T{self.wave}"
+
+
+class ReasonQuerySet(models.QuerySet["Reason"]):
+    def visible(self) -> "ReasonQuerySet":
+        return self.exclude(state=Reason.State.HIDDEN)
+
+    def moderation_queue(self) -> "ReasonQuerySet":
+        return self.order_by(
+            models.Case(models.When(state=Reason.State.REPORTED, then=0), default=1),
+            "-created_at",
+        )
+
+
+class Reason(models.Model):
+    class Stance(models.TextChoices):
+        FOR = "for", _("for")
+        AGAINST = "against", _("against")
+
+    class State(models.TextChoices):
+        VISIBLE = "visible", _("visible")
+        REPORTED = "reported", _("reported")
+        HIDDEN = "hidden", _("hidden")
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="reasons")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="reasons")
+    option = models.ForeignKey(Option, on_delete=models.CASCADE, related_name="reasons")
+    stance = models.CharField(max_length=8, choices=Stance.choices)
+    text = models.TextField(max_length=2000)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.VISIBLE)
+    report_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ReasonQuerySet.as_manager()
+
+    class Meta:
+        ordering: ClassVar = ["created_at"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["participant", "option"], name="reason_once_per_option")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stance}: {self.text[:40]}"
+
+
+class ModerationDecision(models.Model):
+    """Who hid or restored a reason, and when: the moderation log."""
+
+    class Action(models.TextChoices):
+        HIDE = "hide", _("hide")
+        RESTORE = "restore", _("restore")
+
+    reason = models.ForeignKey(Reason, on_delete=models.CASCADE, related_name="decisions")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    moderator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["-decided_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.reason_id}"

@@ -1,0 +1,109 @@
+"""Shared fixtures: real services (PostgreSQL, Redis, a Celery worker) and small polls."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def require_service(name: str, url: str) -> None:
+    """Fail in CI, skip elsewhere, when a service the test needs is not listening."""
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=2):
+            return
+    except OSError as error:
+        message = f"{name} is not reachable at {parsed.hostname}:{parsed.port} ({error})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must run this test.")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ["TEST_REDIS_URL"]
+    require_service("Redis", url)
+    return url
+
+
+@pytest.fixture
+def celery_on_redis(redis_url: str) -> Iterator[str]:
+    """Point this process's Celery app at Redis (no eager mode) for the length of a test."""
+    import redis
+
+    from deliberate.celery import app
+
+    redis.Redis.from_url(redis_url).flushdb()
+    saved = {key: app.conf[key] for key in ("broker_url", "result_backend", "task_always_eager")}
+    app.conf.update(broker_url=redis_url, result_backend=redis_url, task_always_eager=False)
+    # The app caches its connection pool and backend; drop them so the new URLs take effect.
+    app.__dict__.pop("backend", None)
+    app._pool = None
+    try:
+        yield redis_url
+    finally:
+        app.conf.update(saved)
+        app.__dict__.pop("backend", None)
+        app._pool = None
+
+
+def worker_env(redis_url: str) -> dict[str, str]:
+    database = settings.DATABASES["default"]
+    db_url = (
+        f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    )
+    return {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": db_url, "CONN_MAX_AGE": "0"}
+
+
+@pytest.fixture
+def celery_worker_process(
+    celery_on_redis: str, transactional_db: None
+) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process on Redis, reading the test database."""
+    log = open(ROOT / "var" / f"worker-{os.getpid()}.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "deliberate",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=worker_env(celery_on_redis),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    from deliberate.celery import app
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the Celery worker exited early; see {log.name}")
+        if app.control.ping(timeout=0.5):
+            break
+    else:
+        process.kill()
+        pytest.fail("the Celery worker did not answer a ping within 30 s")
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()

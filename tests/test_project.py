@@ -1,0 +1,81 @@
+"""The project as a user meets it: settings, checks, migrations, compose file, README."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "a-long-random-production-secret-key-for-the-deploy-check-0123456789",
+    "ALLOWED_HOSTS": "deliberate.example.org",
+}
+
+
+def test_deploy_check_is_clean_with_production_settings() -> None:
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key() -> None:
+    result = run_manage("check", env={**PRODUCTION, "SECRET_KEY": ""})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_migrations_match_the_models() -> None:
+    result = run_manage("makemigrations", "--check", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_embedded_default_migrates_and_loads_the_seed_poll_on_sqlite(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "REDIS_URL": ""}
+    result = run_manage("quickstart", "--no-serve", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Created poll 'west-putin-exit'" in result.stdout
+    assert re.search(r"user 'organiser', password '\S{12,}'", result.stdout)
+
+
+def test_compose_file_references_only_what_exists() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"postgres", "redis", "web", "worker", "beat"}
+    for name in ("postgres", "redis", "web", "worker"):
+        assert "healthcheck" in services[name], name
+    settings_text = (ROOT / "deliberate" / "settings.py").read_text()
+    app = compose["x-app"]
+    for variable in app["environment"]:
+        assert f'"{variable}"' in settings_text, f"{variable} is not read by settings.py"
+    for name in ("web", "worker", "beat"):
+        assert services[name]["build"] == "." and (ROOT / "Dockerfile").exists()
+    assert "deliberate.wsgi" in services["web"]["command"]
+    assert (ROOT / "deliberate" / "wsgi.py").exists()
+    assert services["worker"]["command"][:3] == ["celery", "-A", "deliberate"]
+    assert services["web"]["ports"] == ["8000:8000"]
+    assert "/healthz" in str(services["web"]["healthcheck"])
+
+
+def test_readme_gives_the_two_commands_and_ci_runs_the_test_one() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = re.findall(r"```sh\n(.+?)\n```", readme)
+    run_command = next(c for c in commands if "quickstart" in c)
+    test_command = next(c for c in commands if c.rstrip().endswith("pytest"))
+    assert run_command and test_command in ci
