@@ -66,10 +66,10 @@ def worker_env(redis_url: str) -> dict[str, str]:
 
 @pytest.fixture
 def celery_worker_process(
-    celery_on_redis: str, transactional_db: None
+    celery_on_redis: str, transactional_db: None, tmp_path: Path
 ) -> Iterator[subprocess.Popen]:
     """A real Celery worker process on Redis, reading the test database."""
-    log = open(ROOT / "var" / f"worker-{os.getpid()}.log", "w")  # noqa: SIM115
+    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [
             sys.executable,
