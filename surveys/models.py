@@ -11,6 +11,9 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 DEFAULT_LANGUAGE = "en"
@@ -257,6 +260,12 @@ class ParticipantQuerySet(models.QuerySet["Participant"]):
     def usable_invitations(self) -> "ParticipantQuerySet":
         return self.invited().filter(revoked_at__isnull=True, completed_at__isnull=True)
 
+    def assigned(self) -> "ParticipantQuerySet":
+        return self.exclude(arm="")
+
+    def in_group(self, *, arm: str, group: int | None) -> "ParticipantQuerySet":
+        return self.filter(arm=arm, group=group)
+
 
 class Participant(models.Model):
     class Arm(models.TextChoices):
@@ -292,9 +301,31 @@ class Participant(models.Model):
     consented_at = models.DateTimeField(null=True, blank=True)
     briefed_at = models.DateTimeField(null=True, blank=True, help_text="T1 is frozen from here.")
     completed_at = models.DateTimeField(null=True, blank=True)
-    step_times = models.JSONField(default=dict, blank=True, help_text="{step: seconds spent}")
-    position_seconds = models.JSONField(default=dict, blank=True, help_text="{key: seconds}")
-    flags = models.JSONField(default=list, blank=True, help_text="Quality flags.")
+    step_times = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="{step: seconds spent}: welcome, t1, briefing, deliberation, t2; filled as each "
+        "page is submitted (one page counts at most 30 minutes).",
+    )
+    position_seconds = models.JSONField(
+        default=dict, blank=True, help_text="{position key: seconds on its briefing page}"
+    )
+    flags = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Quality flags: straightlining_t1/_t2 (same rating across a rating grid), "
+        "too_fast (completed in less than the poll's min_seconds).",
+    )
+    entry_key = models.CharField(
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="One-time key of the consent form: a repeated consent makes one participant.",
+    )
+    page_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the page the participant is on was first shown."
+    )
     imported = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -393,6 +424,24 @@ class Reason(models.Model):
         return f"{self.stance}: {self.text[:40]}"
 
 
+class ReasonReport(models.Model):
+    """A participant's report of another's reason as abusive: once per participant and reason."""
+
+    reason = models.ForeignKey(Reason, on_delete=models.CASCADE, related_name="reports")
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="reason_reports"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["reason", "participant"], name="report_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} reports {self.reason_id}"
+
+
 class ModerationDecision(models.Model):
     """Who hid or restored a reason, and when: the moderation log."""
 
@@ -410,3 +459,16 @@ class ModerationDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.reason_id}"
+
+
+@receiver(post_save, sender=Section)
+@receiver(post_save, sender=Position)
+@receiver(post_save, sender=Option)
+@receiver(post_save, sender=Question)
+@receiver(post_delete, sender=Section)
+@receiver(post_delete, sender=Position)
+@receiver(post_delete, sender=Option)
+@receiver(post_delete, sender=Question)
+def touch_poll(sender: type[PollItem], instance: PollItem, **kwargs: Any) -> None:
+    """An edited item bumps its poll's ``updated_at``, the version of the cached markup."""
+    Poll.objects.filter(pk=instance.poll_id).update(updated_at=timezone.now())

@@ -7,5 +7,19 @@ from surveys import views
 app_name = "surveys"
 urlpatterns = [
     path("", views.home, name="home"),
-    path("p/<slug:slug>/", views.poll_landing, name="landing"),
+    path("p/<slug:slug>/", views.entry, name="entry"),
+    path("p/<slug:slug>/t1/<int:page>/", views.step_page, {"step": "t1"}, name="t1"),
+    path(
+        "p/<slug:slug>/briefing/<int:page>/", views.step_page, {"step": "briefing"}, name="briefing"
+    ),
+    path(
+        "p/<slug:slug>/deliberation/",
+        views.step_page,
+        {"step": "deliberation"},
+        name="deliberation",
+    ),
+    path("p/<slug:slug>/t2/<int:page>/", views.step_page, {"step": "t2"}, name="t2"),
+    path("p/<slug:slug>/done/", views.step_page, {"step": "done"}, name="done"),
+    path("p/<slug:slug>/reasons/<int:reason_id>/report/", views.report, name="report"),
+    path("i/<str:token>/", views.invitation, name="invitation"),
 ]

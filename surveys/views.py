@@ -1,15 +1,250 @@
-"""Participant pages. Views are thin adapters: every write goes through surveys.actions."""
+"""Participant pages. Views are thin adapters: every write goes through surveys.actions, every
+page is drawn by surveys.pages.render_step (which the admin preview calls too).
+"""
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+import secrets
+import time
+from datetime import UTC, datetime
 
-from surveys.models import Poll
+from django.core import signing
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from surveys import access, actions, flow, paradata
+from surveys.flow import Place
+from surveys.forms import QuestionnaireForm, QuestionSpec, ReasonsForm, field_name
+from surveys.markup import FormState
+from surveys.models import Participant, Poll
+from surveys.pages import Posted, posted_state, render_step
+from surveys.spec import poll_spec
+
+__all__ = ["render_step"]
+
+Step = Participant.Step
+ENTRY_SALT = "surveys.entry"
+ENTRY_AGE = 7 * 24 * 3600
 
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "surveys/home.html", {"polls": Poll.objects.open()})
 
 
-def poll_landing(request: HttpRequest, slug: str) -> HttpResponse:
-    poll = get_object_or_404(Poll.objects.open(), slug=slug)
-    return render(request, "surveys/landing.html", {"poll": poll})
+def _unavailable(request: HttpRequest, poll: Poll, language: str) -> HttpResponse:
+    with translation.override(language):
+        status = 410 if poll.status == Poll.Status.CLOSED else 404
+        return render(
+            request,
+            "surveys/journey/unavailable.html",
+            {"poll": poll, "closed": poll.status == Poll.Status.CLOSED, "language": language},
+            status=status,
+        )
+
+
+def _language(request: HttpRequest, poll: Poll, participant: Participant) -> str:
+    language, explicit = access.choose_language(request, poll=poll, participant=participant)
+    actions.record_language(participant=participant, language=language)
+    participant.language = language
+    request._journey_language = language if explicit else None  # type: ignore[attr-defined]
+    return language
+
+
+def _finish(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    language = getattr(request, "_journey_language", None)
+    if language:
+        access.keep_language(response, language)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def entry(request: HttpRequest, slug: str) -> HttpResponse:
+    """/p/<slug>/: the welcome and consent page, or the participant's current place."""
+    participant = access.participant_from_cookie(request, slug)
+    poll = participant.poll if participant else get_object_or_404(Poll, slug=slug)
+    if participant is None:
+        participant = Participant(poll=poll)
+    language = _language(request, poll, participant)
+    if participant.consented_at is not None:
+        return _finish(request, redirect(flow.url_of(slug, flow.current_place(participant))))
+    if not access.poll_is_open(poll):
+        return _unavailable(request, poll, language)
+    if participant.pk is None and poll.access == Poll.Access.INVITATION:
+        with translation.override(language):
+            return render(
+                request, "surveys/journey/invitation_only.html", {"poll": poll}, status=403
+            )
+    spec = poll_spec(poll)
+    if request.method == "POST":
+        entry_key, seconds = _read_entry(request.POST.get("entry", ""))
+        errors = {}
+        with translation.override(language):
+            if not entry_key:
+                errors["entry"] = _("This form has expired. Please read the page and agree again.")
+            if request.POST.get("consent") != "yes":
+                errors["consent"] = _("Tick the box to say you agree to take part.")
+            if errors:
+                summary = [(f"#{name}", message) for name, message in errors.items()]
+                posted = Posted(state=FormState(errors=errors), summary=summary)
+                return _render_welcome(request, poll, participant, posted)
+        participant = actions.give_consent(
+            poll=poll,
+            spec=spec,
+            participant=participant if participant.pk else None,
+            entry_key=entry_key,
+            language=language,
+            welcome_seconds=seconds,
+        )
+        response = redirect(flow.url_of(slug, flow.current_place(participant)))
+        access.remember(response, participant, slug)
+        return _finish(request, response)
+    return _finish(request, _render_welcome(request, poll, participant, None))
+
+
+def _read_entry(signed: str) -> tuple[str, float]:
+    """(one-time key, seconds the welcome page was open) from the consent form's signed field."""
+    try:
+        value = signing.TimestampSigner(salt=ENTRY_SALT).unsign(signed, max_age=ENTRY_AGE)
+        key, shown = value.split(":", 1)
+        return key, paradata.seconds_between(
+            datetime.fromtimestamp(float(shown), UTC), timezone.now()
+        )
+    except (signing.BadSignature, ValueError):
+        return "", 0.0
+
+
+def _render_welcome(
+    request: HttpRequest, poll: Poll, participant: Participant, posted: Posted | None
+) -> HttpResponse:
+    entry_value = signing.TimestampSigner(salt=ENTRY_SALT).sign(
+        f"{secrets.token_hex(16)}:{time.time():.0f}"
+    )
+    return render_step(
+        request,
+        poll=poll,
+        participant=participant,
+        step=Step.WELCOME,
+        posted=posted,
+        extra={"entry": entry_value},
+    )
+
+
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """/i/<token>/: a personal link; every bad token gets the same 404, and attempts are limited."""
+    if access.token_attempts_blocked(request):
+        return render(request, "surveys/journey/too_many.html", status=429)
+    participant = access.invited_participant(token)
+    if participant is None:
+        access.count_failed_token(request)
+        return render(request, "surveys/journey/bad_link.html", status=404)
+    poll = participant.poll
+    language = _language(request, poll, participant)
+    if not access.poll_is_open(poll):
+        return _unavailable(request, poll, language)
+    response = redirect(flow.url_of(poll.slug, flow.current_place(participant)))
+    access.remember(response, participant, poll.slug)
+    return _finish(request, response)
+
+
+def _participant_or_entry(request: HttpRequest, slug: str) -> Participant | HttpResponse:
+    participant = access.participant_from_cookie(request, slug)
+    if participant is None or participant.consented_at is None:
+        return redirect("surveys:entry", slug)
+    return participant
+
+
+@require_http_methods(["GET", "POST"])
+def step_page(request: HttpRequest, slug: str, step: str, page: int = 1) -> HttpResponse:
+    """Every step after consent: shows the page, or takes its submission."""
+    found = _participant_or_entry(request, slug)
+    if isinstance(found, HttpResponse):
+        return found
+    participant = found
+    poll = participant.poll
+    language = _language(request, poll, participant)
+    current = flow.current_place(participant)
+    wanted = Place(step, page - 1)
+    if not flow.may_view(arm=participant.arm, current=current, wanted=wanted):
+        return _finish(request, redirect(flow.url_of(slug, current)))
+    if not access.poll_is_open(poll) and step != Step.DONE:
+        return _unavailable(request, poll, language)
+    if request.method == "POST":
+        with translation.override(language):
+            return _finish(request, _submit(request, poll, participant, wanted))
+    response = render_step(request, poll=poll, participant=participant, step=step, page=page - 1)
+    return _finish(request, response)
+
+
+def _submit(
+    request: HttpRequest, poll: Poll, participant: Participant, place: Place
+) -> HttpResponse:
+    spec = poll_spec(poll)
+    if place.step in flow.QUESTIONNAIRES:
+        wave = flow.QUESTIONNAIRES[place.step]
+        order = participant.option_order or spec.option_keys()
+        section = spec.pages(wave)[place.page]
+        questions = spec.page_questions(wave, section.key, order)
+        form = QuestionnaireForm(
+            request.POST, spec=spec, questions=questions, wave=wave, option_order=order
+        )
+        if not form.is_valid():
+            state = posted_state(request.POST)
+            state.errors = form.question_errors()
+            summary = [
+                (f"#{field_name(spec.by_key[key])}", message)
+                for key, message in _in_order(state.errors, questions)
+            ]
+            summary += [("", str(message)) for message in form.non_field_errors()]
+            posted = Posted(state=state, summary=summary)
+            return render_step(
+                request,
+                poll=poll,
+                participant=participant,
+                step=place.step,
+                page=place.page,
+                posted=posted,
+            )
+        nxt = actions.submit_questionnaire_page(
+            participant_id=participant.pk, spec=spec, wave=wave, page=place.page, given=form.given()
+        )
+    elif place.step == Step.BRIEFING:
+        nxt = actions.advance_briefing(participant_id=participant.pk, spec=spec, page=place.page)
+    elif place.step == Step.DELIBERATION:
+        reasons = ReasonsForm(
+            request.POST, option_keys=participant.option_order or spec.option_keys()
+        )
+        if not reasons.is_valid():
+            summary = [
+                (f"#{name.replace('.', '-')}", message)
+                for name, message in reasons.option_errors().items()
+            ]
+            summary += [("", str(message)) for message in reasons.non_field_errors()]
+            posted = Posted(state=posted_state(request.POST), summary=summary, reasons=reasons)
+            return render_step(
+                request, poll=poll, participant=participant, step=place.step, page=0, posted=posted
+            )
+        nxt = actions.submit_reasons(
+            participant_id=participant.pk, spec=spec, reasons=reasons.reasons()
+        )
+    else:
+        nxt = flow.current_place(participant)
+    return HttpResponseRedirect(flow.url_of(poll.slug, nxt))
+
+
+def _in_order(errors: dict[str, str], questions: list[QuestionSpec]) -> list[tuple[str, str]]:
+    return [(q.key, errors[q.key]) for q in questions if q.key in errors]
+
+
+@require_POST
+def report(request: HttpRequest, slug: str, reason_id: int) -> HttpResponse:
+    found = _participant_or_entry(request, slug)
+    if isinstance(found, HttpResponse):
+        return found
+    participant = found
+    language = _language(request, participant.poll, participant)
+    del language
+    if participant.step == Step.DELIBERATION:
+        actions.report_reason(participant=participant, reason_id=reason_id)
+    target = flow.url_of(slug, flow.current_place(participant))
+    return _finish(request, redirect(f"{target}?reported={reason_id}#reason-{reason_id}"))

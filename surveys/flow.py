@@ -1,0 +1,94 @@
+"""Which step and page come next: plain functions of the poll's definition and the participant.
+
+The journey is a sequence of places ``(step, page)``, pages counted from 0:
+
+- treatment: welcome, T1 (a page per section), briefing (a page per position in the assigned
+  order, then the options with their arguments), deliberation, T2 (a page per section), done;
+- control: welcome, T1, T2, done.
+
+A participant who has not been assigned yet (before the end of T1) is shown the longer
+treatment journey in the progress bar; the control arm's bar then jumps ahead, never back.
+"""
+
+from typing import NamedTuple
+
+from django.urls import reverse
+
+from surveys.models import Participant
+from surveys.spec import PollSpec
+
+Step = Participant.Step
+QUESTIONNAIRES = {Step.T1: 1, Step.T2: 2}
+TREATMENT_STEPS = (Step.WELCOME, Step.T1, Step.BRIEFING, Step.DELIBERATION, Step.T2, Step.DONE)
+CONTROL_STEPS = (Step.WELCOME, Step.T1, Step.T2, Step.DONE)
+
+
+class Place(NamedTuple):
+    step: str
+    page: int
+
+
+def steps_for(arm: str) -> tuple[str, ...]:
+    return CONTROL_STEPS if arm == Participant.Arm.CONTROL else TREATMENT_STEPS
+
+
+def page_count(spec: PollSpec, step: str) -> int:
+    if step in QUESTIONNAIRES:
+        return max(1, len(spec.pages(QUESTIONNAIRES[step])))
+    if step == Step.BRIEFING:
+        return len(spec.positions) + 1
+    return 1
+
+
+def wave_of(step: str) -> int | None:
+    return QUESTIONNAIRES.get(step)
+
+
+def next_place(spec: PollSpec, *, arm: str, place: Place) -> Place:
+    """The place after ``place``: the next page of the step, else the next step's first page."""
+    if place.page + 1 < page_count(spec, place.step):
+        return Place(place.step, place.page + 1)
+    steps = steps_for(arm)
+    index = steps.index(place.step)
+    return Place(steps[min(index + 1, len(steps) - 1)], 0)
+
+
+def is_last_page(spec: PollSpec, place: Place) -> bool:
+    return place.page + 1 >= page_count(spec, place.step)
+
+
+def order_of(arm: str, place: Place) -> tuple[int, int]:
+    """A sortable rank of a place in the journey of ``arm``."""
+    steps = steps_for(arm)
+    return (steps.index(place.step) if place.step in steps else -1, place.page)
+
+
+def may_view(*, arm: str, current: Place, wanted: Place) -> bool:
+    """A participant may look at their current place and at earlier pages of the same step.
+
+    Earlier steps are closed: T1 is frozen once the participant has moved on (the briefing must
+    not change T1 answers), and a skip ahead by URL is never allowed.
+    """
+    if wanted.step not in steps_for(arm) or wanted.step != current.step:
+        return False
+    return 0 <= wanted.page <= current.page
+
+
+def progress(spec: PollSpec, *, arm: str, place: Place) -> tuple[int, int]:
+    """(pages before this one, pages in the whole journey) for the progress bar."""
+    steps = steps_for(arm)
+    total = sum(page_count(spec, step) for step in steps)
+    before = sum(page_count(spec, step) for step in steps[: steps.index(place.step)])
+    return before + place.page, total
+
+
+def url_of(slug: str, place: Place) -> str:
+    if place.step == Step.WELCOME:
+        return reverse("surveys:entry", args=[slug])
+    if place.step in (Step.DELIBERATION, Step.DONE):
+        return reverse(f"surveys:{place.step}", args=[slug])
+    return reverse(f"surveys:{place.step}", args=[slug, place.page + 1])
+
+
+def current_place(participant: Participant) -> Place:
+    return Place(participant.step, participant.page)

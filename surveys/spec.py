@@ -1,0 +1,225 @@
+"""A poll's definition as plain, immutable data, loaded once per process and poll version.
+
+Every participant page needs the poll's sections, questions, options and positions. Loading them
+from the database on each request would make queries grow with the poll; instead the whole
+definition is read once (four queries) and kept in memory, keyed by the poll's ``updated_at``,
+which every edit of the poll or one of its items bumps (see ``surveys.models.touch_poll``).
+"""
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from surveys.models import Option, Poll, Position, Question, Section, Texts, localized
+
+
+@dataclass(frozen=True)
+class QuestionSpec:
+    id: int
+    key: str
+    kind: str
+    section: str
+    waves: str
+    required: bool
+    dont_know: bool
+    text: Texts
+    help: Texts
+    option: str | None
+    scale_min: int | None
+    scale_max: int | None
+    min_label: Texts
+    max_label: Texts
+    choices: tuple[tuple[str, Texts], ...]
+    number_min: float | None
+    number_max: float | None
+
+    def in_wave(self, wave: int) -> bool:
+        return self.waves == Question.Waves.BOTH or self.waves == f"t{wave}"
+
+    def choice_keys(self) -> list[str]:
+        return [key for key, _ in self.choices]
+
+    def choice_code(self, key: str) -> int:
+        """The 1-based code of a choice, stored as ``Answer.number`` for single choices."""
+        return self.choice_keys().index(key) + 1
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    key: str
+    title: Texts
+    intro: Texts
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    id: int
+    key: str
+    text: Texts
+    position: str | None
+    arguments_for: Texts
+    arguments_against: Texts
+
+
+@dataclass(frozen=True)
+class PositionSpec:
+    key: str
+    title: Texts
+    summary: Texts
+    body: Texts
+    sources: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class PollSpec:
+    id: int
+    slug: str
+    version: str
+    languages: tuple[str, ...]
+    title: Texts
+    question: Texts
+    intro: Texts
+    sections: tuple[SectionSpec, ...]
+    questions: tuple[QuestionSpec, ...]
+    options: tuple[OptionSpec, ...]
+    positions: tuple[PositionSpec, ...]
+    by_key: dict[str, QuestionSpec] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        self.by_key.update({q.key: q for q in self.questions})
+
+    def option_keys(self) -> list[str]:
+        return [o.key for o in self.options]
+
+    def option(self, key: str) -> OptionSpec:
+        return next(o for o in self.options if o.key == key)
+
+    def position(self, key: str) -> PositionSpec:
+        return next(p for p in self.positions if p.key == key)
+
+    def pages(self, wave: int) -> list[SectionSpec]:
+        """The sections that have questions in ``wave``: one questionnaire page each."""
+        used = {q.section for q in self.questions if q.in_wave(wave)}
+        return [s for s in self.sections if s.key in used]
+
+    def page_questions(
+        self, wave: int, section: str, option_order: list[str] | None = None
+    ) -> list[QuestionSpec]:
+        """The questions of one page, option ratings in the participant's option order."""
+        questions = [q for q in self.questions if q.section == section and q.in_wave(wave)]
+        if option_order:
+            rank = {key: i for i, key in enumerate(option_order)}
+            # Questions about an option follow the participant's (possibly shuffled) option
+            # order; sorted() is stable, so other questions keep their place among themselves.
+            slots = [i for i, q in enumerate(questions) if q.option]
+            ordered = sorted((questions[i] for i in slots), key=lambda q: rank.get(q.option, 0))
+            for slot, question in zip(slots, ordered, strict=True):
+                questions[slot] = question
+        return questions
+
+    def wave_questions(self, wave: int) -> list[QuestionSpec]:
+        return [q for q in self.questions if q.in_wave(wave)]
+
+    def text(self, texts: Texts, language: str) -> str:
+        return localized(texts, language)
+
+
+def _clean(texts: Any) -> Texts:
+    # The cached markup marks its per-participant parts with \x1e; content never carries one.
+    return {lang: str(text).replace("\x1e", "") for lang, text in (texts or {}).items()}
+
+
+def build_spec(poll: Poll) -> PollSpec:
+    sections_qs = list(Section.objects.filter(poll=poll).order_by("order", "id"))
+    sections = tuple(
+        SectionSpec(key=s.key, title=_clean(s.title), intro=_clean(s.intro)) for s in sections_qs
+    )
+    section_keys = {s.id: s.key for s in sections_qs}
+    positions_qs = list(Position.objects.filter(poll=poll).order_by("order", "id"))
+    position_keys = {p.id: p.key for p in positions_qs}
+    options_qs = list(Option.objects.filter(poll=poll).order_by("order", "id"))
+    option_keys = {o.id: o.key for o in options_qs}
+    options = tuple(
+        OptionSpec(
+            id=o.id,
+            key=o.key,
+            text=_clean(o.text),
+            position=position_keys.get(o.position_id) if o.position_id else None,
+            arguments_for=_clean(o.arguments_for),
+            arguments_against=_clean(o.arguments_against),
+        )
+        for o in options_qs
+    )
+    questions = tuple(
+        QuestionSpec(
+            id=q.id,
+            key=q.key,
+            kind=q.kind,
+            section=section_keys[q.section_id],
+            waves=q.waves,
+            required=q.required,
+            dont_know=q.dont_know,
+            text=_clean(q.text),
+            help=_clean(q.help),
+            option=option_keys.get(q.option_id) if q.option_id else None,
+            scale_min=q.scale_min,
+            scale_max=q.scale_max,
+            min_label=_clean(q.min_label),
+            max_label=_clean(q.max_label),
+            choices=tuple((c["key"], _clean(c.get("label"))) for c in q.choices),
+            number_min=q.number_min,
+            number_max=q.number_max,
+        )
+        for q in Question.objects.filter(poll=poll).order_by("order", "id")
+    )
+    positions = tuple(
+        PositionSpec(
+            key=p.key,
+            title=_clean(p.title),
+            summary=_clean(p.summary),
+            body=_clean(p.body),
+            sources=tuple(p.sources or ()),
+        )
+        for p in positions_qs
+    )
+    return PollSpec(
+        id=poll.id,
+        slug=poll.slug,
+        version=version_of(poll),
+        languages=tuple(poll.languages),
+        title=_clean(poll.title),
+        question=_clean(poll.question),
+        intro=_clean(poll.intro),
+        sections=sections,
+        questions=questions,
+        options=options,
+        positions=positions,
+    )
+
+
+def version_of(poll: Poll) -> str:
+    updated: datetime = poll.updated_at
+    return f"{poll.id}-{updated.timestamp():.6f}"
+
+
+_CACHE: "OrderedDict[str, PollSpec]" = OrderedDict()
+_LOCK = threading.Lock()
+_CAPACITY = 32
+
+
+def poll_spec(poll: Poll) -> PollSpec:
+    """The definition of ``poll`` at its current version, built at most once per process."""
+    version = version_of(poll)
+    with _LOCK:
+        spec = _CACHE.get(version)
+        if spec is not None:
+            _CACHE.move_to_end(version)
+            return spec
+    spec = build_spec(poll)
+    with _LOCK:
+        _CACHE[version] = spec
+        while len(_CACHE) > _CAPACITY:
+            _CACHE.popitem(last=False)
+    return spec
