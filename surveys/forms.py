@@ -73,9 +73,7 @@ class QuestionnaireForm(forms.Form):
                 else _("Choose a number from %(min)s to %(max)s.") % scale
             )
             invalid = (
-                _(
-                    "“%%(value)s” is not on the scale: choose a whole number from %(min)s to %(max)s."
-                )
+                _("“%%(value)s” is not on the scale: choose a number from %(min)s to %(max)s.")
                 % scale
             )
             self.fields[name] = forms.ChoiceField(
