@@ -1,8 +1,13 @@
-"""Versioned, reproducible result snapshots: the only thing the API and admin read results from."""
+"""Versioned, reproducible result snapshots (the only thing the API and admin read results from),
+and the researchers' access: API tokens, per-poll grants, webhooks and export jobs."""
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.utils import timezone
 
 from surveys.models import Poll
 
@@ -33,3 +38,185 @@ class ResultSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.poll} @ {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def active(self) -> "ApiTokenQuerySet":
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+    def owned_by(self, user: Any) -> "ApiTokenQuerySet":
+        return self.filter(user=user)
+
+
+class ApiToken(models.Model):
+    """A researcher's bearer token: random, shown once, stored as a SHA-256 hash.
+
+    A token acts for its user and reaches exactly the polls the user holds a Grant for.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'laptop'.")
+    prefix = models.CharField(
+        max_length=12, help_text="The token's first characters, to recognise it in lists."
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering: ClassVar = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class GrantQuerySet(models.QuerySet["Grant"]):
+    def for_user(self, user: Any) -> "GrantQuerySet":
+        return self.filter(user=user)
+
+
+class Grant(models.Model):
+    """A researcher's access to one poll's data, results and exports."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="poll_grants"
+    )
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="grants")
+    can_import = models.BooleanField(
+        default=False, help_text="May also import responses into the poll (a write)."
+    )
+    granted_at = models.DateTimeField(auto_now_add=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    objects = GrantQuerySet.as_manager()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["user", "poll"], name="grant_once_per_poll")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.poll}"
+
+
+class Webhook(models.Model):
+    class Event(models.TextChoices):
+        SNAPSHOT_READY = "snapshot.ready", "new results snapshot"
+        EXPORT_READY = "export.ready", "export ready"
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=64, editable=False, help_text="HMAC-SHA256 key.")
+    events = models.JSONField(default=list, help_text="Event names; empty means all events.")
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event: str) -> bool:
+        return self.active and (not self.events or event in self.events)
+
+
+class WebhookDelivery(models.Model):
+    """One event sent to one webhook, with every attempt logged in ``attempts_log``."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        DELIVERED = "delivered", "delivered"
+        FAILED = "failed", "failed (gave up)"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40)
+    payload = models.JSONField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts_log = models.JSONField(default=list, help_text="[{at, status, error, ms}]")
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.webhook} ({self.state})"
+
+
+class ExportJobQuerySet(models.QuerySet["ExportJob"]):
+    def expired(self) -> "ExportJobQuerySet":
+        return self.filter(expires_at__lte=timezone.now())
+
+
+class ExportJob(models.Model):
+    """A large export built by a Celery task into a file, downloadable until it expires."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="export_jobs")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    format = models.CharField(max_length=12)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    progress = models.FloatField(default=0.0, help_text="0 to 1.")
+    message = models.CharField(max_length=200, blank=True)
+    file = models.FileField(upload_to="exports/", blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ExportJobQuerySet.as_manager()
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.poll} {self.format} ({self.state})"
+
+
+@receiver(post_save, sender=ResultSnapshot, dispatch_uid="results.snapshot_webhooks")
+def announce_snapshot(sender: type, instance: ResultSnapshot, created: bool, **kwargs: Any) -> None:
+    """Every new snapshot is announced to the poll's webhooks once its transaction commits."""
+    if created and not kwargs.get("raw"):
+        from results.webhooks import announce
+
+        announce(
+            poll=instance.poll, event=Webhook.Event.SNAPSHOT_READY, data=snapshot_event(instance)
+        )
+
+
+def snapshot_event(snapshot: ResultSnapshot) -> dict[str, Any]:
+    return {
+        "snapshot_id": snapshot.pk,
+        "computed_at": snapshot.computed_at.isoformat() if snapshot.computed_at else None,
+        "n_participants": snapshot.n_participants,
+        "fingerprint": snapshot.fingerprint,
+    }

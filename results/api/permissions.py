@@ -1,0 +1,91 @@
+"""What every research endpoint shares: authentication, throttling, the poll grant (404 without
+it), JSON errors, and the links between endpoints."""
+
+from functools import cached_property
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from results.api.access import polls_for
+from results.api.authentication import BearerTokenAuthentication
+from results.api.serializers import ErrorSerializer
+from results.api.throttling import TokenRateThrottle
+from results.models import ExportJob, Grant
+from results.package import download_signature
+from surveys.models import Poll
+
+
+def error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+UNAUTHORISED = error("No token, or an unknown, revoked or expired token.")
+NOT_FOUND = error("No such poll, or no grant for it (the same answer either way).")
+THROTTLED = error("Too many requests with this token; retry after the Retry-After header.")
+BAD_REQUEST = error("A query parameter is not valid.")
+COMMON_ERRORS = {401: UNAUTHORISED, 404: NOT_FOUND, 429: THROTTLED}
+
+
+class ResearchAPIView(APIView):
+    authentication_classes = (BearerTokenAuthentication, SessionAuthentication)
+    permission_classes = (IsAuthenticated,)
+    throttle_classes = (TokenRateThrottle,)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        # Errors are JSON whatever the format asked for (a CSV of an error helps nobody).
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+class PollScoped:
+    """Resolves ``self.poll`` from the URL; a poll the user holds no grant for does not exist."""
+
+    request: Request
+    kwargs: dict[str, Any]
+
+    @cached_property
+    def poll(self) -> Poll:
+        return get_object_or_404(polls_for(self.request.user), slug=self.kwargs["slug"])
+
+    def require_import_grant(self) -> None:
+        user = self.request.user
+        if user.is_superuser:
+            return
+        if not Grant.objects.for_user(user).filter(poll=self.poll, can_import=True).exists():
+            raise exceptions.PermissionDenied("Your grant for this poll does not allow imports.")
+
+
+class Links:
+    """Absolute URLs of a poll's endpoints, for responses that point onwards."""
+
+    def __init__(self, request: Request, poll: Poll) -> None:
+        self.request = request
+        self.poll = poll
+
+    def url(self, name: str, **kwargs: Any) -> str:
+        path = reverse(f"api:{name}", kwargs={"slug": self.poll.slug, **kwargs})
+        return self.request.build_absolute_uri(path)
+
+    def status(self, job: ExportJob) -> str:
+        return self.url("export-job", pk=job.pk)
+
+    def download(self, job: ExportJob) -> str | None:
+        if job.state != ExportJob.State.DONE or not job.file:
+            return None
+        return f"{self.url('export-download', pk=job.pk)}?signature={download_signature(job)}"
+
+
+def granted(queryset: QuerySet, user: Any) -> QuerySet:
+    return queryset.filter(poll__in=polls_for(user))

@@ -1,0 +1,291 @@
+"""Endpoints that start work: recompute, exports (streamed or built by the worker), imports,
+and webhooks."""
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import FileResponse, Http404, HttpResponseBase, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from results import package
+from results.api.permissions import (
+    BAD_REQUEST,
+    COMMON_ERRORS,
+    Links,
+    PollScoped,
+    ResearchAPIView,
+    error,
+)
+from results.api.serializers import (
+    ExportJobSerializer,
+    ImportFailedSerializer,
+    ImportResultSerializer,
+    ImportUploadSerializer,
+    RecomputeSerializer,
+    RecomputeStatusSerializer,
+    WebhookCreatedSerializer,
+    WebhookDeliverySerializer,
+    WebhookSerializer,
+)
+from results.imports import ImportFailed, import_responses
+from results.models import ExportJob, ResultSnapshot, Webhook, WebhookDelivery
+from results.webhooks import register_webhook
+
+
+class RecomputeView(PollScoped, ResearchAPIView):
+    """Ask for the poll's results to be computed again; poll the status URL for progress."""
+
+    @extend_schema(request=None, responses={202: RecomputeSerializer, **COMMON_ERRORS})
+    def post(self, request: Request, slug: str) -> Response:
+        from results.tasks import request_recompute
+
+        job_id = request_recompute(self.poll.pk)
+        status_url = Links(request, self.poll).url("recompute-status", job_id=job_id)
+        return Response(
+            {"job_id": job_id, "status_url": status_url},
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": status_url},
+        )
+
+
+class RecomputeStatusView(PollScoped, ResearchAPIView):
+    """Progress of a recompute, and the snapshot it produced once done."""
+
+    @extend_schema(responses={200: RecomputeStatusSerializer, **COMMON_ERRORS})
+    def get(self, request: Request, slug: str, job_id: str) -> Response:
+        from results.progress import job_status
+
+        report = dict(job_status(job_id))
+        snapshot_id = report.get("snapshot_id")
+        if (
+            snapshot_id
+            and not ResultSnapshot.objects.filter(pk=snapshot_id, poll=self.poll).exists()
+        ):
+            raise Http404  # another poll's job
+        report["results_url"] = (
+            Links(request, self.poll).url("poll-results") if snapshot_id else None
+        )
+        return Response(RecomputeStatusSerializer(report).data)
+
+
+class FormatNamesTheExport(DefaultContentNegotiation):
+    """Here ``?format=`` names an export format, not a renderer: answer errors in JSON."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
+class ExportParameters(serializers.Serializer):
+    format = serializers.ChoiceField(
+        list(package.FORMATS),
+        help_text="csv-long, csv-wide, parquet (long, typed), sav (SPSS, wide), dta (Stata, "
+        "wide) or package (zip: data, codebook, datapackage.json, results, README).",
+    )
+    background = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Build the file in the background even if the poll is small. Large polls "
+        "always are: the answer is then 202 with a status URL.",
+    )
+
+
+def attachment(poll_slug: str, fmt: str) -> dict[str, str]:
+    name = package.filename_for(poll_slug, fmt)
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
+class ExportView(PollScoped, ResearchAPIView):
+    """The poll's data as a file. Pseudonymous ids only: no tokens, contacts or addresses."""
+
+    content_negotiation_class = FormatNamesTheExport
+    renderer_classes = (JSONRenderer,)
+
+    @extend_schema(
+        parameters=[ExportParameters],
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The file, streamed."
+            ),
+            202: OpenApiResponse(ExportJobSerializer, description="Built in the background."),
+            400: BAD_REQUEST,
+            **COMMON_ERRORS,
+        },
+    )
+    def get(self, request: Request, slug: str) -> HttpResponseBase:
+        params = ExportParameters(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        fmt = package.FORMATS[params.validated_data["format"]]
+        poll = self.poll
+        if params.validated_data["background"] or poll.answers.count() > package.stream_limit():
+            job = package.start_export_job(poll=poll, user=request.user, fmt=fmt.name)
+            links = Links(request, poll)
+            data = ExportJobSerializer(job, context={"links": links}).data
+            return Response(data, status=202, headers={"Location": links.status(job)})
+        headers = attachment(poll.slug, fmt.name)
+        if fmt.streams:
+            # Read-only from here on: nothing may write to the database while streaming.
+            chunks = package.STREAMS[fmt.name](poll)
+            return StreamingHttpResponse(chunks, content_type=fmt.media_type, headers=headers)
+        handle, name = tempfile.mkstemp(suffix=f".{fmt.extension}")
+        os.close(handle)
+        path = Path(name)
+        try:
+            package.write_export(poll, fmt.name, path)
+            stream = path.open("rb")
+        finally:
+            path.unlink()  # the open handle keeps the data until the response is sent
+        return FileResponse(stream, content_type=fmt.media_type, headers=headers)
+
+
+class ExportJobView(PollScoped, ResearchAPIView):
+    """A background export's progress, and its download link (valid until ``expires_at``)."""
+
+    @extend_schema(responses={200: ExportJobSerializer, **COMMON_ERRORS})
+    def get(self, request: Request, slug: str, pk: int) -> Response:
+        job = get_object_or_404(ExportJob, pk=pk, poll=self.poll)
+        return Response(ExportJobSerializer(job, context={"links": Links(request, job.poll)}).data)
+
+
+class ExportDownloadView(ResearchAPIView):
+    """The file of a finished export, by the signed link its status gives (no token needed)."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    content_negotiation_class = FormatNamesTheExport
+
+    @extend_schema(
+        auth=[],
+        parameters=[OpenApiParameter("signature", str, required=True)],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            404: error("Unknown export, wrong or expired link, or the file was purged."),
+            429: COMMON_ERRORS[429],
+        },
+    )
+    def get(self, request: Request, slug: str, pk: int) -> HttpResponseBase:
+        job = ExportJob.objects.select_related("poll").filter(pk=pk, poll__slug=slug).first()
+        signature = request.query_params.get("signature", "")
+        if (
+            job is None
+            or job.state != ExportJob.State.DONE
+            or not job.file
+            or not package.check_download_signature(job, signature)
+        ):
+            raise Http404
+        fmt = package.FORMATS[job.format]
+        return FileResponse(
+            job.file.open("rb"),
+            content_type=fmt.media_type,
+            headers=attachment(job.poll.slug, job.format),
+        )
+
+
+class ImportView(PollScoped, ResearchAPIView):
+    """Import a panel dataset (wide CSV, as exported). Any bad cell: 400 and nothing stored."""
+
+    parser_classes = (MultiPartParser,)
+
+    @extend_schema(
+        request={"multipart/form-data": ImportUploadSerializer},
+        responses={
+            201: ImportResultSerializer,
+            400: OpenApiResponse(ImportFailedSerializer, description="Errors by row and column."),
+            403: error("Your grant does not allow imports."),
+            **COMMON_ERRORS,
+        },
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        self.require_import_grant()
+        upload = ImportUploadSerializer(data=request.data)
+        if not upload.is_valid():
+            raise ValidationError(
+                {"detail": "Upload the CSV as the multipart field 'file'.", "errors": []}
+            )
+        try:
+            result = import_responses(poll=self.poll, stream=upload.validated_data["file"])
+        except ImportFailed as failure:
+            errors = [
+                {"row": e.row, "column": e.column, "message": e.message} for e in failure.errors
+            ]
+            return Response(
+                {"detail": f"{len(errors)} problems; nothing was imported.", "errors": errors},
+                status=400,
+            )
+        return Response(ImportResultSerializer(result).data, status=201)
+
+
+class WebhookListView(PollScoped, ResearchAPIView):
+    """The poll's webhooks; POST registers one (https, or http to a loopback address)."""
+
+    @extend_schema(responses={200: WebhookSerializer(many=True), **COMMON_ERRORS})
+    def get(self, request: Request, slug: str) -> Response:
+        webhooks = Webhook.objects.filter(poll=self.poll)
+        return Response(WebhookSerializer(webhooks, many=True).data)
+
+    @extend_schema(
+        request=WebhookSerializer,
+        responses={201: WebhookCreatedSerializer, 400: BAD_REQUEST, **COMMON_ERRORS},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        incoming = WebhookSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            webhook = register_webhook(
+                poll=self.poll,
+                url=incoming.validated_data["url"],
+                events=incoming.validated_data.get("events", []),
+                user=request.user,
+            )
+        except DjangoValidationError as problem:
+            raise ValidationError({"url": problem.messages}) from None
+        return Response(WebhookCreatedSerializer(webhook).data, status=201)
+
+
+class WebhookDetailView(PollScoped, ResearchAPIView):
+    @extend_schema(responses={200: WebhookSerializer, **COMMON_ERRORS})
+    def get(self, request: Request, slug: str, pk: int) -> Response:
+        return Response(WebhookSerializer(self.webhook(pk)).data)
+
+    @extend_schema(responses={204: None, **COMMON_ERRORS})
+    def delete(self, request: Request, slug: str, pk: int) -> Response:
+        self.webhook(pk).delete()
+        return Response(status=204)
+
+    def webhook(self, pk: int) -> Webhook:
+        return get_object_or_404(Webhook, pk=pk, poll=self.poll)
+
+
+class DeliveryCursor(CursorPagination):
+    ordering = "-id"
+    page_size = 100
+
+
+class WebhookDeliveryListView(PollScoped, ResearchAPIView, generics.ListAPIView):
+    """The delivery log of a webhook: every event, its attempts and their outcome."""
+
+    serializer_class = WebhookDeliverySerializer
+    pagination_class = DeliveryCursor
+
+    def get_queryset(self) -> Any:
+        webhook = get_object_or_404(Webhook, pk=self.kwargs["pk"], poll=self.poll)
+        return WebhookDelivery.objects.filter(webhook=webhook)
+
+    @extend_schema(responses={200: WebhookDeliverySerializer(many=True), **COMMON_ERRORS})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)

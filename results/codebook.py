@@ -1,0 +1,255 @@
+"""The codebook: every exported variable with its wording, type, measure level, value labels and
+missing-value codes. Exports, imports and the data package all read the variables from here, so
+the files and their documentation cannot drift apart.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from results import tables
+from surveys.models import Participant, Poll, Question, localized
+
+# "Don't know" in the wide layout: numeric variables carry DK_CODE (declared user-missing in
+# SPSS, extended missing .a in Stata), text variables carry DK_TEXT; empty means not answered.
+DK_CODE = -99
+DK_TEXT = "-99"
+LIST_SEPARATOR = ";"
+STEPS = [step.value for step in Participant.Step if step != Participant.Step.DONE]
+
+MEASURE = {
+    Question.Kind.RATING: "ordinal",
+    Question.Kind.SINGLE: "nominal",
+    Question.Kind.KNOWLEDGE: "nominal",
+    Question.Kind.NUMBER: "scale",
+    Question.Kind.MULTIPLE: "nominal",
+    Question.Kind.RANKING: "nominal",
+    Question.Kind.TEXT: "nominal",
+}
+NUMERIC_KINDS = {
+    Question.Kind.RATING,
+    Question.Kind.SINGLE,
+    Question.Kind.KNOWLEDGE,
+    Question.Kind.NUMBER,
+}
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    label: str
+    type: str  # integer | number | string | boolean | datetime
+    measure: str  # nominal | ordinal | scale
+    item: str = ""
+    wave: int | None = None
+    kind: str = ""
+    value_labels: dict[int, str] = field(default_factory=dict)
+    missing: list[Any] = field(default_factory=list)
+    answer_key: str = ""
+    wording: dict[str, str] = field(default_factory=dict)
+    notes: str = ""
+
+    @property
+    def numeric(self) -> bool:
+        return self.type in {"integer", "number"}
+
+
+def design_variables(poll: Poll) -> list[Variable]:
+    positions = list(poll.positions.order_by("order", "id").values_list("key", flat=True))
+    sep = f"'{LIST_SEPARATOR}'"
+    variables = [
+        Variable("participant", "Pseudonymous participant id", "string", "nominal"),
+        Variable(
+            "arm",
+            "Experimental arm",
+            "string",
+            "nominal",
+            notes="treatment (deliberated) or control; empty if never assigned.",
+        ),
+        Variable("group", "Small group within the arm", "integer", "nominal"),
+        Variable(
+            "position_order",
+            "Order in which the positions were shown",
+            "string",
+            "nominal",
+            notes=f"Position keys separated by {sep}, first shown first ({', '.join(positions)}).",
+        ),
+        Variable(
+            "option_order",
+            "Order in which the options were shown",
+            "string",
+            "nominal",
+            notes=f"Option keys separated by {sep}.",
+        ),
+        Variable("weight", "Survey weight (empty: unweighted)", "number", "scale"),
+        Variable("language", "Language the participant answered in", "string", "nominal"),
+        Variable(
+            "imported",
+            "Imported from another tool or paper (1) or answered here (0)",
+            "integer",
+            "nominal",
+            value_labels={0: "answered here", 1: "imported"},
+        ),
+        Variable("started_at", "Consent time (ISO 8601, UTC)", "datetime", "scale"),
+        Variable(
+            "completed_at",
+            "Completion time (ISO 8601, UTC); empty if unfinished",
+            "datetime",
+            "scale",
+        ),
+        Variable(
+            "flags",
+            "Quality flags",
+            "string",
+            "nominal",
+            notes=f"Flags separated by {sep}, e.g. too_fast, straight_lining.",
+        ),
+    ]
+    variables += [
+        Variable(f"seconds_{step}", f"Seconds spent on the {step} step", "number", "scale")
+        for step in STEPS
+    ]
+    variables += [
+        Variable(
+            f"seconds_position_{key}", f"Seconds spent reading position {key}", "number", "scale"
+        )
+        for key in positions
+    ]
+    return variables
+
+
+def question_variables(question: Question) -> list[Variable]:
+    kind = Question.Kind(question.kind)
+    value_labels: dict[int, str] = {}
+    if kind in (Question.Kind.SINGLE, Question.Kind.KNOWLEDGE):
+        value_labels = {
+            code: localized(choice.get("label"), "en")
+            for code, choice in enumerate(question.choices, 1)
+        }
+    elif kind == Question.Kind.RATING:
+        if question.min_label:
+            value_labels[question.scale_min] = localized(question.min_label, "en")
+        if question.max_label:
+            value_labels[question.scale_max] = localized(question.max_label, "en")
+    numeric = kind in NUMERIC_KINDS
+    if question.dont_know and numeric:
+        value_labels[DK_CODE] = "Don't know"
+    type_ = "number" if kind == Question.Kind.NUMBER else "integer" if numeric else "string"
+    notes = {
+        Question.Kind.SINGLE: "Choice code (1-based, see value labels).",
+        Question.Kind.KNOWLEDGE: "Choice code (1-based); the correct one is the answer key.",
+        Question.Kind.MULTIPLE: f"Chosen keys separated by '{LIST_SEPARATOR}'.",
+        Question.Kind.RANKING: f"Option keys separated by '{LIST_SEPARATOR}', best first.",
+        Question.Kind.RATING: f"Scale {question.scale_min} to {question.scale_max}.",
+    }.get(kind, "")
+    waves = [1, 2] if question.paired else [1 if question.waves == Question.Waves.T1 else 2]
+    return [
+        Variable(
+            name=f"{question.key}_t{wave}",
+            label=f"{localized(question.text, 'en')} (T{wave})"[:250],
+            type=type_,
+            measure=MEASURE[kind],
+            item=question.key,
+            wave=wave,
+            kind=kind,
+            value_labels=value_labels,
+            missing=([DK_CODE] if numeric else [DK_TEXT]) if question.dont_know else [],
+            answer_key=question.answer,
+            wording=question.text,
+            notes=notes,
+        )
+        for wave in waves
+    ]
+
+
+def poll_questions(poll: Poll) -> list[Question]:
+    return list(poll.questions.select_related("option").order_by("order", "id"))
+
+
+def wide_variables(poll: Poll, questions: list[Question] | None = None) -> list[Variable]:
+    questions = poll_questions(poll) if questions is None else questions
+    items = [v for q in questions for v in question_variables(q)]
+    return design_variables(poll) + items
+
+
+LONG_VARIABLES = [
+    Variable("participant", "Pseudonymous participant id", "string", "nominal"),
+    Variable("item", "Question key (see the wide variables for wording)", "string", "nominal"),
+    Variable(
+        "wave",
+        "Wave: 1 = T1 (before), 2 = T2 (after)",
+        "integer",
+        "nominal",
+        value_labels={1: "T1", 2: "T2"},
+    ),
+    Variable(
+        "value",
+        "Canonical answer: number, choice key, JSON list of keys, or text",
+        "string",
+        "nominal",
+        notes="Empty when the answer is don't know.",
+    ),
+    Variable("number", "Numeric answer (rating, number, 1-based choice code)", "number", "scale"),
+    Variable("dont_know", "Answered don't know", "boolean", "nominal"),
+    Variable("answered_at", "When the answer was last saved (ISO 8601, UTC)", "datetime", "scale"),
+]
+
+
+def codebook_rows(poll: Poll) -> list[dict[str, Any]]:
+    """One flat row per wide variable: the human-readable codebook (CSV)."""
+    rows = []
+    for v in wide_variables(poll):
+        rows.append(
+            {
+                "variable": v.name,
+                "item": v.item,
+                "wave": v.wave or "",
+                "kind": v.kind,
+                "type": v.type,
+                "measure": v.measure,
+                "label": v.label,
+                **{f"wording_{lang}": v.wording.get(lang, "") for lang in poll.languages},
+                "value_labels": json.dumps(v.value_labels, ensure_ascii=False)
+                if v.value_labels
+                else "",
+                "missing_codes": LIST_SEPARATOR.join(map(str, v.missing)),
+                "answer_key": v.answer_key,
+                "notes": v.notes,
+            }
+        )
+    return rows
+
+
+FRICTIONLESS_TYPES = {
+    "integer": "integer",
+    "number": "number",
+    "string": "string",
+    "boolean": "boolean",
+    "datetime": "datetime",
+}
+
+
+def table_schema(variables: list[Variable]) -> dict[str, Any]:
+    fields = []
+    for v in variables:
+        spec: dict[str, Any] = {
+            "name": v.name,
+            "title": v.label,
+            "type": FRICTIONLESS_TYPES[v.type],
+        }
+        if v.notes:
+            spec["description"] = v.notes
+        if v.value_labels:
+            spec["categories"] = [{"value": k, "label": lbl} for k, lbl in v.value_labels.items()]
+        if v.missing:
+            spec["missingValues"] = ["", *map(str, v.missing)]
+        fields.append(spec)
+    return {"fields": fields, "missingValues": [""]}
+
+
+def results_schema(table: str) -> dict[str, Any]:
+    columns = tables.TABLES[table]
+    return {
+        "fields": [{"name": name, "description": text} for name, text in columns.items()],
+        "missingValues": [""],
+    }
