@@ -1,23 +1,36 @@
-"""Django admin: everything an organiser needs to build a complete poll by hand."""
+"""Django admin: the organisers' control room.
+
+Access is per poll (``surveys.roles``): organisers manage the polls they are on, researchers
+read the results of the polls granted to them, superusers see everything, and any other staff
+user sees nothing of a poll, whatever global model permissions they hold. The poll's tool pages
+(checklist, lifecycle, invitations, monitor, import/export, clone) live in ``admin_pages``.
+"""
 
 from typing import Any
 
-from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.db import models
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import Truncator
 
-from surveys.models import (
-    Answer,
-    ModerationDecision,
-    Option,
-    Participant,
-    Poll,
-    Position,
-    Question,
-    Reason,
-    Section,
-    localized,
+from surveys.admin_inlines import (
+    OptionInline,
+    PositionInline,
+    QuestionInline,
+    SectionInline,
+    TranslatedFieldsMixin,
 )
+from surveys.admin_pages import PollToolsMixin, admin_url, poll_tabs, transitions_for
+from surveys.invitations import invitation_status, revoke_invitations
+from surveys.models import ModerationDecision, Option, Participant, Poll, Reason, localized
+from surveys.moderation import moderate_reasons
+from surveys.roles import can_organise, organised_polls, result_polls
 
 
 def english(field: str) -> Any:
@@ -30,118 +43,398 @@ def english(field: str) -> Any:
     return column
 
 
-class SectionInline(admin.TabularInline):
-    model = Section
-    extra = 0
-    fields = ("order", "key", "title", "intro")
-
-
-class PositionInline(admin.StackedInline):
-    model = Position
-    extra = 0
-    fields = ("order", "key", "title", "summary", "body", "sources")
-
-
-class OptionInline(admin.StackedInline):
-    model = Option
-    extra = 0
-    fields = ("order", "key", "axis", "position", "text", "arguments_for", "arguments_against")
-
-
-class QuestionInline(admin.StackedInline):
-    model = Question
-    extra = 0
-    fields = (
-        ("order", "key", "kind", "section", "waves"),
-        ("required", "dont_know", "breakdown"),
-        "text",
-        "help",
-        ("option", "scale_min", "scale_max"),
-        ("min_label", "max_label"),
-        "choices",
-        "answer",
-        ("number_min", "number_max"),
-    )
-    autocomplete_fields = ("option",)
-
-
 class OrganiserScopedAdmin(admin.ModelAdmin):
-    """Staff see only what belongs to the polls they organise; superusers see everything."""
+    """Rows belonging to polls: visible and changeable only by those polls' organisers.
+
+    ``poll_path`` is the lookup from the model to its poll ("" for the poll itself). Querysets,
+    object permissions, foreign-key choices and list filters are all cut to the user's polls, so
+    list views, change views, actions, autocomplete and related lookups agree.
+    """
 
     poll_path = "poll"
+
+    def poll_of(self, obj: Any) -> Poll:
+        target = obj
+        for part in filter(None, self.poll_path.split("__")):
+            target = getattr(target, part)
+        return target
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(**{f"{self.poll_path}__organisers": request.user})
+        lookup = f"{self.poll_path}__in" if self.poll_path else "pk__in"
+        return queryset.filter(**{lookup: organised_polls(request.user).values("pk")})
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return can_organise(request.user, None)
+
+    def _may(self, request: HttpRequest, obj: Any) -> bool:
+        return can_organise(request.user, None if obj is None else self.poll_of(obj))
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return can_organise(request.user, None)
+
+    def formfield_for_foreignkey(
+        self, db_field: models.ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelChoiceField | None:
+        related = db_field.related_model
+        if related is Poll:
+            kwargs["queryset"] = organised_polls(request.user)
+        elif any(field.name == "poll" for field in related._meta.fields):
+            kwargs["queryset"] = related._default_manager.filter(
+                poll__in=organised_polls(request.user).values("pk")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class PollFilter(admin.RelatedOnlyFieldListFilter):
+    """Filter by poll, offering only the polls present in the (already scoped) rows."""
 
 
 @admin.register(Poll)
-class PollAdmin(OrganiserScopedAdmin):
+class PollAdmin(PollToolsMixin, TranslatedFieldsMixin, OrganiserScopedAdmin):
     poll_path = ""
-    list_display = ("slug", english("title"), "status", "access", "created_at")
+    list_display = ("slug", english("title"), "status", "access", "participants", "created_at")
     list_filter = ("status", "access")
     search_fields = ("slug",)
     inlines = (SectionInline, PositionInline, OptionInline, QuestionInline)
     filter_horizontal = ("organisers",)
+    readonly_fields = ("status",)
+    actions = ("close_polls",)
     fieldsets = (
         (None, {"fields": ("slug", "status", "languages", "title", "question", "intro")}),
         (
             "Design",
             {
+                "classes": ("design",),
                 "fields": (
-                    "control_share",
-                    "counterbalance_positions",
-                    "randomise_option_order",
-                    "group_size",
-                    "access",
-                    "min_subgroup_size",
-                    "min_seconds",
+                    ("control_share", "group_size", "min_subgroup_size"),
+                    ("counterbalance_positions", "randomise_option_order"),
+                    ("access", "min_seconds"),
                     "results_public",
-                )
+                ),
             },
         ),
         ("People", {"fields": ("organisers",)}),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # Researchers see the polls granted to them in the list; the change page sends them on
+        # to the results, the only thing they may read.
         queryset = admin.ModelAdmin.get_queryset(self, request)
-        return queryset if request.user.is_superuser else queryset.filter(organisers=request.user)
+        return queryset.filter(pk__in=result_polls(request.user).values("pk")).annotate(
+            participant_count=models.Count("participants", distinct=True)
+        )
+
+    @admin.display(description="participants", ordering="participant_count")
+    def participants(self, obj: Poll) -> int:
+        return obj.participant_count
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return result_polls(request.user).exists() or self.has_add_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None:
+            return result_polls(request.user).exists()
+        return result_polls(request.user).filter(pk=obj.pk).exists()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        return user.is_active and user.is_staff and user.has_perm("surveys.add_poll")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Poll | None = None) -> bool:
+        # A poll with participants is a record of what people said: close it, never delete it.
+        if obj is not None and obj.participants.exists():
+            return False
+        return self._may(request, obj)
+
+    def formfield_for_manytomany(
+        self, db_field: models.ManyToManyField, request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelMultipleChoiceField | None:
+        if db_field.name == "organisers":
+            kwargs["queryset"] = db_field.related_model._default_manager.filter(
+                is_staff=True, is_active=True
+            ).order_by("username")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_inline_instances(self, request: HttpRequest, obj: Poll | None = None) -> list:
+        # Parts point at each other (a question at its section and option): they are added
+        # once the poll exists, so the add page asks for the poll itself only.
+        return [] if obj is None else super().get_inline_instances(request, obj)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if not request.user.is_superuser:
+            # Whoever creates or edits a poll stays on it: nobody locks themselves out.
+            form.instance.organisers.add(request.user)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        poll = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not can_organise(request.user, poll):
+            return HttpResponseRedirect(admin_url("results", poll.pk))
+        answers = poll.answers.count()
+        extra = {
+            "tabs": poll_tabs(request, poll),
+            "tab": "edit",
+            "transitions": transitions_for(poll),
+            "locked_answers": answers,
+            **(extra_context or {}),
+        }
+        if answers and request.method == "GET":
+            messages.warning(
+                request,
+                f"This poll has {answers} answers, so its sections, positions, options and "
+                "questions are locked: changing them would change what the answers mean. Texts "
+                "of the poll itself and its design can still change. To change the items, clone "
+                "the poll and run the copy.",
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    @admin.action(description="Close the selected open polls")
+    def close_polls(self, request: HttpRequest, queryset: QuerySet[Poll]) -> None:
+        from surveys.lifecycle import change_status
+
+        mine = queryset.filter(pk__in=organised_polls(request.user).values("pk"))
+        closed = 0
+        for poll in mine.filter(status=Poll.Status.OPEN):
+            change_status(poll_id=poll.pk, transition="close", by=request.user)
+            self.log_change(request, poll, "Status changed: close (closed).")
+            closed += 1
+        messages.info(request, f"Closed {closed} poll(s).")
 
 
 @admin.register(Option)
-class OptionAdmin(OrganiserScopedAdmin):
+class OptionAdmin(TranslatedFieldsMixin, OrganiserScopedAdmin):
     list_display = ("key", "poll", "axis", english("text"))
-    list_filter = ("poll",)
+    list_filter = (("poll", PollFilter),)
     search_fields = ("key",)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return False  # edited on the poll's page; registered for lookups only
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, obj) and not (obj is not None and obj.poll.has_answers())
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_change_permission(request, obj)
+
+
+class InvitationStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("not_started", "not started"),
+            ("in_progress", "in progress"),
+            ("completed", "completed"),
+            ("revoked", "revoked"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value == "not_started":
+            return queryset.filter(consented_at__isnull=True, revoked_at__isnull=True)
+        if value == "in_progress":
+            return queryset.in_progress().filter(revoked_at__isnull=True)
+        if value == "completed":
+            return queryset.completed()
+        if value == "revoked":
+            return queryset.filter(revoked_at__isnull=False, completed_at__isnull=True)
+        return queryset
+
+
+class InvitedFilter(admin.SimpleListFilter):
+    title = "how they came"
+    parameter_name = "invited"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "personal invitation"), ("no", "open link")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.invited()
+        if self.value() == "no":
+            return queryset.filter(token_hash__isnull=True)
+        return queryset
 
 
 @admin.register(Participant)
 class ParticipantAdmin(OrganiserScopedAdmin):
-    list_display = ("public_id", "poll", "arm", "group", "step", "language", "completed_at")
-    list_filter = ("poll", "arm", "step", "imported")
+    """Invitations and participants: status and progress, never answers or tokens."""
+
+    list_filter = (("poll", PollFilter), InvitationStatusFilter, InvitedFilter, "arm", "step")
     search_fields = ("public_id", "label")
-    readonly_fields = ("public_id", "token_hash", "created_at", "updated_at")
+    list_select_related = ("poll",)
+    list_per_page = 100
+    actions = ("revoke",)
+    readonly_fields = (
+        "public_id",
+        "poll",
+        "status",
+        "step",
+        "arm",
+        "group",
+        "language",
+        "consented_at",
+        "briefed_at",
+        "completed_at",
+        "revoked_at",
+        "flags",
+        "created_at",
+        "updated_at",
+    )
 
+    def get_list_display(self, request: HttpRequest) -> tuple:
+        contact_polls = set(request.user.organised_polls.values_list("pk", flat=True))
 
-@admin.register(Answer)
-class AnswerAdmin(OrganiserScopedAdmin):
-    list_display = ("participant", "question", "wave", "value", "dont_know", "answered_at")
-    list_filter = ("poll", "wave")
-    list_select_related = ("participant", "question")
-    raw_id_fields = ("participant", "question")
+        @admin.display(description="contact")
+        def contact(obj: Participant) -> str:
+            # Contacts are for the poll's own organisers, not for superusers passing by.
+            return obj.contact if obj.poll_id in contact_polls else "(hidden)"
+
+        return ("public_id", "label", contact, "status", "step", "arm", "poll", "updated_at")
+
+    def get_fields(self, request: HttpRequest, obj: Participant | None = None) -> list[str]:
+        fields = ["label", *self.readonly_fields]
+        if obj is not None and obj.poll.organisers.filter(pk=request.user.pk).exists():
+            fields.insert(1, "contact")
+        return fields
+
+    @admin.display(description="status")
+    def status(self, obj: Participant) -> str:
+        return invitation_status(obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # invitations are made in bulk on the poll's Invitations page
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: a participant's answers are part of the record
+
+    @admin.action(description="Revoke the selected invitations (unused ones)")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
+        revoked = revoke_invitations(participants=queryset)
+        messages.info(request, f"Revoked {revoked} invitation(s); completed ones are kept.")
 
 
 @admin.register(Reason)
 class ReasonAdmin(OrganiserScopedAdmin):
-    list_display = ("option", "stance", "text", "state", "report_count", "created_at")
-    list_filter = ("poll", "state", "stance")
-    raw_id_fields = ("participant",)
+    """The moderation queue: reported reasons first, then the newest."""
+
+    list_display = ("reason", "option", "stance", "state", "report_count", "created_at", "buttons")
+    list_filter = (("poll", PollFilter), "state", "stance")
+    list_select_related = ("option",)
+    search_fields = ("text",)
+    actions = ("hide", "restore")
+    list_per_page = 50
+    fields = ("poll", "option", "stance", "text", "state", "report_count", "created_at")
+    readonly_fields = fields
+
+    def get_ordering(self, request: HttpRequest) -> tuple[Any, ...]:
+        queue_rank = Case(
+            When(state=Reason.State.REPORTED, then=Value(0)),
+            When(state=Reason.State.VISIBLE, then=Value(1)),
+            default=Value(2),
+            output_field=IntegerField(),
+        )
+        return (queue_rank.asc(), "-report_count", "-created_at")
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<int:reason_id>/<str:action>/",
+                wrap(self.moderate_view),
+                name="surveys_reason_moderate",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="reason")
+    def reason(self, obj: Reason) -> str:
+        # Participants' words are hostile input: the admin escapes them; we also shorten them.
+        return Truncator(obj.text).chars(240)
+
+    @admin.display(description="")
+    def buttons(self, obj: Reason) -> str:
+        action = "restore" if obj.state == Reason.State.HIDDEN else "hide"
+        url = reverse("admin:surveys_reason_moderate", args=[obj.pk, action])
+        return format_html(
+            '<button type="submit" class="button moderate-{}" formaction="{}" '
+            'formmethod="post">{}</button>',
+            action,
+            url,
+            action.capitalize(),
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # moderation goes through hide and restore, which are logged
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def _moderate(self, request: HttpRequest, queryset: QuerySet, action: str) -> int:
+        mine = queryset.filter(poll__in=organised_polls(request.user).values("pk"))
+        return moderate_reasons(reasons=mine, action=action, moderator=request.user)
+
+    @admin.action(description="Hide the selected reasons")
+    def hide(self, request: HttpRequest, queryset: QuerySet[Reason]) -> None:
+        changed = self._moderate(request, queryset, ModerationDecision.Action.HIDE)
+        messages.success(request, f"Hid {changed} reason(s).")
+
+    @admin.action(description="Restore the selected reasons")
+    def restore(self, request: HttpRequest, queryset: QuerySet[Reason]) -> None:
+        changed = self._moderate(request, queryset, ModerationDecision.Action.RESTORE)
+        messages.success(request, f"Restored {changed} reason(s).")
+
+    def moderate_view(self, request: HttpRequest, reason_id: int, action: str) -> HttpResponse:
+        reason = get_object_or_404(self.get_queryset(request), pk=reason_id)
+        if request.method != "POST" or action not in ModerationDecision.Action.values:
+            return HttpResponseRedirect(reverse("admin:surveys_reason_changelist"))
+        changed = self._moderate(request, Reason.objects.filter(pk=reason.pk), action)
+        verb = "hidden" if action == ModerationDecision.Action.HIDE else "restored"
+        messages.success(request, f"Reason {verb}." if changed else "Nothing to change.")
+        back = request.META.get("HTTP_REFERER", "")
+        if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+            back = reverse("admin:surveys_reason_changelist")
+        return HttpResponseRedirect(back)
 
 
 @admin.register(ModerationDecision)
 class ModerationDecisionAdmin(OrganiserScopedAdmin):
     poll_path = "reason__poll"
     list_display = ("reason", "action", "moderator", "decided_at")
+    list_filter = ("action",)
+    list_select_related = ("reason", "moderator")
     readonly_fields = ("reason", "action", "moderator", "decided_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the moderation log is append-only

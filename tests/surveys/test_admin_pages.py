@@ -1,0 +1,97 @@
+"""Every organiser page renders for the poll's organiser and says what it should."""
+
+import pytest
+from django.urls import reverse
+
+from surveys.models import Poll
+from tests.surveys.test_admin_support import client_for, poll_with_activity, staff
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def poll() -> Poll:
+    return poll_with_activity("alpha")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("change", "Sections (pages of the questionnaires)"),
+        ("checklist", "At least two positions"),
+        ("invitations", "New personal links"),
+        ("monitor", "Funnel"),
+        ("clone", "Slug of the copy"),
+    ],
+)
+def test_each_poll_page_renders_for_its_organiser(poll: Poll, name: str, expected: str) -> None:
+    client = client_for(staff("olga", polls=(poll,)))
+    response = client.get(reverse(f"admin:surveys_poll_{name}", args=[poll.pk]))
+    assert response.status_code == 200
+    assert expected in response.content.decode()
+
+
+def test_poll_list_and_import_page_render(poll: Poll) -> None:
+    client = client_for(staff("olga", polls=(poll,)))
+    listing = client.get(reverse("admin:surveys_poll_changelist")).content.decode()
+    assert "alpha" in listing and "Import definition" in listing
+    assert client.get(reverse("admin:surveys_poll_import")).status_code == 200
+
+
+def test_moderation_queue_and_participants_render_with_hostile_text_escaped(poll: Poll) -> None:
+    client = client_for(staff("olga", polls=(poll,)))
+    queue = client.get(reverse("admin:surveys_reason_changelist")).content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in queue
+    assert "<script>alert(1)" not in queue
+    people = client.get(reverse("admin:surveys_participant_changelist")).content.decode()
+    assert "alice@example.org" in people and "in progress" in people
+
+
+def test_add_page_asks_for_the_poll_only_and_creator_becomes_organiser() -> None:
+    user = staff("olga")
+    client = client_for(user)
+    page = client.get(reverse("admin:surveys_poll_add")).content.decode()
+    assert "Save the poll first" in page and "positions-group" not in page
+    response = client.post(
+        reverse("admin:surveys_poll_add"),
+        {
+            "slug": "fresh",
+            "languages": ["en", "uk"],
+            "title_en": "A fresh poll",
+            "title_uk": "",
+            "question_en": "What now?",
+            "question_uk": "",
+            "intro_en": "",
+            "intro_uk": "",
+            "control_share": "0.3",
+            "group_size": "8",
+            "min_subgroup_size": "5",
+            "counterbalance_positions": "on",
+            "randomise_option_order": "on",
+            "access": "invitation",
+            "min_seconds": "300",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    poll = Poll.objects.get(slug="fresh")
+    assert poll.title == {"en": "A fresh poll"}
+    assert poll.languages == ["en", "uk"]
+    assert poll.status == Poll.Status.DRAFT
+    assert list(poll.organisers.all()) == [user]
+
+
+def test_poll_without_english_title_is_refused_and_nothing_stored() -> None:
+    client = client_for(staff("olga"))
+    response = client.post(
+        reverse("admin:surveys_poll_add"),
+        {
+            "slug": "x",
+            "languages": ["en"],
+            "title_en": "",
+            "title_uk": "Тільки",
+            "question_en": "?",
+        },
+    )
+    assert response.status_code == 200
+    assert "The English text is required." in response.content.decode()
+    assert not Poll.objects.exists()
