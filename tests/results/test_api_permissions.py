@@ -1,0 +1,104 @@
+"""Every endpoint, walked as a granted researcher, as one without the grant, and anonymously."""
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from results.models import ExportJob, Webhook
+from tests.results.api_fixtures import *  # noqa: F403
+from tests.results.api_fixtures import bearer
+
+pytestmark = pytest.mark.django_db
+
+POLL_GETS = [
+    ("api:poll-detail", {}),
+    ("api:poll-participants", {}),
+    ("api:poll-answers", {}),
+    ("api:poll-results", {}),
+    *((f"api:results-{t}", {}) for t in ("items", "did", "gaps", "knowledge", "options")),
+    ("api:results-small-groups", {}),
+    ("api:poll-webhooks", {}),
+]
+
+
+def endpoints(poll, job: ExportJob, webhook: Webhook) -> list[tuple[str, str, dict]]:
+    def url(name: str, **kwargs) -> str:
+        return reverse(name, kwargs={"slug": poll.slug, **kwargs})
+
+    return [
+        *(("get", url(name, **kwargs), {}) for name, kwargs in POLL_GETS),
+        ("get", url("api:poll-export") + "?format=csv-long", {}),
+        ("get", url("api:export-job", pk=job.pk), {}),
+        ("get", url("api:webhook", pk=webhook.pk), {}),
+        ("get", url("api:webhook-deliveries", pk=webhook.pk), {}),
+        ("post", url("api:poll-webhooks"), {"url": "https://example.org/hook"}),
+        ("post", url("api:poll-import"), {}),
+        ("delete", url("api:webhook", pk=webhook.pk), {}),
+    ]
+
+
+@pytest.fixture
+def targets(poll, snapshot, django_user_model):
+    owner = django_user_model.objects.create_user("owner")
+    job = ExportJob.objects.create(poll=poll, user=owner, format="csv-long")
+    webhook = Webhook.objects.create(poll=poll, url="https://example.org/h", secret="s")
+    return endpoints(poll, job, webhook)
+
+
+def call(client: APIClient, method: str, url: str, data: dict):
+    return getattr(client, method)(url, data, format="multipart" if "import" in url else "json")
+
+
+def test_anonymous_requests_are_refused_with_401_everywhere(targets):
+    client = APIClient()
+    assert client.get(reverse("api:poll-list")).status_code == 401
+    for method, url, data in targets:
+        response = call(client, method, url, data)
+        assert response.status_code == 401, (method, url)
+        assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_researcher_without_the_grant_gets_404_everywhere_and_an_empty_poll_list(
+    targets, outsider, poll
+):
+    listing = outsider.get(reverse("api:poll-list"))
+    assert listing.status_code == 200
+    assert listing.json()["results"] == []
+    for method, url, data in targets:
+        response = call(outsider, method, url, data)
+        assert response.status_code == 404, (method, url, response.content[:200])
+
+
+def test_granted_researcher_reaches_every_endpoint(targets, researcher, poll):
+    listing = researcher.get(reverse("api:poll-list"))
+    assert [p["slug"] for p in listing.json()["results"]] == [poll.slug]
+    expected = {"get": {200}, "post": {201, 400}, "delete": {204}}
+    for method, url, data in targets:
+        response = call(researcher, method, url, data)
+        assert response.status_code in expected[method], (method, url, response.content[:300])
+
+
+def test_grant_without_import_right_gets_403_on_import(poll, make_researcher):
+    _, secret = make_researcher("reader", polls=(poll,))
+    response = bearer(secret).post(reverse("api:poll-import", kwargs={"slug": poll.slug}), {})
+    assert response.status_code == 403
+
+
+def test_superuser_token_sees_every_poll(poll, django_user_model):
+    from results.api.access import issue_api_token
+
+    admin = django_user_model.objects.create_superuser("root", password="x-unused")
+    client = bearer(issue_api_token(user=admin, name="t").secret)
+    slugs = [p["slug"] for p in client.get(reverse("api:poll-list")).json()["results"]]
+    assert slugs == [poll.slug]
+
+
+def test_each_token_is_throttled_on_its_own(researcher, outsider, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.API_TOKEN_RATE = "3/min"
+    url = reverse("api:poll-list")
+    assert [researcher.get(url).status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert outsider.get(url).status_code == 200
+    cache.clear()

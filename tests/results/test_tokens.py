@@ -1,0 +1,90 @@
+"""Researcher API tokens: random, stored hashed, shown once, revocable, expiring."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from results.api.access import issue_api_token, revoke_api_token
+from results.models import ApiToken, Grant
+from surveys.tokens import hash_token
+from tests.results.api_fixtures import *  # noqa: F403
+from tests.results.api_fixtures import bearer
+
+pytestmark = pytest.mark.django_db
+
+
+def test_createapitoken_grants_the_poll_and_prints_a_working_token(poll, django_user_model):
+    user = django_user_model.objects.create_user("ana")
+    out = StringIO()
+    call_command("createapitoken", "ana", "--poll", poll.slug, stdout=out, stderr=StringIO())
+    secret = out.getvalue().strip()
+    assert secret.startswith("dlb_") and len(secret) > 40
+    assert Grant.objects.filter(user=user, poll=poll).exists()
+    token = ApiToken.objects.get(user=user)
+    assert token.token_hash == hash_token(secret)
+    assert secret not in {token.name, token.prefix, token.token_hash}
+    response = bearer(secret).get(reverse("api:poll-detail", kwargs={"slug": poll.slug}))
+    assert response.status_code == 200
+
+
+def test_createapitoken_refuses_an_unknown_poll(django_user_model):
+    django_user_model.objects.create_user("ana")
+    with pytest.raises(CommandError, match="No poll 'nope'"):
+        call_command("createapitoken", "ana", "--poll", "nope", stdout=StringIO())
+
+
+def test_revoked_and_expired_tokens_are_refused_like_unknown_ones(poll, django_user_model):
+    user = django_user_model.objects.create_user("ana")
+    revoked = issue_api_token(user=user, name="old")
+    revoke_api_token(token=revoked.token)
+    expired = issue_api_token(user=user, name="expired")
+    ApiToken.objects.filter(pk=expired.token.pk).update(expires_at=timezone.now() - timedelta(1))
+    url = reverse("api:poll-list")
+    bodies = set()
+    for secret in (revoked.secret, expired.secret, "dlb_unknown"):
+        response = bearer(secret).get(url)
+        assert response.status_code == 401
+        bodies.add(response.content)
+    assert len(bodies) == 1
+
+
+def test_token_use_is_recorded_without_a_write_per_request(poll, django_user_model):
+    user = django_user_model.objects.create_user("ana")
+    issued = issue_api_token(user=user, name="t")
+    client = bearer(issued.secret)
+    client.get(reverse("api:poll-list"))
+    first = ApiToken.objects.get(pk=issued.token.pk).last_used_at
+    client.get(reverse("api:poll-list"))
+    assert first is not None
+    assert ApiToken.objects.get(pk=issued.token.pk).last_used_at == first
+
+
+def test_staff_researcher_sees_only_their_own_tokens_in_the_admin(client, django_user_model):
+    mine = django_user_model.objects.create_user("me", password="pw-for-tests-1", is_staff=True)
+    other = django_user_model.objects.create_user("other", is_staff=True)
+    issue_api_token(user=mine, name="my laptop")
+    issue_api_token(user=other, name="their server")
+    client.force_login(mine)
+    page = client.get(reverse("admin:results_apitoken_changelist"))
+    assert page.status_code == 200
+    assert b"my laptop" in page.content and b"their server" not in page.content
+
+
+def test_admin_creates_a_token_and_shows_the_secret_once(client, django_user_model):
+    mine = django_user_model.objects.create_user("me", is_staff=True)
+    client.force_login(mine)
+    expires = (timezone.now() + timedelta(days=30)).strftime("%Y-%m-%d")
+    response = client.post(
+        reverse("admin:results_apitoken_add"),
+        {"name": "notebook", "expires_at_0": expires, "expires_at_1": "12:00:00"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    shown = [str(m) for m in response.context["messages"]]
+    secret = next(m.split(": ")[-1] for m in shown if "not shown again" in m)
+    token = ApiToken.objects.get(user=mine)
+    assert token.token_hash == hash_token(secret)
