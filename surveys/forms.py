@@ -214,11 +214,14 @@ class QuestionnaireForm(forms.Form):
                 )
 
     def question_errors(self) -> dict[str, str]:
-        errors: dict[str, str] = {}
+        """{question field name ``q-<key>``: its first message}, in the page's order."""
+        found: dict[str, str] = {}
         for name, messages in self.errors.items():
-            if name != forms.forms.NON_FIELD_ERRORS and name.startswith("q-"):
-                errors.setdefault(question_key_of(name), str(messages[0]))
-        return errors
+            if name.startswith("q-"):
+                found.setdefault(f"q-{question_key_of(name)}", str(messages[0]))
+        return {
+            field_name(q): found[field_name(q)] for q in self.questions if field_name(q) in found
+        }
 
     def given(self) -> list[tuple[QuestionSpec, Given | None]]:
         """The page's answers in canonical form; call only when the form is valid."""

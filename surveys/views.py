@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from surveys import access, actions, flow, paradata
 from surveys.flow import Place
-from surveys.forms import QuestionnaireForm, QuestionSpec, ReasonsForm, field_name
+from surveys.forms import QuestionnaireForm, ReasonsForm
 from surveys.markup import FormState
 from surveys.models import Participant, Poll
 from surveys.pages import Posted, posted_state, render_step
@@ -191,10 +191,7 @@ def _submit(
         if not form.is_valid():
             state = posted_state(request.POST)
             state.errors = form.question_errors()
-            summary = [
-                (f"#{field_name(spec.by_key[key])}", message)
-                for key, message in _in_order(state.errors, questions)
-            ]
+            summary = [(f"#{name}", message) for name, message in state.errors.items()]
             summary += [("", str(message)) for message in form.non_field_errors()]
             posted = Posted(state=state, summary=summary)
             return render_step(
@@ -230,10 +227,6 @@ def _submit(
     else:
         nxt = flow.current_place(participant)
     return HttpResponseRedirect(flow.url_of(poll.slug, nxt))
-
-
-def _in_order(errors: dict[str, str], questions: list[QuestionSpec]) -> list[tuple[str, str]]:
-    return [(q.key, errors[q.key]) for q in questions if q.key in errors]
 
 
 @require_POST

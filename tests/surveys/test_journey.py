@@ -130,3 +130,171 @@ def test_control_journey_skips_briefing_and_deliberation() -> None:
     assert participant.arm == "control"
     assert participant.briefed_at is None
     assert stored(participant) == EXPECTED
+
+
+def test_a_participant_resumes_at_the_current_step_with_earlier_answers_kept() -> None:
+    poll = make_poll(design={"control_share": 0.0, "group_size": 4})
+    client = Client()
+    start(client, poll)
+    post_page(client, f"/p/{poll.slug}/t1/1/", T1_PAGES[0], wave=1)
+    cookies = client.cookies
+    later = Client()  # the browser was closed: only its persistent cookies are left
+    later.cookies = cookies
+    assert later.get(f"/p/{poll.slug}/")["Location"] == f"/p/{poll.slug}/t1/2/"
+    back = later.get(f"/p/{poll.slug}/t1/1/").content.decode()
+    assert 'name="q-rate_exit" value="3" checked' in back
+    assert 'name="q-rate_aid" value="dk" checked' in back
+
+
+def test_going_back_and_changing_an_answer_keeps_one_answer_per_item() -> None:
+    poll = make_poll(design={"control_share": 0.0, "group_size": 4})
+    client = Client()
+    participant = start(client, poll)
+    post_page(client, f"/p/{poll.slug}/t1/1/", T1_PAGES[0], wave=1)
+    post_page(client, f"/p/{poll.slug}/t1/2/", T1_PAGES[1], wave=1)
+    changed = {**T1_PAGES[0], "q-rate_exit": "6"}
+    assert post_page(client, f"/p/{poll.slug}/t1/1/", changed, wave=1) == f"/p/{poll.slug}/t1/2/"
+    participant.refresh_from_db()
+    assert (participant.step, participant.page) == ("t1", 2)
+    assert stored(participant)[("rate_exit", 1)] == (6, 6.0, False)
+    assert Answer.objects.filter(participant=participant).count() == 4
+
+
+def test_an_invitation_link_starts_the_journey_and_bad_links_get_the_same_404() -> None:
+    from django.utils import timezone
+
+    from surveys.tokens import hash_token
+
+    poll = make_poll(design={"access": "invitation", "control_share": 0.0})
+    Participant.objects.create(poll=poll, token_hash=hash_token("good-token"), label="a")
+    Participant.objects.create(
+        poll=poll, token_hash=hash_token("revoked"), revoked_at=timezone.now()
+    )
+    Participant.objects.create(
+        poll=poll, token_hash=hash_token("used"), completed_at=timezone.now()
+    )
+    client = Client()
+    assert client.get(f"/p/{poll.slug}/").status_code == 403
+    pages = [client.get(f"/i/{token}/") for token in ("unknown", "revoked", "used")]
+    assert {page.status_code for page in pages} == {404}
+    assert len({page.content for page in pages}) == 1
+    response = client.get("/i/good-token/")
+    assert response["Location"] == f"/p/{poll.slug}/"
+    welcome = client.get(f"/p/{poll.slug}/")
+    assert welcome.status_code == 200
+    response = client.post(
+        f"/p/{poll.slug}/", {"entry": welcome.context["entry"], "consent": "yes"}
+    )
+    assert response["Location"] == f"/p/{poll.slug}/t1/1/"
+    assert Participant.objects.filter(consented_at__isnull=False, label="a").count() == 1
+    assert Participant.objects.count() == 3
+
+
+def test_failed_token_attempts_are_rate_limited_per_client() -> None:
+    from surveys.access import FAILED_TOKEN_LIMIT
+
+    make_poll(design={"access": "invitation"})
+    client = Client(REMOTE_ADDR="10.0.0.7")
+    for attempt in range(FAILED_TOKEN_LIMIT):
+        assert client.get(f"/i/guess-{attempt}/").status_code == 404
+    assert client.get("/i/guess-again/").status_code == 429
+    assert Client(REMOTE_ADDR="10.0.0.8").get("/i/guess-again/").status_code == 404
+
+
+@pytest.mark.parametrize(("status", "code"), [("draft", 404), ("closed", 410)])
+def test_draft_and_closed_polls_get_a_clear_page_and_store_nothing(status: str, code: int) -> None:
+    poll = make_poll(status=status)
+    client = Client()
+    assert client.get(f"/p/{poll.slug}/").status_code == code
+    assert client.post(f"/p/{poll.slug}/", {"consent": "yes"}).status_code == code
+    assert Participant.objects.count() == 0
+
+
+def test_a_repeated_consent_creates_one_participant() -> None:
+    poll = make_poll()
+    url = f"/p/{poll.slug}/"
+    entry = Client().get(url).context["entry"]
+    first = Client().post(url, {"entry": entry, "consent": "yes"})
+    second = Client().post(url, {"entry": entry, "consent": "yes"})
+    assert first["Location"] == second["Location"]
+    assert Participant.objects.count() == 1
+
+
+def test_consent_is_required() -> None:
+    poll = make_poll()
+    client = Client()
+    entry = client.get(f"/p/{poll.slug}/").context["entry"]
+    html = client.post(f"/p/{poll.slug}/", {"entry": entry}).content.decode()
+    assert "Tick the box to say you agree to take part." in html
+    assert Participant.objects.count() == 0
+
+
+def test_language_comes_from_the_link_is_recorded_and_sticks() -> None:
+    poll = make_poll()
+    client = Client()
+    participant = start(client, poll, lang="uk")
+    assert participant.language == "uk"
+    page = client.get(f"/p/{poll.slug}/t1/1/").content.decode()
+    assert '<html lang="uk">' in page
+    assert "How much do you support exit? (uk)" in page
+    client.get(f"/p/{poll.slug}/t1/1/", {"lang": "en"})
+    participant.refresh_from_db()
+    assert participant.language == "en"
+
+
+def test_the_browser_preference_picks_the_language_of_a_new_participant() -> None:
+    poll = make_poll()
+    page = Client().get(f"/p/{poll.slug}/", HTTP_ACCEPT_LANGUAGE="uk,en;q=0.5")
+    assert '<html lang="uk">' in page.content.decode()
+
+
+def test_reasons_of_the_group_are_readable_and_can_be_reported() -> None:
+    poll = make_poll(design={"control_share": 0.0, "group_size": 4})
+    first_client, second_client = Client(), Client()
+    first = start(first_client, poll)
+    walk(first_client, poll, first)
+    second = start(second_client, poll)
+    answer_wave(second_client, poll.slug, "t1", T1_PAGES)
+    for page in (1, 2, 3):
+        post_page(second_client, f"/p/{poll.slug}/briefing/{page}/", {})
+    html = second_client.get(f"/p/{poll.slug}/deliberation/").content.decode()
+    assert "Fewer deaths." in html
+    reason = Reason.objects.get()
+    response = second_client.post(f"/p/{poll.slug}/reasons/{reason.id}/report/")
+    assert response.status_code == 302
+    second_client.post(f"/p/{poll.slug}/reasons/{reason.id}/report/")
+    reason.refresh_from_db()
+    assert (reason.state, reason.report_count) == ("reported", 1)
+    Reason.objects.filter(pk=reason.pk).update(state="hidden")
+    assert (
+        "Fewer deaths." not in second_client.get(f"/p/{poll.slug}/deliberation/").content.decode()
+    )
+
+
+def test_straightlining_is_flagged() -> None:
+    poll = make_poll(design={"control_share": 0.0})
+    client = Client()
+    participant = start(client, poll)
+    pages = [{"q-rate_exit": "5", "q-rate_aid": "5", "q-rate_escalate": "5"}, *T1_PAGES[1:]]
+    answer_wave(client, poll.slug, "t1", pages)
+    participant.refresh_from_db()
+    assert participant.flags == ["straightlining_t1"]
+
+
+def test_arms_follow_the_control_share_and_orders_and_groups_fill_in_turn() -> None:
+    poll = make_poll(design={"control_share": 0.5, "group_size": 2})
+    participants = []
+    for _ in range(8):
+        client = Client()
+        participant = start(client, poll)
+        answer_wave(client, poll.slug, "t1", T1_PAGES)
+        participant.refresh_from_db()
+        participants.append(participant)
+    arms = [p.arm for p in participants]
+    assert arms.count("control") == 4
+    for pair in range(0, 8, 2):  # never more than one participant away from the share
+        assert sorted(arms[pair : pair + 2]) == ["control", "treatment"]
+    treated = [p for p in participants if p.arm == "treatment"]
+    assert [p.position_order for p in treated] == [["A", "B"], ["B", "A"]] * 2
+    assert [p.group for p in treated] == [1, 1, 2, 2]
+    assert all(sorted(p.option_order) == ["aid", "escalate", "exit"] for p in participants)
