@@ -252,6 +252,9 @@ class ResultTableView(PollScoped, ResearchAPIView):
                 value = request.query_params.get(name)
                 if value is not None:
                     rows = [row for row in rows if str(row.get(name, "")) == value]
+            # jsonb keeps no key order: put the contract's column order back.
+            columns = columns_of(rows, self.table)
+            rows = [{column: row.get(column) for column in columns} for row in rows]
         return Response(
             {
                 "table": self.table,

@@ -1,0 +1,227 @@
+"""Every export format read back: counts and values match the answers, labels survive, formulas
+are neutralised in text columns only, and nothing identifying leaves the database."""
+
+import io
+import json
+import zipfile
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pyreadstat
+import pytest
+from django.urls import reverse
+
+from results.codebook import DK_CODE
+from results.models import ExportJob
+from surveys.models import Answer, Participant
+from tests.results.api_fixtures import *  # noqa: F403
+from tests.results.api_fixtures import FORMULAS
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path) -> None:
+    settings.MEDIA_ROOT = tmp_path
+
+
+def export(client, poll, fmt: str, **params) -> tuple[object, bytes]:
+    url = reverse("api:poll-export", kwargs={"slug": poll.slug})
+    response = client.get(url, {"format": fmt, **params})
+    assert response.status_code == 200, response.content[:300]
+    body = b"".join(response.streaming_content)
+    return response, body
+
+
+def test_long_csv_streams_one_row_per_answer_with_the_stored_values(researcher, poll):
+    response, body = export(researcher, poll, "csv-long")
+    assert response.streaming
+    frame = pd.read_csv(io.BytesIO(body), keep_default_na=False, dtype=str)
+    assert len(frame) == Answer.objects.filter(poll=poll).count()
+    ratings = frame[frame["item"] == "rate_exit"]
+    stored = Answer.objects.filter(poll=poll, question__key="rate_exit", dont_know=False)
+    assert sorted(pd.to_numeric(ratings[ratings["dont_know"] == "false"]["number"])) == sorted(
+        stored.values_list("number", flat=True)
+    )
+    assert set(frame["participant"]) == set(poll.participants.values_list("public_id", flat=True))
+
+
+def test_csv_neutralises_formulas_in_text_but_negative_numbers_stay_numbers(researcher, poll):
+    _, body = export(researcher, poll, "csv-long")
+    frame = pd.read_csv(io.BytesIO(body), keep_default_na=False, dtype=str)
+    comments = set(frame[frame["item"] == "comment"]["value"])
+    for payload in FORMULAS:
+        assert f"'{payload}" in comments and payload not in comments
+    budget = frame[frame["item"] == "budget"]
+    numbers = pd.to_numeric(budget["number"])
+    assert (numbers < 0).any(), "the fixture has negative numbers"
+    assert not budget["value"].str.startswith("'").any()
+
+    _, wide_body = export(researcher, poll, "csv-wide")
+    wide = pd.read_csv(io.BytesIO(wide_body))
+    assert pd.api.types.is_numeric_dtype(wide["budget_t1"])
+    assert (wide["budget_t1"] < 0).any()
+    assert {f"'{p}" for p in FORMULAS} <= set(wide["comment_t2"].dropna())
+
+
+def test_results_csv_keeps_negative_shifts_as_numbers(researcher, poll, snapshot):
+    url = reverse("api:results-items", kwargs={"slug": poll.slug})
+    frame = pd.read_csv(io.BytesIO(researcher.get(url, {"format": "csv"}).content))
+    assert frame["mean_diff"].tolist() == [-1.25, 0.5]
+    table = researcher.get(url).json()
+    assert list(frame.columns) == table["columns"] == list(table["rows"][0])
+
+
+def test_wide_csv_has_one_row_per_participant_and_codes_dont_know(researcher, poll):
+    _, body = export(researcher, poll, "csv-wide")
+    wide = pd.read_csv(io.BytesIO(body), dtype={"participant": str})
+    assert len(wide) == poll.participants.count()
+    assert list(wide.columns[:6]) == [
+        "participant",
+        "arm",
+        "group",
+        "position_order",
+        "option_order",
+        "weight",
+    ]
+    dk = Answer.objects.filter(poll=poll, question__key="rate_exit", wave=1, dont_know=True)
+    assert (wide["rate_exit_t1"] == DK_CODE).sum() == dk.count()
+    assert "leaning_t1" in wide.columns and "leaning_t2" not in wide.columns
+    answer = Answer.objects.filter(poll=poll, question__key="rate_aid", wave=2).first()
+    row = wide[wide["participant"] == answer.participant.public_id].iloc[0]
+    assert row["rate_aid_t2"] == (DK_CODE if answer.dont_know else answer.value)
+
+
+def test_exports_carry_no_tokens_contacts_or_labels(researcher, poll):
+    secrets = set(poll.participants.values_list("contact", flat=True))
+    secrets |= set(poll.participants.values_list("label", flat=True))
+    secrets |= set(poll.participants.values_list("token_hash", flat=True))
+    for fmt in ("csv-long", "csv-wide", "parquet", "sav", "dta", "package"):
+        _, body = export(researcher, poll, fmt)
+        if fmt == "package":
+            with zipfile.ZipFile(io.BytesIO(body)) as archive:
+                body = b"".join(archive.read(name) for name in archive.namelist())
+        for secret in secrets:
+            assert secret.encode() not in body, (fmt, secret)
+
+
+def test_parquet_is_typed_and_matches_the_answers(researcher, poll):
+    _, body = export(researcher, poll, "parquet")
+    table = pq.read_table(io.BytesIO(body))
+    assert str(table.schema.field("wave").type) == "int8"
+    assert str(table.schema.field("number").type) == "double"
+    assert str(table.schema.field("dont_know").type) == "bool"
+    assert str(table.schema.field("answered_at").type) == "timestamp[us, tz=UTC]"
+    frame = table.to_pandas()
+    assert len(frame) == Answer.objects.filter(poll=poll).count()
+    assert frame["dont_know"].sum() == Answer.objects.filter(poll=poll, dont_know=True).count()
+    texts = set(frame[frame["item"] == "comment"]["value"])
+    assert set(FORMULAS) <= texts, "Parquet is not a spreadsheet: text stays as given"
+
+
+def test_spss_file_keeps_labels_missing_codes_and_measure_levels(researcher, poll, tmp_path):
+    _, body = export(researcher, poll, "sav")
+    path = tmp_path / "poll.sav"
+    path.write_bytes(body)
+    data, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    assert len(data) == poll.participants.count()
+    assert meta.column_names_to_labels["rate_exit_t1"] == "How much do you support exit? (T1)"
+    assert meta.variable_value_labels["leaning_t1"] == {1.0: "Left", 2.0: "Right"}
+    assert meta.variable_value_labels["rate_exit_t1"][DK_CODE] == "Don't know"
+    assert meta.missing_ranges["rate_exit_t1"] == [{"lo": DK_CODE, "hi": DK_CODE}]
+    assert meta.variable_measure["rate_exit_t1"] == "ordinal"
+    assert meta.variable_measure["budget_t1"] == "scale"
+    assert meta.variable_measure["arm"] == "nominal"
+    plain, _ = pyreadstat.read_sav(str(path))
+    dk = Answer.objects.filter(poll=poll, question__key="rate_exit", wave=1, dont_know=True)
+    answered = Answer.objects.filter(poll=poll, question__key="rate_exit", wave=1, dont_know=False)
+    assert (data["rate_exit_t1"] == DK_CODE).sum() == dk.count()
+    assert plain["rate_exit_t1"].notna().sum() == answered.count()
+    assert plain["rate_exit_t1"].sum() == sum(answered.values_list("number", flat=True))
+
+
+def test_stata_file_keeps_labels_and_dont_know_as_extended_missing(researcher, poll, tmp_path):
+    _, body = export(researcher, poll, "dta")
+    path = tmp_path / "poll.dta"
+    path.write_bytes(body)
+    data, meta = pyreadstat.read_dta(str(path), user_missing=True)
+    assert len(data) == poll.participants.count()
+    assert meta.column_names_to_labels["k_capital_t2"] == "Capital of Ukraine? (T2)"
+    labels = meta.variable_value_labels["k_capital_t2"]
+    assert labels[1] == "Kyiv" and labels["a"] == "Don't know"
+    dk = Answer.objects.filter(poll=poll, question__key="k_capital", wave=2, dont_know=True)
+    assert (data["k_capital_t2"] == "a").sum() == dk.count()
+    completed = Participant.objects.filter(poll=poll, completed_at__isnull=False).count()
+    assert data["completed_at"].notna().sum() == completed
+
+
+def test_package_has_data_codebook_datapackage_results_and_readme(researcher, poll, snapshot):
+    _, body = export(researcher, poll, "package")
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        names = set(archive.namelist())
+        assert {
+            "data/answers_long.csv",
+            "data/answers_wide.csv",
+            "codebook.csv",
+            "datapackage.json",
+            "definition.json",
+            "results/items.csv",
+            "results/gaps.csv",
+            "README.md",
+        } <= names
+        descriptor = json.loads(archive.read("datapackage.json"))
+        assert descriptor["profile"] == "tabular-data-package"
+        paths = {resource["path"] for resource in descriptor["resources"]}
+        assert paths <= names
+        wide = pd.read_csv(archive.open("data/answers_wide.csv"))
+        fields = descriptor["resources"][0]["schema"]["fields"]
+        assert [f["name"] for f in fields] == list(wide.columns)
+        codebook = pd.read_csv(archive.open("codebook.csv"), keep_default_na=False)
+        assert codebook.set_index("variable").loc["k_capital_t1", "answer_key"] == "kyiv"
+        items = pd.read_csv(archive.open("results/items.csv"))
+        assert items["mean_diff"].tolist() == [-1.25, 0.5]
+        assert "How to cite" in archive.read("README.md").decode()
+
+
+def test_large_export_is_built_in_the_background_with_an_expiring_link(
+    researcher, poll, settings, client, django_capture_on_commit_callbacks
+):
+    settings.EXPORT_STREAM_MAX_ANSWERS = 10
+    url = reverse("api:poll-export", kwargs={"slug": poll.slug})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = researcher.get(url, {"format": "csv-long"})
+    assert response.status_code == 202
+    status = researcher.get(response["Location"]).json()
+    assert status["state"] == "done" and status["progress"] == 1.0
+    download = client.get(status["download_url"])  # the signed link needs no token
+    frame = pd.read_csv(io.BytesIO(b"".join(download.streaming_content)))
+    assert len(frame) == Answer.objects.filter(poll=poll).count()
+    forged = status["download_url"].split("signature=")[0] + "signature=forged"
+    assert client.get(forged).status_code == 404
+    ExportJob.objects.update(state=ExportJob.State.FAILED)
+    assert client.get(status["download_url"]).status_code == 404
+
+
+def test_expired_exports_lose_their_files(
+    researcher, poll, settings, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from results.package import purge_expired_exports
+
+    settings.EXPORT_STREAM_MAX_ANSWERS = 10
+    with django_capture_on_commit_callbacks(execute=True):
+        researcher.get(reverse("api:poll-export", kwargs={"slug": poll.slug}), {"format": "dta"})
+    job = ExportJob.objects.get()
+    assert job.file
+    ExportJob.objects.update(expires_at=timezone.now())
+    assert purge_expired_exports() == 1
+    assert not ExportJob.objects.get().file
+
+
+def test_unknown_export_format_is_a_400_naming_the_choices(researcher, poll):
+    response = researcher.get(
+        reverse("api:poll-export", kwargs={"slug": poll.slug}), {"format": "xlsx"}
+    )
+    assert response.status_code == 400
+    assert "format" in response.json()
