@@ -135,7 +135,7 @@ def submit_questionnaire_page(
     if flow.is_last_page(spec, posted):
         _finish_wave(participant, spec, wave)
         if wave == 1 and not participant.arm:
-            assign_condition(participant=participant, rng=rng)
+            assign_condition(participant=participant, spec=spec, rng=rng)
     nxt = flow.next_place(spec, arm=participant.arm, place=posted)
     participant.step, participant.page, participant.page_started_at = nxt.step, nxt.page, now
     if nxt.step == Step.BRIEFING:
@@ -172,7 +172,9 @@ def _finish_wave(participant: Participant, spec: PollSpec, wave: int) -> None:
     )
 
 
-def assign_condition(*, participant: Participant, rng: random.Random = _system_random) -> None:
+def assign_condition(
+    *, participant: Participant, spec: PollSpec, rng: random.Random = _system_random
+) -> None:
     """Assign arm, position order and small group; the caller saves the participant.
 
     The poll row is locked so that concurrent assignments count each other. The arm is random
@@ -194,7 +196,7 @@ def assign_condition(*, participant: Participant, rng: random.Random = _system_r
     shortfall = poll.control_share * (assigned + 1) - counts.get(Arm.CONTROL, 0)
     arm = Arm.CONTROL if rng.random() < min(max(shortfall, 0.0), 1.0) else Arm.TREATMENT
     in_arm = counts.get(arm, 0)
-    positions = list(poll.positions.order_by("order", "id").values_list("key", flat=True))
+    positions = [position.key for position in spec.positions]
     if poll.counterbalance_positions and positions:
         shift = in_arm % len(positions)
         positions = positions[shift:] + positions[:shift]

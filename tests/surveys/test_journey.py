@@ -253,7 +253,7 @@ def test_reasons_of_the_group_are_readable_and_can_be_reported() -> None:
     first_client, second_client = Client(), Client()
     first = start(first_client, poll)
     walk(first_client, poll, first)
-    second = start(second_client, poll)
+    start(second_client, poll)
     answer_wave(second_client, poll.slug, "t1", T1_PAGES)
     for page in (1, 2, 3):
         post_page(second_client, f"/p/{poll.slug}/briefing/{page}/", {})
