@@ -27,6 +27,7 @@ from surveys.admin_inlines import (
     TranslatedFieldsMixin,
 )
 from surveys.admin_pages import PollToolsMixin, admin_url, poll_tabs, transitions_for
+from surveys.admin_results import ResultsMixin
 from surveys.invitations import invitation_status, revoke_invitations
 from surveys.models import ModerationDecision, Option, Participant, Poll, Reason, localized
 from surveys.moderation import moderate_reasons
@@ -102,7 +103,7 @@ class PollFilter(admin.RelatedOnlyFieldListFilter):
 
 
 @admin.register(Poll)
-class PollAdmin(PollToolsMixin, TranslatedFieldsMixin, OrganiserScopedAdmin):
+class PollAdmin(ResultsMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserScopedAdmin):
     poll_path = ""
     list_display = ("slug", english("title"), "status", "access", "participants", "created_at")
     list_filter = ("status", "access")

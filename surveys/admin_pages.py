@@ -26,7 +26,7 @@ from surveys.lifecycle import TARGETS, TRANSITIONS, TransitionError, change_stat
 from surveys.models import Poll, Reason
 from surveys.monitor import poll_monitor
 from surveys.readiness import check_poll
-from surveys.roles import can_read_results, organised_polls
+from surveys.roles import can_organise, can_read_results, organised_polls
 
 # Where each readiness check's "fix" goes on the poll's page (inline group ids and fieldsets).
 FIX_ANCHORS = {
@@ -251,7 +251,9 @@ def transitions_for(poll: Poll) -> list[str]:
 
 
 def poll_tabs(request: HttpRequest, poll: Poll) -> list[tuple[str, str, str]]:
-    """(key, label, url) of the poll's pages, as the tab bar shows them."""
+    """(key, label, url) of the poll's pages the user may open, as the tab bar shows them."""
+    if not can_organise(request.user, poll):
+        return [("results", "Results", admin_url("results", poll.pk))]
     tabs = [
         ("edit", "Edit", reverse("admin:surveys_poll_change", args=[poll.pk])),
         ("checklist", "Readiness", admin_url("checklist", poll.pk)),
