@@ -1,14 +1,139 @@
-"""Thin Celery tasks: they take ids and call results.compute."""
+"""Thin Celery tasks: they take ids and call results.compute.
+
+Triggers and coalescing:
+
+* A completion calls ``schedule_recompute(poll_id)``; on commit ``enqueue_recompute`` sends one
+  ``recompute`` task unless one is already waiting for that poll (a ``results:queued:<poll>``
+  marker added atomically in the cache). The task clears the marker as it starts, *before* it
+  reads the data, so a completion committed after that point enqueues a fresh task: the latest
+  data is always included eventually, and a burst of completions costs one or two recomputes.
+* A task that finds the poll locked by a running recompute re-marks the poll and retries a
+  little later, or simply ends if another task is already waiting: never two at once, and at
+  most one waiting.
+* ``request_recompute`` (admin button, API) always sends its own task with a job id whose
+  progress ``results.progress.job_status`` reports.
+* ``reconcile`` (beat) enqueues every poll whose data is newer than its latest snapshot: the
+  safety net when Redis was down while participants completed, or a worker died mid-task.
+
+Enqueueing never fails the caller: with the broker down the error is logged, the participant
+still gets the finish page, and the reconciler catches up once Redis is back.
+"""
+
+import logging
+import time
 
 from celery import shared_task
-from django.db import transaction
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.cache import cache
+from django.db import InterfaceError, OperationalError, transaction
+
+from results import progress as jobs
+from results.compute import RecomputeBusy, recompute_poll, stale_poll_ids
+from surveys.models import Poll
+
+logger = logging.getLogger(__name__)
+
+QUEUED_TTL_SECONDS = 2 * settings.CELERY_TASK_TIME_LIMIT
+BUSY_RETRY_SECONDS = 2
+BUSY_MAX_RETRIES = settings.CELERY_TASK_TIME_LIMIT // BUSY_RETRY_SECONDS
+# After a failed publish this process stops trying for a while, so that with Redis down each
+# participant's finish page is not delayed by connection timeouts; the reconciler catches up.
+BROKER_BACKOFF_SECONDS = 10.0
+_broker_down_until = 0.0
 
 
-@shared_task(name="results.tasks.recompute")
-def recompute(poll_id: int) -> None:
-    from results.compute import recompute_poll
+def queued_key(poll_id: int) -> str:
+    return f"results:queued:{poll_id}"
 
-    recompute_poll(poll_id)
+
+def _clear_queued(poll_id: int) -> None:
+    try:
+        cache.delete(queued_key(poll_id))
+    except Exception:
+        logger.warning("could not clear the queued marker of poll %s", poll_id, exc_info=True)
+
+
+@shared_task(
+    bind=True,
+    name="results.tasks.recompute",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=8,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+)
+def recompute(self, poll_id: int, job_id: str | None = None) -> int | None:  # noqa: ANN001
+    """Recompute one poll; returns the snapshot id (None when another task covers it)."""
+    _clear_queued(poll_id)
+
+    def report(fraction: float, message: str) -> None:
+        if job_id:
+            jobs.mark_running(job_id, poll_id, fraction, message)
+
+    try:
+        # Eager (embedded) mode has no queue to come back to later: wait for the lock there.
+        snapshot = recompute_poll(poll_id, progress=report, wait=bool(self.request.is_eager))
+    except RecomputeBusy:
+        snapshot = None
+    except Poll.DoesNotExist:
+        if job_id:
+            jobs.mark_failed(job_id, poll_id, "The poll no longer exists.")
+        return None
+    except (OperationalError, InterfaceError, SoftTimeLimitExceeded) as error:
+        if job_id:
+            jobs.mark_queued(job_id, poll_id, f"retrying after a transient error: {error}")
+        raise
+    except Exception as error:
+        if job_id:
+            jobs.mark_failed(job_id, poll_id, f"{type(error).__name__}: {error}")
+        raise
+    if snapshot is not None:
+        if job_id:
+            jobs.mark_done(job_id, poll_id, snapshot.pk)
+        return snapshot.pk
+    # Another recompute of this poll is running and may have read the data before ours
+    # arrived: make sure exactly one task follows it.
+    if job_id:
+        jobs.mark_queued(job_id, poll_id, "waiting for the running recompute to finish")
+    elif not _mark_queued(poll_id):
+        return None
+    raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=BUSY_MAX_RETRIES)
+
+
+def _mark_queued(poll_id: int) -> bool:
+    try:
+        return bool(cache.add(queued_key(poll_id), "1", QUEUED_TTL_SECONDS))
+    except Exception:
+        logger.warning("could not mark poll %s as queued", poll_id, exc_info=True)
+        return True  # no cache: better a redundant recompute than a lost one
+
+
+def enqueue_recompute(poll_id: int) -> bool:
+    """Send a coalesced recompute of the poll; False when one is already waiting or the
+    broker is unreachable (logged; the reconciler covers it). Never raises."""
+    global _broker_down_until
+    if time.monotonic() < _broker_down_until:
+        logger.info("broker recently unreachable; poll %s left to the reconciler", poll_id)
+        return False
+    try:
+        if not cache.add(queued_key(poll_id), "1", QUEUED_TTL_SECONDS):
+            return False
+        try:
+            recompute.apply_async((poll_id,))
+        except Exception:
+            _clear_queued(poll_id)
+            raise
+    except Exception:
+        if not settings.CELERY_TASK_ALWAYS_EAGER:
+            _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+        logger.warning("could not enqueue a recompute of poll %s", poll_id, exc_info=True)
+        return False
+    return True
 
 
 def schedule_recompute(poll_id: int) -> None:
@@ -18,4 +143,42 @@ def schedule_recompute(poll_id: int) -> None:
     submission still succeeds; the beat reconciler picks the poll up later.
     """
     # A lambda, not functools.partial: Django 5.2's robust on_commit needs a __qualname__.
-    transaction.on_commit(lambda: recompute.delay(poll_id), robust=True)
+    transaction.on_commit(lambda: enqueue_recompute(poll_id), robust=True)
+
+
+def request_recompute(poll_id: int) -> str:
+    """Start a recompute for the admin or the API and return its job id (see job_status).
+
+    If the broker is unreachable the job is reported failed with the reason.
+    """
+    job_id = jobs.create_job(poll_id)
+    try:
+        recompute.apply_async((poll_id, job_id))
+    except Exception as error:
+        logger.warning("could not enqueue the recompute job %s", job_id, exc_info=True)
+        jobs.mark_failed(
+            job_id,
+            poll_id,
+            f"The task queue is unreachable ({type(error).__name__}); the results will be "
+            "brought up to date automatically once it is back.",
+        )
+    return job_id
+
+
+@shared_task(
+    name="results.tasks.reconcile",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=3,
+    time_limit=120,
+    soft_time_limit=100,
+)
+def reconcile() -> list[int]:
+    """Enqueue a recompute of every poll whose results are stale; returns their ids."""
+    stale = stale_poll_ids()
+    for poll_id in stale:
+        enqueue_recompute(poll_id)
+    if stale:
+        logger.info("reconciler enqueued recomputes of polls %s", stale)
+    return stale

@@ -1,0 +1,287 @@
+"""The only bridge between answers and results: load a poll in bulk, compute, store a snapshot.
+
+``recompute_poll`` is the single entry point (tasks, the ``recompute`` command, the admin and the
+API all call it). One recompute of a poll runs at a time: on PostgreSQL a transaction-level
+advisory lock keyed by the poll, released by the database even when the worker is killed; on
+SQLite (the embedded single-process default) a per-poll lock in the process, with SQLite's own
+write lock behind it. The read happens in one REPEATABLE READ transaction, so participants and
+answers are one consistent picture, and the snapshot is written in that same transaction: a
+reader sees the previous snapshot or the new one, never half of one.
+
+Idempotent: when the input fingerprint, code version and settings equal the latest snapshot's,
+nothing is written and that snapshot is returned, so redelivered or coalesced tasks are cheap.
+"""
+
+import gc
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+
+from results.aggregates import TABLE_COLUMNS, PayloadBuilder
+from results.breakdowns import group_rows_omitted
+from results.loading import PollData, load_poll_data
+from results.models import ResultSnapshot
+from results.option_tables import options_tables, small_group_tables
+from surveys.models import Answer, Participant, Poll
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+ANALYSIS_VERSION = "1"
+# Arbitrary first key of the two-int advisory lock: our namespace, so no other lock collides.
+LOCK_NAMESPACE = 4_400_101
+KEEP_SNAPSHOTS = 20
+_local_locks: dict[int, threading.Lock] = {}
+_local_locks_guard = threading.Lock()
+
+
+class RecomputeBusy(Exception):
+    """Another recompute of this poll holds the lock (raised only with ``wait=False``)."""
+
+
+@cache
+def code_version() -> str:
+    """The analysis version plus a digest of the results code, so a changed formula shows up.
+
+    A deployment may set RESULTS_CODE_VERSION (for example a git commit) instead.
+    """
+    configured = os.environ.get("RESULTS_CODE_VERSION")
+    if configured:
+        return configured[:40]
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in ("stats.py", "loading.py", "breakdowns.py", "aggregates.py", "option_tables.py"):
+        digest.update((here / name).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return f"{ANALYSIS_VERSION}+{digest.hexdigest()[:16]}"
+
+
+def analysis_settings(data: PollData) -> dict[str, Any]:
+    return {
+        "analysis_version": ANALYSIS_VERSION,
+        "population": "participants who completed the poll",
+        "pairs": "complete pairs: a substantive answer at both waves",
+        "min_subgroup_size": data.min_subgroup_size,
+        "confidence_level": 0.95,
+        "p_adjust_family": "items within one arm, subgroup, value and weighting",
+        "weights": "participant weights, normalised to mean 1; unweighted rows always present"
+        if data.has_weights
+        else "none",
+        "gaps_population": "treatment arm when present, else all",
+        "opinion_groups": "PCA and k-means, k = 2..5 by silhouette, random_state 0",
+    }
+
+
+def build_payload(data: PollData, *, progress: Progress | None = None) -> dict[str, Any]:
+    """The numeric part: every table of the snapshot, from loaded arrays only."""
+    # statsmodels' Holm adjustment calls gc.collect() on every family; freezing the objects
+    # that already exist (Django, the loaded arrays) keeps each of those collections tiny.
+    gc.freeze()
+    try:
+        return _build_payload(data, progress)
+    finally:
+        gc.unfreeze()
+
+
+def _build_payload(data: PollData, progress: Progress | None) -> dict[str, Any]:
+    builder = PayloadBuilder(data, progress)
+    items, details, distributions = builder.item_tables()
+    builder.report(0.8, "treatment vs control and subgroup gaps")
+    did = builder.did_rows()
+    gaps = builder.gap_rows()
+    knowledge = builder.knowledge_rows()
+    builder.report(0.85, "options and small groups")
+    options = options_tables(data, builder.ratings)
+    small_groups = small_group_tables(data, builder.items, builder.ratings)
+    gap_arm, _ = builder.gap_population()
+    meta = {
+        "n_participants": data.n,
+        "n_treatment": int((data.arm == 1).sum()),
+        "n_control": int((data.arm == 2).sum()),
+        "n_unassigned": int((data.arm == 0).sum()),
+        "n_answers": data.n_answers,
+        "n_invalid_answers": builder.invalid,
+        "weighted": data.has_weights,
+        "n_weighted": int((data.weight > 0).sum()) if data.has_weights else 0,
+        "min_subgroup_size": data.min_subgroup_size,
+        "items": [q.key for _, q in builder.items],
+        "breakdowns": [q.key for q in data.questions if q.breakdown],
+        "gaps_arm": gap_arm,
+        "group_rows_omitted": group_rows_omitted(data),
+        "suppressed": builder.suppressed,
+        "n_suppressed_rows": builder.suppressed_rows,
+        "data_as_of": data.data_as_of.isoformat() if data.data_as_of else None,
+        "extra_columns": {
+            **TABLE_COLUMNS,
+            **{f"options.{name}": columns for name, columns in _option_columns().items()},
+        },
+    }
+    return {
+        "items": items,
+        "did": did,
+        "gaps": gaps,
+        "knowledge": knowledge,
+        "item_details": details,
+        "distributions": distributions,
+        "options": options,
+        "small_groups": small_groups,
+        "meta": meta,
+    }
+
+
+def _option_columns() -> dict[str, dict[str, str]]:
+    from results.option_tables import OPTION_COLUMNS, SMALL_GROUP_COLUMNS
+
+    return {**OPTION_COLUMNS, **{f"small_groups.{k}": v for k, v in SMALL_GROUP_COLUMNS.items()}}
+
+
+@contextmanager
+def poll_lock(poll_id: int, *, wait: bool) -> Iterator[None]:
+    """Hold the poll's recompute lock for the current transaction (PostgreSQL) or block."""
+    if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s, %s)", [LOCK_NAMESPACE, int(poll_id)])
+            row = cursor.fetchone()
+        if not wait and not (row and row[0]):
+            raise RecomputeBusy(poll_id)
+        yield
+        return
+    with _local_locks_guard:
+        lock = _local_locks.setdefault(int(poll_id), threading.Lock())
+    if not lock.acquire(blocking=wait):
+        raise RecomputeBusy(poll_id)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def snapshot_transaction() -> Iterator[None]:
+    """One transaction, REPEATABLE READ on PostgreSQL when we open it ourselves."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
+def recompute_poll(
+    poll_id: int, *, progress: Progress | None = None, wait: bool = True
+) -> ResultSnapshot:
+    """Recompute a poll's results from the database and store (or reuse) its snapshot.
+
+    ``progress(fraction, message)`` is called as the work advances (0 to 1). With ``wait``
+    false, raise RecomputeBusy instead of waiting for a running recompute of the same poll.
+    Raises Poll.DoesNotExist for an unknown poll.
+    """
+    report = progress or (lambda fraction, message: None)
+    if not Poll.objects.filter(pk=poll_id).exists():
+        raise Poll.DoesNotExist(f"poll {poll_id} does not exist")
+    with snapshot_transaction(), poll_lock(poll_id, wait=wait):
+        report(0.05, "reading answers")
+        data = load_poll_data(poll_id, progress=report)
+        fingerprint = data.fingerprint()
+        settings = analysis_settings(data)
+        version = code_version()
+        latest = (
+            ResultSnapshot.objects.filter(poll_id=poll_id).order_by("-computed_at", "-id").first()
+        )
+        if (
+            latest is not None
+            and latest.fingerprint == fingerprint
+            and latest.code_version == version
+            and latest.settings == settings
+        ):
+            report(1.0, "results already up to date")
+            return latest
+        report(0.5, f"computing results for {data.n} participants")
+        payload = build_payload(data, progress=report)
+        report(0.95, "saving the snapshot")
+        snapshot = save_snapshot(
+            data=data, payload=payload, fingerprint=fingerprint, version=version, settings=settings
+        )
+    report(1.0, "done")
+    return snapshot
+
+
+def save_snapshot(
+    *,
+    data: PollData,
+    payload: dict[str, Any],
+    fingerprint: str,
+    version: str,
+    settings: dict[str, Any],
+) -> ResultSnapshot:
+    """Store a snapshot and prune the poll's history to the newest KEEP_SNAPSHOTS."""
+    meta = payload["meta"]
+    snapshot = ResultSnapshot.objects.create(
+        poll_id=data.poll_id,
+        data_as_of=data.data_as_of,
+        n_participants=meta["n_participants"],
+        n_treatment=meta["n_treatment"],
+        n_control=meta["n_control"],
+        fingerprint=fingerprint,
+        code_version=version,
+        settings=settings,
+        payload=payload,
+    )
+    stale = ResultSnapshot.objects.filter(poll_id=data.poll_id).order_by("-computed_at", "-id")
+    old_ids = list(stale.values_list("id", flat=True)[KEEP_SNAPSHOTS:])
+    if old_ids:
+        ResultSnapshot.objects.filter(id__in=old_ids).delete()
+    logger.info(
+        "results of poll %s recomputed: %s participants, fingerprint %s",
+        data.poll_id,
+        data.n,
+        fingerprint[:12],
+    )
+    return snapshot
+
+
+def stale_poll_ids() -> list[int]:
+    """Polls whose results are behind their data: answers but no snapshot, an answer newer
+    than the snapshot's data_as_of, a different number of completed participants (catches an
+    answer whose transaction committed after a later one), or an older code version."""
+    latest = ResultSnapshot.objects.filter(poll=OuterRef("pk")).order_by("-computed_at", "-id")
+    newest_answer = (
+        Answer.objects.filter(poll=OuterRef("pk")).order_by("-answered_at").values("answered_at")
+    )
+    completed = (
+        Participant.objects.filter(poll=OuterRef("pk"), completed_at__isnull=False)
+        .order_by()
+        .values("poll")
+        .annotate(count=Count("id"))
+        .values("count")
+    )
+    polls = (
+        Poll.objects.annotate(
+            newest=Subquery(newest_answer[:1]),
+            as_of=Subquery(latest.values("data_as_of")[:1]),
+            snapshot_n=Subquery(latest.values("n_participants")[:1]),
+            snapshot_version=Subquery(latest.values("code_version")[:1]),
+            n_completed=Coalesce(Subquery(completed), 0),
+        )
+        .filter(newest__isnull=False)
+        .filter(
+            Q(snapshot_n__isnull=True)
+            | Q(as_of__isnull=True)
+            | Q(newest__gt=F("as_of"))
+            | ~Q(n_completed=F("snapshot_n"))
+            | ~Q(snapshot_version=code_version())
+        )
+        .order_by("pk")
+    )
+    return list(polls.values_list("pk", flat=True))

@@ -1,0 +1,362 @@
+"""Bulk loading of a poll's answers into numpy: the input of every results computation.
+
+Answers are read in bulk, never as model instances. On PostgreSQL one ``COPY (SELECT ...) TO
+STDOUT (FORMAT binary)`` streams every numeric answer of the poll as fixed-width rows that
+``numpy.frombuffer`` decodes without a Python loop; elsewhere (the embedded SQLite default)
+``values_list().iterator()`` does the same job more slowly. Rankings, the only answers that need
+their JSON, are read separately for the few ranking questions.
+
+Who enters the results: participants who completed the poll (``completed_at`` set, imported
+participants included when their import marks them completed). Answers of participants still in
+progress can change until they finish, and their arm is final only then; they enter with the
+recompute their completion triggers. Paired measures use complete pairs (a substantive answer at
+both waves); the distributions count everyone who answered that wave, don't know included.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from django.db import connection
+from django.db.models import Max
+
+from surveys.models import Answer, Participant, Poll, Question
+
+# Numeric answers come as (participant, question, wave, number) with "don't know" folded into
+# the number as -inf: four fixed-width fields, so a row of the binary COPY is always 30 bytes.
+_ROW = np.dtype(
+    [
+        ("nfields", ">i2"),
+        ("len_p", ">i4"),
+        ("participant", ">i4"),
+        ("len_q", ">i4"),
+        ("question", ">i4"),
+        ("len_w", ">i4"),
+        ("wave", ">i4"),
+        ("len_n", ">i4"),
+        ("number", ">f8"),
+    ]
+)
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00"
+_COPY_TRAILER = b"\xff\xff"
+NUMERIC_SQL = (
+    "SELECT participant_id::int4, question_id::int4, wave::int4, "
+    "CASE WHEN dont_know THEN '-Infinity'::float8 ELSE COALESCE(number, 'NaN'::float8) END "
+    "FROM surveys_answer WHERE poll_id = {poll_id}"
+)
+DONT_KNOW = -np.inf
+ARM_CODES = {"": 0, "treatment": 1, "control": 2}
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    """What the computation needs to know about one question, without the ORM."""
+
+    id: int
+    key: str
+    kind: str
+    waves: str
+    scale_min: int | None
+    scale_max: int | None
+    choices: tuple[str, ...]
+    option: str | None
+    breakdown: bool
+    correct: str
+
+    @property
+    def paired(self) -> bool:
+        return self.waves == Question.Waves.BOTH
+
+    def correct_code(self) -> float:
+        """The 1-based code the journey stores in ``number`` for the correct choice."""
+        return float(self.choices.index(self.correct) + 1) if self.correct in self.choices else 0
+
+
+@dataclass
+class PollData:
+    """A poll's answers as dense arrays: ``values[q, w, i]`` is participant i's answer to
+    question q at wave w+1 (NaN when missing or don't know), ``dont_know[q, w, i]`` flags don't
+    know, ``answered[q, w, i]`` flags any stored answer. Participants are sorted by id."""
+
+    poll_id: int
+    min_subgroup_size: int
+    questions: list[QuestionInfo]
+    option_axis: dict[str, int]
+    participant_ids: np.ndarray
+    arm: np.ndarray
+    group: np.ndarray
+    weight: np.ndarray
+    values: np.ndarray
+    dont_know: np.ndarray
+    answered: np.ndarray
+    rankings: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    data_as_of: datetime | None = None
+    n_answers: int = 0
+
+    def index(self, key: str) -> int:
+        for position, question in enumerate(self.questions):
+            if question.key == key:
+                return position
+        raise KeyError(key)
+
+    @property
+    def n(self) -> int:
+        return int(self.participant_ids.size)
+
+    @property
+    def has_weights(self) -> bool:
+        return bool(np.isfinite(self.weight).any())
+
+    def fingerprint(self) -> str:
+        """SHA-256 of everything the results depend on, independent of storage row order."""
+        digest = hashlib.sha256()
+        definition = [
+            [
+                q.key,
+                q.kind,
+                q.waves,
+                q.scale_min,
+                q.scale_max,
+                q.choices,
+                q.option,
+                q.breakdown,
+                q.correct,
+            ]
+            for q in self.questions
+        ]
+        digest.update(json.dumps([definition, self.option_axis], sort_keys=True).encode())
+        for array in (self.participant_ids, self.arm, self.group, self.weight):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        for array in (self.values, self.dont_know, self.answered):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        for key in sorted(self.rankings):
+            digest.update(repr(key).encode())
+            digest.update(np.ascontiguousarray(self.rankings[key]).tobytes())
+        return digest.hexdigest()
+
+
+def load_questions(poll_id: int) -> tuple[list[QuestionInfo], dict[str, int]]:
+    rows = (
+        Question.objects.filter(poll_id=poll_id)
+        .order_by("order", "id")
+        .values_list(
+            "id",
+            "key",
+            "kind",
+            "waves",
+            "scale_min",
+            "scale_max",
+            "choices",
+            "option__key",
+            "breakdown",
+            "answer",
+        )
+    )
+    questions = [
+        QuestionInfo(
+            id=row[0],
+            key=row[1],
+            kind=row[2],
+            waves=row[3],
+            scale_min=row[4],
+            scale_max=row[5],
+            choices=tuple(choice["key"] for choice in row[6] or []),
+            option=row[7],
+            breakdown=row[8],
+            correct=row[9],
+        )
+        for row in rows
+    ]
+    axis = dict(Poll.objects.get(pk=poll_id).options.order_by("axis").values_list("key", "axis"))
+    return questions, axis
+
+
+def load_participants(poll_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ids, arm codes (0 none, 1 treatment, 2 control), group (-1 none), weight (NaN none)."""
+    rows = list(
+        Participant.objects.filter(poll_id=poll_id)
+        .completed()
+        .order_by("id")
+        .values_list("id", "arm", "group", "weight")
+        .iterator(chunk_size=20_000)
+    )
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    arm = np.fromiter((ARM_CODES.get(row[1], 0) for row in rows), dtype=np.int8, count=len(rows))
+    group = np.array([-1 if row[2] is None else row[2] for row in rows], dtype=np.int64)
+    weight = np.array([row[3] for row in rows], dtype=np.float64)  # None becomes NaN
+    return ids, arm, group, weight
+
+
+def parse_copy_binary(buffer: bytes | bytearray | memoryview) -> np.ndarray:
+    """Decode the binary COPY of NUMERIC_SQL into a structured array (zero-copy)."""
+    view = memoryview(buffer)
+    header_size = len(_COPY_HEADER) + 8
+    if bytes(view[: len(_COPY_HEADER)]) != _COPY_HEADER:
+        raise ValueError("not a PostgreSQL binary COPY stream")
+    extension = int.from_bytes(view[header_size - 4 : header_size], "big")
+    start = header_size + extension
+    end = len(view) - len(_COPY_TRAILER)
+    if (end - start) % _ROW.itemsize:
+        raise ValueError("binary COPY rows are not the expected fixed width")
+    rows = np.frombuffer(view[start:end], dtype=_ROW)
+    if rows.size and (rows["nfields"] != 4).any():
+        raise ValueError("binary COPY rows do not have four fields")
+    return rows
+
+
+def copy_numeric_answers(poll_id: int) -> np.ndarray:
+    """The raw binary COPY of a poll's numeric answers, decoded (PostgreSQL only)."""
+    buffer = bytearray()
+    sql = f"COPY ({NUMERIC_SQL.format(poll_id=int(poll_id))}) TO STDOUT (FORMAT binary)"
+    with connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for chunk in copy:
+            buffer += chunk
+    return parse_copy_binary(buffer)
+
+
+def iterate_numeric_answers(poll_id: int) -> np.ndarray:
+    """The same rows as copy_numeric_answers through values_list (any database)."""
+    rows = list(
+        Answer.objects.filter(poll_id=poll_id)
+        .values_list("participant_id", "question_id", "wave", "number", "dont_know")
+        .iterator(chunk_size=50_000)
+    )
+    out = np.empty(
+        len(rows),
+        dtype=[("participant", "i8"), ("question", "i8"), ("wave", "i4"), ("number", "f8")],
+    )
+    if rows:
+        participant, question, wave, number, dont_know = zip(*rows, strict=True)
+        out["participant"] = participant
+        out["question"] = question
+        out["wave"] = wave
+        out["number"] = np.array(number, dtype=np.float64)  # None becomes NaN
+        out["number"][np.array(dont_know, dtype=bool)] = DONT_KNOW
+    return out
+
+
+def read_numeric_answers(poll_id: int) -> np.ndarray:
+    if connection.vendor == "postgresql":
+        return copy_numeric_answers(poll_id)
+    return iterate_numeric_answers(poll_id)
+
+
+def load_rankings(
+    poll_id: int,
+    questions: list[QuestionInfo],
+    participant_ids: np.ndarray,
+    option_keys: list[str],
+) -> dict[tuple[int, int], np.ndarray]:
+    """Per (question index, wave): rank of each option for each participant, 1 = best, NaN when
+    the participant did not rank (or did not place) that option."""
+    ranking = {q.id: i for i, q in enumerate(questions) if q.kind == Question.Kind.RANKING}
+    out: dict[tuple[int, int], np.ndarray] = {}
+    if not ranking:
+        return out
+    column = {key: j for j, key in enumerate(option_keys)}
+    for q_index in ranking.values():
+        for wave in (1, 2):
+            out[(q_index, wave)] = np.full((participant_ids.size, len(option_keys)), np.nan)
+    rows = (
+        Answer.objects.filter(poll_id=poll_id, question_id__in=list(ranking))
+        .values_list("participant_id", "question_id", "wave", "value")
+        .iterator(chunk_size=20_000)
+    )
+    for participant_id, question_id, wave, value in rows:
+        position = np.searchsorted(participant_ids, participant_id)
+        if position >= participant_ids.size or participant_ids[position] != participant_id:
+            continue
+        if not isinstance(value, list):
+            continue
+        target = out[(ranking[question_id], wave)][position]
+        for rank, key in enumerate(value, 1):
+            if key in column:
+                target[column[key]] = rank
+    return out
+
+
+def load_poll_data(
+    poll_id: int, *, progress: Callable[[float, str], None] | None = None
+) -> PollData:
+    """Everything results.stats needs about a poll, read in bulk; call inside one transaction
+    (repeatable read on PostgreSQL) so participants and answers are one consistent snapshot."""
+    poll = Poll.objects.values("min_subgroup_size").get(pk=poll_id)
+    questions, option_axis = load_questions(poll_id)
+    data_as_of = Answer.objects.filter(poll_id=poll_id).aggregate(newest=Max("answered_at"))[
+        "newest"
+    ]
+    ids, arm, group, weight = load_participants(poll_id)
+    if progress:
+        progress(0.15, f"reading answers of {ids.size} participants")
+    rows = read_numeric_answers(poll_id)
+    if progress:
+        progress(0.4, f"arranging {rows.size} answers")
+    values, dont_know, answered = arrange(rows, ids, questions)
+    option_keys = list(option_axis)
+    rankings = load_rankings(poll_id, questions, ids, option_keys)
+    return PollData(
+        poll_id=poll_id,
+        min_subgroup_size=poll["min_subgroup_size"],
+        questions=questions,
+        option_axis=option_axis,
+        participant_ids=ids,
+        arm=arm,
+        group=group,
+        weight=weight,
+        values=values,
+        dont_know=dont_know,
+        answered=answered,
+        rankings=rankings,
+        data_as_of=data_as_of,
+        n_answers=int(rows.size),
+    )
+
+
+def arrange(
+    rows: np.ndarray, participant_ids: np.ndarray, questions: list[QuestionInfo]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scatter long rows into dense (question, wave, participant) arrays, vectorised.
+
+    Rows of participants outside the analysed population, of questions the poll no longer has
+    and of invalid waves are dropped.
+    """
+    n_q, n_p = len(questions), participant_ids.size
+    values = np.full((n_q, 2, n_p), np.nan)
+    dont_know = np.zeros((n_q, 2, n_p), dtype=bool)
+    answered = np.zeros((n_q, 2, n_p), dtype=bool)
+    if not rows.size or not n_q or not n_p:
+        return values, dont_know, answered
+    question_ids = np.array([q.id for q in questions], dtype=np.int64)
+    order = np.argsort(question_ids)
+    sorted_qids = question_ids[order]
+    pid = rows["participant"].astype(np.int64)
+    qid = rows["question"].astype(np.int64)
+    p_pos = np.minimum(np.searchsorted(participant_ids, pid), n_p - 1)
+    q_pos = np.minimum(np.searchsorted(sorted_qids, qid), n_q - 1)
+    wave = rows["wave"].astype(np.int64) - 1
+    keep = (participant_ids[p_pos] == pid) & (sorted_qids[q_pos] == qid) & (wave >= 0) & (wave <= 1)
+    p_pos, q_idx, wave = p_pos[keep], order[q_pos[keep]], wave[keep]
+    number = rows["number"][keep].astype(np.float64)
+    is_dk = number == DONT_KNOW
+    values[q_idx, wave, p_pos] = np.where(is_dk, np.nan, number)
+    dont_know[q_idx, wave, p_pos] = is_dk
+    answered[q_idx, wave, p_pos] = True
+    return values, dont_know, answered
+
+
+def as_json_number(value: Any) -> Any:
+    """JSON scalar for a numpy or Python value; NaN and infinities become null."""
+    if value is None:
+        return None
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer | int):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        number = float(value)
+        return number if np.isfinite(number) else None
+    return value
