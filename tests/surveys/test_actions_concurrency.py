@@ -38,7 +38,7 @@ def test_twenty_concurrent_identical_submissions_store_one_answer_set() -> None:
             barrier.wait()
             response = own.post(url, data)
             locations.append(f"{response.status_code} {response.get('Location')}")
-        except BaseException as error:  # noqa: BLE001 - reported to the main thread
+        except BaseException as error:
             failures.append(error)
         finally:
             connection.close()

@@ -1,0 +1,45 @@
+"""Interface translations: compiled Ukrainian catalog in the repository, used by the pages."""
+
+import gettext
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.utils import translation
+
+from tests.factories import make_poll
+from tests.surveys.test_journey import start
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_compiled_catalog_is_committed_and_matches_its_source() -> None:
+    folder = ROOT / "deliberate" / "locale" / "uk" / "LC_MESSAGES"
+    with (folder / "django.mo").open("rb") as handle:
+        compiled = gettext.GNUTranslations(handle)
+    pairs = re.findall(r'^msgid (".+")\nmsgstr (".+")$', (folder / "django.po").read_text(), re.M)
+    assert len(pairs) > 80
+    for msgid, msgstr in pairs:
+        assert compiled.gettext(json.loads(msgid)) == json.loads(msgstr)
+
+
+def test_every_journey_string_has_a_ukrainian_translation() -> None:
+    text = (ROOT / "deliberate/locale/uk/LC_MESSAGES/django.po").read_text()
+    assert "#, fuzzy" not in text
+    with translation.override("uk"):
+        assert translation.gettext("Don't know") == "Не знаю"
+        assert translation.gettext("There is a problem") == "Є проблема"
+
+
+@pytest.mark.django_db
+def test_a_ukrainian_page_has_ukrainian_interface_and_content() -> None:
+    poll = make_poll(design={"control_share": 0.0})
+    client = Client()
+    start(client, poll, lang="uk")
+    html = client.get(f"/p/{poll.slug}/t1/1/").content.decode()
+    assert "Не знаю" in html and "Далі" in html
+    assert "Policies (uk)" in html
+    response = client.post(f"/p/{poll.slug}/t1/1/", {"wave": "1"})
+    assert "Оберіть число від 0 до 10 або «Не знаю»." in response.content.decode()
