@@ -50,7 +50,7 @@ FROM surveys_answer a
 JOIN surveys_participant p ON p.id = a.participant_id
 JOIN surveys_question q ON q.id = a.question_id
 WHERE a.poll_id = {poll_id}
-ORDER BY a.participant_id, q."order", q.id, a.wave
+ORDER BY a.participant_id
 """
 
 
@@ -116,7 +116,7 @@ def long_csv_chunks(poll: Poll) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def line_blocks(chunks: Iterable[bytes], size: int = 8 << 20) -> Iterator[bytes]:
+def line_blocks(chunks: Iterable[bytes], size: int = 4 << 20) -> Iterator[bytes]:
     """Regroup a byte stream into blocks of about ``size`` bytes that end at a line break."""
     pending: list[bytes] = []
     length = 0

@@ -3,17 +3,24 @@
 The worker loads this module through ``CELERY_IMPORTS = ["results.jobs"]`` in the settings.
 """
 
-from celery import Task, shared_task
+from celery import shared_task
 
 from results import webhooks
 from results.models import WebhookDelivery
 
 
-@shared_task(name="results.jobs.deliver_webhook", bind=True, max_retries=webhooks.MAX_ATTEMPTS)
-def deliver_webhook(self: Task, delivery_id: int) -> str:
+@shared_task(name="results.jobs.deliver_webhook")
+def deliver_webhook(delivery_id: int) -> str:
+    """One attempt; a failure schedules the next one after a growing delay.
+
+    The attempt count lives in the delivery row, not in Celery's retry state, so a lost
+    message or a restarted worker neither resets the backoff nor exceeds the attempt limit.
+    """
     delivery = webhooks.attempt_delivery(delivery_id=delivery_id)
     if delivery.state == WebhookDelivery.State.PENDING:
-        raise self.retry(countdown=webhooks.backoff_seconds(delivery.attempts))
+        deliver_webhook.apply_async(
+            (delivery_id,), countdown=webhooks.backoff_seconds(delivery.attempts)
+        )
     return delivery.state
 
 
