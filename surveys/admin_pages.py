@@ -22,7 +22,7 @@ from surveys.invitations import (
     invitations_csv,
     read_invitees,
 )
-from surveys.lifecycle import TARGETS, TRANSITIONS, TransitionError, change_status
+from surveys.lifecycle import DONE, TARGETS, TRANSITIONS, TransitionError, change_status
 from surveys.models import Poll, Reason
 from surveys.monitor import poll_monitor
 from surveys.readiness import check_poll
@@ -46,6 +46,13 @@ def invitation_path(token: str) -> str:
         return reverse("surveys:invitation", kwargs={"token": token})
     except NoReverseMatch:
         return f"/i/{token}/"
+
+
+def posted(request: HttpRequest) -> tuple[Any, Any]:
+    """Form data and files: bound on POST even when empty, so an empty post shows errors."""
+    if request.method == "POST":
+        return request.POST, request.FILES
+    return None, None
 
 
 def admin_url(name: str, *args: Any) -> str:
@@ -134,6 +141,7 @@ class PollToolsMixin:
         context = self.tool_context(request, poll, f"{transition.capitalize()} the poll", "status")
         context.update(
             transition=transition,
+            done=DONE[transition],
             allowed=TRANSITIONS.get((poll.status, TARGETS[transition])) == transition,
             readiness=readiness,
             participants=poll.participants.count(),
@@ -145,7 +153,7 @@ class PollToolsMixin:
 
     def invitations_view(self, request: HttpRequest, poll_id: int) -> HttpResponse:
         poll = self.organised_poll(request, poll_id)
-        form = InvitationsForm(request.POST or None, request.FILES or None)
+        form = InvitationsForm(*posted(request))
         if request.method == "POST" and form.is_valid():
             try:
                 upload = form.cleaned_data.get("labels")
@@ -201,7 +209,7 @@ class PollToolsMixin:
     def import_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):  # type: ignore[attr-defined]
             raise PermissionDenied
-        form = DefinitionImportForm(request.POST or None, request.FILES or None)
+        form = DefinitionImportForm(*posted(request))
         problems: list[str] = []
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
@@ -235,7 +243,7 @@ class PollToolsMixin:
         poll = self.organised_poll(request, poll_id)
         if not self.has_add_permission(request):  # type: ignore[attr-defined]
             raise PermissionDenied
-        form = CloneForm(request.POST or None, initial={"slug": f"{poll.slug}-copy"})
+        form = CloneForm(*posted(request)[:1], initial={"slug": f"{poll.slug}-copy"})
         if request.method == "POST" and form.is_valid():
             copy = clone_poll(poll=poll, slug=form.cleaned_data["slug"], by=request.user)
             self.log_addition(request, copy, f"Cloned from {poll.slug}.")  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ TRANSITIONS = {
     (Poll.Status.CLOSED, Poll.Status.OPEN): "reopen",
 }
 TARGETS = {name: target for (_, target), name in TRANSITIONS.items()}
+DONE = {"open": "opened", "close": "closed", "reopen": "reopened"}
 
 
 def change_status(*, poll_id: int, transition: str, by: Any) -> Poll:
@@ -33,7 +34,7 @@ def change_status(*, poll_id: int, transition: str, by: Any) -> Poll:
         target = TARGETS[transition]
         if TRANSITIONS.get((poll.status, target)) != transition:
             raise TransitionError(
-                f"A {poll.get_status_display()} poll cannot be {transition}ed "
+                f"A {poll.get_status_display()} poll cannot be {DONE[transition]} "
                 f"(it would become {target})."
             )
         if target == Poll.Status.OPEN:
