@@ -34,7 +34,7 @@ def test_invitations_store_only_the_hash_of_each_token() -> None:
 
 
 def test_labels_and_contacts_come_from_a_csv_with_a_header() -> None:
-    raw = "Label;Contact\nAnna;anna@example.org\nBen;\n".encode()
+    raw = b"Label;Contact\nAnna;anna@example.org\nBen;\n"
     invitees = read_invitees(raw)
     assert [(i.label, i.contact) for i in invitees] == [("Anna", "anna@example.org"), ("Ben", "")]
 

@@ -9,7 +9,7 @@ from tests.factories import make_poll, small_definition
 pytestmark = pytest.mark.django_db
 
 
-def check(poll: Poll, key: str):  # noqa: ANN201
+def check(poll: Poll, key: str):
     return next(c for c in check_poll(poll).checks if c.key == key)
 
 
