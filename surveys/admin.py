@@ -27,6 +27,7 @@ from surveys.admin_inlines import (
     TranslatedFieldsMixin,
 )
 from surveys.admin_pages import PollToolsMixin, admin_url, poll_tabs, transitions_for
+from surveys.admin_preview import PreviewMixin
 from surveys.admin_results import ResultsMixin
 from surveys.invitations import invitation_status, revoke_invitations
 from surveys.models import ModerationDecision, Option, Participant, Poll, Reason, localized
@@ -103,7 +104,9 @@ class PollFilter(admin.RelatedOnlyFieldListFilter):
 
 
 @admin.register(Poll)
-class PollAdmin(ResultsMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserScopedAdmin):
+class PollAdmin(
+    PreviewMixin, ResultsMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserScopedAdmin
+):
     poll_path = ""
     list_display = ("slug", english("title"), "status", "access", "participants", "created_at")
     list_filter = ("status", "access")
@@ -341,7 +344,15 @@ class ParticipantAdmin(OrganiserScopedAdmin):
 class ReasonAdmin(OrganiserScopedAdmin):
     """The moderation queue: reported reasons first, then the newest."""
 
-    list_display = ("reason", "option", "stance", "state", "report_count", "created_at", "buttons")
+    list_display = (
+        "reason",
+        "option",
+        "stance",
+        "state_badge",
+        "report_count",
+        "created_at",
+        "buttons",
+    )
     list_filter = (("poll", PollFilter), "state", "stance")
     list_select_related = ("option",)
     search_fields = ("text",)
@@ -374,6 +385,16 @@ class ReasonAdmin(OrganiserScopedAdmin):
     def reason(self, obj: Reason) -> str:
         # Participants' words are hostile input: the admin escapes them; we also shorten them.
         return Truncator(obj.text).chars(240)
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj: Reason) -> str:
+        return format_html(
+            '<span class="reason-state state-{}">{}</span>', obj.state, obj.get_state_display()
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        extra = {"title": "Moderation queue: reported reasons first", **(extra_context or {})}
+        return super().changelist_view(request, extra)
 
     @admin.display(description="")
     def buttons(self, obj: Reason) -> str:

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from surveys.models import Poll, Question, localized
@@ -18,6 +19,14 @@ from surveys.roles import result_polls
 
 ARMS = ("all", "treatment", "control")
 SIGNIFICANCE = 0.05
+LABEL_CHARS = 60  # long option texts are shortened on the charts' axes
+
+
+def p_text(p: float | None) -> str:
+    """A p-value as researchers print it: three decimals, never a bare zero."""
+    if p is None:
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _whole(row: dict[str, Any], arm: str, subgroup: str, value: str) -> bool:
@@ -78,7 +87,7 @@ def chart_data(
         if _whole(row, forest_arm, group, value) and row.get("mean_diff") is not None
     ]
     did = [
-        {**row, "label": labels.get(row["item"], row["item"])}
+        {**row, "label": labels.get(row["item"], row["item"]), "p_text": p_text(row.get("p_welch"))}
         for row in payload.get("did", [])
         if (row.get("subgroup") or "") == group and str(row.get("subgroup_value") or "") == value
     ]
@@ -134,11 +143,12 @@ class ResultsMixin:
         subgroup = request.GET.get("subgroup", "")
         subgroup = subgroup if subgroup in dict(subgroups) else ""
         labels = {
-            key: localized(text, "en")
+            key: Truncator(localized(text, "en")).chars(LABEL_CHARS)
             for key, text in poll.questions.filter(
                 kind__in=[Question.Kind.RATING, Question.Kind.RANKING]
             ).values_list("key", "text")
         }
+        labels["_knowledge_index"] = "Knowledge index (correct answers)"
         since = poll.participants.completed()
         if snapshot is not None and snapshot.data_as_of is not None:
             since = since.filter(completed_at__gt=snapshot.data_as_of)
@@ -160,20 +170,19 @@ class ResultsMixin:
 
     def recompute_view(self, request: HttpRequest, poll_id: int) -> HttpResponse:
         poll = self.readable_poll(request, poll_id)
-        try:
-            from results.tasks import request_recompute
-        except ImportError:
-            return JsonResponse({"error": "Recomputing is not available yet."}, status=503)
+        from results.tasks import request_recompute
+
         job_id = request_recompute(poll.pk)
         return JsonResponse({"job_id": job_id}, status=202)
 
     def job_view(self, request: HttpRequest, poll_id: int, job_id: str) -> HttpResponse:
         poll = self.readable_poll(request, poll_id)
+        from results.progress import UnknownJob, job_status
+
         try:
-            from results.progress import job_status
-        except ImportError:
-            raise Http404("No progress is recorded.") from None
-        status = job_status(job_id)
+            status = dict(job_status(job_id))
+        except UnknownJob:
+            raise Http404("No such job.") from None
         if status.get("poll_id") not in (None, poll.pk):
             raise Http404("No such job for this poll.")
         return JsonResponse(status)

@@ -6,6 +6,16 @@
     treatment: "#1d4ed8", control: "#9a3412", all: "#334155", t1: "#94a3b8", t2: "#1d4ed8",
   };
   const pct = (v) => (v === null || v === undefined ? 0 : Number(v));
+  // Split a long label into lines of about 30 characters for the axes.
+  const wrap = (text) => {
+    const lines = [];
+    for (const word of String(text || "").split(" ")) {
+      const last = lines[lines.length - 1];
+      if (last && (last + " " + word).length <= 30) lines[lines.length - 1] = last + " " + word;
+      else lines.push(word);
+    }
+    return lines;
+  };
   const fixed = (v, d) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
 
   function distributions(data) {
@@ -13,7 +23,7 @@
     for (const item of data.distributions) {
       for (const wave of ["t1", "t2"]) rows.push({ item, wave });
     }
-    const labels = rows.map((r) => [r.wave === "t1" ? r.item.label : "", r.wave.toUpperCase()]);
+    const labels = rows.map((r) => (r.wave === "t1" ? [...wrap(r.item.label), "T1"] : "T2"));
     const half = (r) => pct(r.item[`neutral_${r.wave}`]) / 2;
     const dataset = (label, color, values) => ({ label, backgroundColor: color, data: values, stack: "s" });
     new Chart(document.getElementById("chart-distributions"), {
@@ -80,7 +90,9 @@
         scales: {
           y: {
             reverse: true, min: -0.5, max: items.length - 0.5,
-            ticks: { stepSize: 1, autoSkip: false, callback: (v) => (Number.isInteger(v) ? items[v] : "") },
+            // One tick per item, at its integer position, labelled with the item.
+            afterBuildTicks: (axis) => { axis.ticks = items.map((_, i) => ({ value: i })); },
+            ticks: { autoSkip: false, callback: (v) => wrap(items[v]) },
             grid: { display: false },
           },
           x: { title: { display: true, text: "mean change T2 − T1 (scale points)" },

@@ -1,0 +1,122 @@
+"""Results and preview in the admin: charts from the latest snapshot, recompute with progress,
+and participant pages previewed without writing anything."""
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from results.compute import recompute_poll
+from results.models import Grant
+from results.simulate import add_simulated_participants
+from surveys.admin_results import chart_data, p_text
+from surveys.models import Answer, Participant, Poll
+from tests.factories import make_poll
+from tests.surveys.test_admin_support import client_for, staff
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def computed() -> Poll:
+    poll = make_poll(slug="computed")
+    add_simulated_participants(poll=poll, n=40, seed=3)
+    recompute_poll(poll.pk)
+    return poll
+
+
+def test_the_results_page_draws_every_chart_from_the_latest_snapshot(computed: Poll) -> None:
+    client = client_for(staff("olga", polls=(computed,)))
+    response = client.get(reverse("admin:surveys_poll_results", args=[computed.pk]))
+    page = response.content.decode()
+    assert "Results as of" in page and "0</strong> completions since" in page
+    assert "chart.umd.min.js" in page and "cdn" not in page.lower()
+    data = json.loads(json.dumps(response.context["charts"]))  # what json_script hands the page
+    items = {row["item"] for row in data["distributions"]}
+    assert items == {"rate_exit", "rate_aid", "rate_escalate"}
+    assert {row["arm"] for row in data["forest"]} == {"treatment", "control"}
+    assert data["opinion_groups"] and data["single_peakedness"]
+    for id_ in ["chart-distributions", "chart-forest", "chart-groups", "chart-peaks"]:
+        assert f'id="{id_}"' in page
+
+
+def test_completions_after_the_snapshot_are_counted(computed: Poll) -> None:
+    add_simulated_participants(poll=computed, n=2, seed=9)
+    client = client_for(staff("olga", polls=(computed,)))
+    response = client.get(reverse("admin:surveys_poll_results", args=[computed.pk]))
+    assert response.context["completions_since"] == 2
+
+
+def test_the_subgroup_selector_filters_the_rows(computed: Poll) -> None:
+    snapshot = computed.snapshots.latest("computed_at")
+    labels = {"rate_exit": "Exit"}
+    whole = chart_data(snapshot.payload, labels=labels, arm="all")
+    left = chart_data(snapshot.payload, labels=labels, arm="all", subgroup="leaning=left")
+    assert whole["distributions"] and left["distributions"]
+    assert whole["distributions"][0]["n"] > left["distributions"][0]["n"]
+
+
+def test_p_values_print_as_researchers_expect() -> None:
+    assert [p_text(None), p_text(0.0001), p_text(0.0234)] == ["n/a", "< 0.001", "0.023"]
+
+
+def test_a_poll_without_results_says_so() -> None:
+    poll = make_poll()
+    client = client_for(staff("olga", polls=(poll,)))
+    page = client.get(reverse("admin:surveys_poll_results", args=[poll.pk])).content.decode()
+    assert "No results yet" in page and "chart-forest" not in page
+
+
+def test_a_granted_researcher_reads_results_but_an_outsider_gets_404(computed: Poll) -> None:
+    researcher = staff("rita", can_add=False)
+    Grant.objects.create(user=researcher, poll=computed)
+    url = reverse("admin:surveys_poll_results", args=[computed.pk])
+    page = client_for(researcher).get(url).content.decode()
+    assert "Results as of" in page and ">Edit<" not in page
+    outsider = client_for(staff("bob"))
+    assert outsider.get(url).status_code == 404
+    recompute = reverse("admin:surveys_poll_recompute", args=[computed.pk])
+    assert outsider.post(recompute).status_code == 404
+
+
+def test_recompute_returns_a_job_whose_progress_can_be_followed(computed: Poll) -> None:
+    client = client_for(staff("olga", polls=(computed,)))
+    started = client.post(reverse("admin:surveys_poll_recompute", args=[computed.pk]))
+    assert started.status_code == 202
+    job = started.json()["job_id"]
+    status = client.get(reverse("admin:surveys_poll_job", args=[computed.pk, job])).json()
+    assert status["state"] in {"queued", "running", "done", "failed"}
+    assert 0 <= status["progress"] <= 1
+    missing = client.get(reverse("admin:surveys_poll_job", args=[computed.pk, "nope"]))
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("step", "page", "arm", "language", "expected"),
+    [
+        ("welcome", 1, "treatment", "en", "Welcome."),
+        ("t1", 1, "control", "uk", "(uk)"),
+        ("briefing", 1, "treatment", "en", "Position B"),
+    ],
+)
+def test_preview_renders_a_participant_page_and_stores_nothing(
+    step: str, page: int, arm: str, language: str, expected: str
+) -> None:
+    poll = make_poll()
+    client: Client = client_for(staff("olga", polls=(poll,)))
+    query = {"step": step, "page": page, "arm": arm, "order": "B A", "language": language}
+    shell = client.get(reverse("admin:surveys_poll_preview", args=[poll.pk]), query)
+    assert "<iframe" in shell.content.decode()
+    response = client.get(reverse("admin:surveys_poll_preview_page", args=[poll.pk]), query)
+    assert response.status_code == 200
+    assert expected in response.content.decode()
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
+    assert not Participant.objects.exists() and not Answer.objects.exists()
+
+
+def test_preview_is_not_found_for_another_polls_organiser() -> None:
+    poll = make_poll()
+    url = reverse("admin:surveys_poll_preview_page", args=[poll.pk])
+    response = client_for(staff("bob")).get(url, {"step": "welcome", "page": 1})
+    assert response.status_code == 404
