@@ -5,8 +5,10 @@ from functools import cached_property
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
@@ -32,7 +34,10 @@ def error(description: str) -> OpenApiResponse:
 UNAUTHORISED = error("No token, or an unknown, revoked or expired token.")
 NOT_FOUND = error("No such poll, or no grant for it (the same answer either way).")
 THROTTLED = error("Too many requests with this token; retry after the Retry-After header.")
-BAD_REQUEST = error("A query parameter is not valid.")
+BAD_REQUEST = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="Invalid input: each offending parameter or field with its messages.",
+)
 COMMON_ERRORS = {401: UNAUTHORISED, 404: NOT_FOUND, 429: THROTTLED}
 
 
@@ -40,6 +45,8 @@ class ResearchAPIView(APIView):
     authentication_classes = (BearerTokenAuthentication, SessionAuthentication)
     permission_classes = (IsAuthenticated,)
     throttle_classes = (TokenRateThrottle,)
+    # No OPTIONS metadata: it is undocumented in the schema and would reach the CSV renderer.
+    metadata_class = None
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
@@ -85,6 +92,13 @@ class Links:
         if job.state != ExportJob.State.DONE or not job.file:
             return None
         return f"{self.url('export-download', pk=job.pk)}?signature={download_signature(job)}"
+
+
+def as_id(value: str) -> int:
+    """A primary key from the URL; anything else is simply not found (a JSON 404)."""
+    if not value.isdigit() or len(value) > 18:
+        raise Http404
+    return int(value)
 
 
 def granted(queryset: QuerySet, user: Any) -> QuerySet:

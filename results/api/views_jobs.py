@@ -28,6 +28,7 @@ from results.api.permissions import (
     Links,
     PollScoped,
     ResearchAPIView,
+    as_id,
     error,
 )
 from results.api.serializers import (
@@ -44,6 +45,8 @@ from results.api.serializers import (
 from results.imports import ImportFailed, import_responses
 from results.models import ExportJob, ResultSnapshot, Webhook, WebhookDelivery
 from results.webhooks import register_webhook
+
+EXPORT_MEDIA_TYPES = sorted({f.media_type.split(";")[0] for f in package.FORMATS.values()})
 
 
 class RecomputeView(PollScoped, ResearchAPIView):
@@ -119,9 +122,10 @@ class ExportView(PollScoped, ResearchAPIView):
     @extend_schema(
         parameters=[ExportParameters],
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The file, streamed."
-            ),
+            **{
+                (200, media): OpenApiResponse(OpenApiTypes.BINARY, description="The file.")
+                for media in EXPORT_MEDIA_TYPES
+            },
             202: OpenApiResponse(ExportJobSerializer, description="Built in the background."),
             400: BAD_REQUEST,
             **COMMON_ERRORS,
@@ -157,8 +161,8 @@ class ExportJobView(PollScoped, ResearchAPIView):
     """A background export's progress, and its download link (valid until ``expires_at``)."""
 
     @extend_schema(responses={200: ExportJobSerializer, **COMMON_ERRORS})
-    def get(self, request: Request, slug: str, pk: int) -> Response:
-        job = get_object_or_404(ExportJob, pk=pk, poll=self.poll)
+    def get(self, request: Request, slug: str, pk: str) -> Response:
+        job = get_object_or_404(ExportJob, pk=as_id(pk), poll=self.poll)
         return Response(ExportJobSerializer(job, context={"links": Links(request, job.poll)}).data)
 
 
@@ -173,13 +177,13 @@ class ExportDownloadView(ResearchAPIView):
         auth=[],
         parameters=[OpenApiParameter("signature", str, required=True)],
         responses={
-            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            **{(200, media): OpenApiTypes.BINARY for media in EXPORT_MEDIA_TYPES},
             404: error("Unknown export, wrong or expired link, or the file was purged."),
             429: COMMON_ERRORS[429],
         },
     )
-    def get(self, request: Request, slug: str, pk: int) -> HttpResponseBase:
-        job = ExportJob.objects.select_related("poll").filter(pk=pk, poll__slug=slug).first()
+    def get(self, request: Request, slug: str, pk: str) -> HttpResponseBase:
+        job = ExportJob.objects.select_related("poll").filter(pk=as_id(pk), poll__slug=slug).first()
         signature = request.query_params.get("signature", "")
         if (
             job is None
@@ -259,16 +263,16 @@ class WebhookListView(PollScoped, ResearchAPIView):
 
 class WebhookDetailView(PollScoped, ResearchAPIView):
     @extend_schema(responses={200: WebhookSerializer, **COMMON_ERRORS})
-    def get(self, request: Request, slug: str, pk: int) -> Response:
+    def get(self, request: Request, slug: str, pk: str) -> Response:
         return Response(WebhookSerializer(self.webhook(pk)).data)
 
     @extend_schema(responses={204: None, **COMMON_ERRORS})
-    def delete(self, request: Request, slug: str, pk: int) -> Response:
+    def delete(self, request: Request, slug: str, pk: str) -> Response:
         self.webhook(pk).delete()
         return Response(status=204)
 
-    def webhook(self, pk: int) -> Webhook:
-        return get_object_or_404(Webhook, pk=pk, poll=self.poll)
+    def webhook(self, pk: str) -> Webhook:
+        return get_object_or_404(Webhook, pk=as_id(pk), poll=self.poll)
 
 
 class DeliveryCursor(CursorPagination):
@@ -283,7 +287,7 @@ class WebhookDeliveryListView(PollScoped, ResearchAPIView, generics.ListAPIView)
     pagination_class = DeliveryCursor
 
     def get_queryset(self) -> Any:
-        webhook = get_object_or_404(Webhook, pk=self.kwargs["pk"], poll=self.poll)
+        webhook = get_object_or_404(Webhook, pk=as_id(self.kwargs["pk"]), poll=self.poll)
         return WebhookDelivery.objects.filter(webhook=webhook)
 
     @extend_schema(responses={200: WebhookDeliverySerializer(many=True), **COMMON_ERRORS})
