@@ -98,6 +98,7 @@ def private_redis(tmp_path: Path, settings) -> Iterator[PrivateRedis]:
     app.conf.update(broker_url=server.url, result_backend=server.url, task_always_eager=False)
     app.__dict__.pop("backend", None)
     app._pool = None
+    app.amqp._producer_pool = None
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -110,6 +111,7 @@ def private_redis(tmp_path: Path, settings) -> Iterator[PrivateRedis]:
         app.conf.update(saved)
         app.__dict__.pop("backend", None)
         app._pool = None
+        app.amqp._producer_pool = None
         server.stop()
 
 

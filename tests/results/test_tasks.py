@@ -45,7 +45,7 @@ def test_a_job_for_a_deleted_poll_fails_with_a_clear_error(small_seed):
     assert "no longer exists" in status["error"]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_completion_enqueues_only_on_commit(small_seed, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         tasks.schedule_recompute(small_seed.pk)
@@ -57,6 +57,9 @@ def test_completion_enqueues_only_on_commit(small_seed, django_capture_on_commit
 @pytest.mark.services
 @pytest.mark.django_db
 def test_many_completions_of_one_poll_queue_a_single_recompute(small_seed, celery_on_redis):
+    from deliberate.celery import app
+
+    app.amqp._producer_pool = None  # celery_on_redis keeps a producer pool made before it
     queue = redis.Redis.from_url(celery_on_redis)
     sent = [tasks.enqueue_recompute(small_seed.pk) for _ in range(25)]
     assert sent.count(True) == 1
