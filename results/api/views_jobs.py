@@ -2,6 +2,7 @@
 and webhooks."""
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from results.imports import ImportFailed, import_responses
 from results.models import ExportJob, ResultSnapshot, Webhook, WebhookDelivery
 from results.webhooks import register_webhook
 
+JOB_ID = re.compile(r"[0-9a-f]{32}")
 EXPORT_MEDIA_TYPES = sorted({f.media_type.split(";")[0] for f in package.FORMATS.values()})
 
 
@@ -72,6 +74,8 @@ class RecomputeStatusView(PollScoped, ResearchAPIView):
     def get(self, request: Request, slug: str, job_id: str) -> Response:
         from results.progress import job_status
 
+        if not JOB_ID.fullmatch(job_id):
+            raise Http404
         report = dict(job_status(job_id))
         snapshot_id = report.get("snapshot_id")
         if (
