@@ -154,7 +154,7 @@ class Processes:
 
         wait_until(
             lambda: any(name in key for reply in app.control.ping(timeout=0.5) for key in reply),
-            60,
+            180,  # a cold start imports Django, Celery and scipy: slow on a busy machine
             f"worker {name} to answer a ping",
         )
         return process
