@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -35,6 +36,12 @@ def redis_url() -> str:
     return url
 
 
+def reset_celery_pools(app: Any) -> None:
+    app.__dict__.pop("backend", None)
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 @pytest.fixture
 def celery_on_redis(redis_url: str) -> Iterator[str]:
     """Point this process's Celery app at Redis (no eager mode) for the length of a test."""
@@ -45,15 +52,14 @@ def celery_on_redis(redis_url: str) -> Iterator[str]:
     redis.Redis.from_url(redis_url).flushdb()
     saved = {key: app.conf[key] for key in ("broker_url", "result_backend", "task_always_eager")}
     app.conf.update(broker_url=redis_url, result_backend=redis_url, task_always_eager=False)
-    # The app caches its connection pool and backend; drop them so the new URLs take effect.
-    app.__dict__.pop("backend", None)
-    app._pool = None
+    # The app caches its connection and producer pools and its backend; drop them so the new
+    # URLs take effect.
+    reset_celery_pools(app)
     try:
         yield redis_url
     finally:
         app.conf.update(saved)
-        app.__dict__.pop("backend", None)
-        app._pool = None
+        reset_celery_pools(app)
 
 
 def worker_env(redis_url: str) -> dict[str, str]:
