@@ -78,6 +78,8 @@ def progress(spec: PollSpec, *, arm: str, place: Place) -> tuple[int, int]:
     """(pages before this one, pages in the whole journey) for the progress bar."""
     steps = steps_for(arm)
     total = sum(page_count(spec, step) for step in steps)
+    if place.step == Step.DONE:
+        return total, total
     before = sum(page_count(spec, step) for step in steps[: steps.index(place.step)])
     return before + place.page, total
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from surveys import access, actions, flow, paradata
 from surveys.flow import Place
-from surveys.forms import QuestionnaireForm, ReasonsForm
+from surveys.forms import QuestionnaireForm, ReasonsForm, field_name
 from surveys.markup import FormState
 from surveys.models import Participant, Poll
 from surveys.pages import Posted, posted_state, render_step
@@ -191,7 +191,10 @@ def _submit(
         if not form.is_valid():
             state = posted_state(request.POST)
             state.errors = form.question_errors()
-            summary = [(f"#{name}", message) for name, message in state.errors.items()]
+            texts = {field_name(q): spec.text(q.text, participant.language) for q in questions}
+            summary = [
+                (f"#{name}", f"{texts[name]}: {message}") for name, message in state.errors.items()
+            ]
             summary += [("", str(message)) for message in form.non_field_errors()]
             posted = Posted(state=state, summary=summary)
             return render_step(
