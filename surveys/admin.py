@@ -149,12 +149,18 @@ class PollAdmin(
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is None:
-            return result_polls(request.user).exists()
+            return result_polls(request.user).exists() or self.has_add_permission(request)
         return result_polls(request.user).filter(pk=obj.pk).exists()
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         user = request.user
         return user.is_active and user.is_staff and user.has_perm("surveys.add_poll")
+
+    def has_change_permission(self, request: HttpRequest, obj: Poll | None = None) -> bool:
+        if obj is None:
+            # A first-time organiser creating a poll must be able to save and keep editing it.
+            return self._may(request, None) or self.has_add_permission(request)
+        return self._may(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Poll | None = None) -> bool:
         # A poll with participants is a record of what people said: close it, never delete it.

@@ -1,5 +1,6 @@
 """Forms of the organiser admin: texts in every language side by side, and the poll tools."""
 
+import json
 from typing import Any
 
 from django import forms
@@ -114,6 +115,12 @@ class LanguagesField(forms.MultipleChoiceField):
         super().__init__(choices=site_languages(), **kwargs)
 
     def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            # A new poll's default arrives JSON-encoded from the model field.
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return [value]
         return value if isinstance(value, list) else super().prepare_value(value)
 
     def clean(self, value: Any) -> list[str]:

@@ -22,7 +22,9 @@ class TranslatedFieldsMixin:
         if isinstance(db_field, models.JSONField) and db_field.name in TRANSLATED_FIELDS:
             return translations_formfield(db_field)
         if isinstance(db_field, models.JSONField) and db_field.name == "languages":
-            return LanguagesField(label="Languages", help_text="English is always included.")
+            return LanguagesField(
+                label="Languages", help_text="English is always included.", initial=["en"]
+            )
         return super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
 
 

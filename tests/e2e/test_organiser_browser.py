@@ -1,0 +1,194 @@
+"""The organiser's whole day in Chromium: build a small poll from scratch in the admin, pass the
+readiness check, open it, generate invitations, watch participants complete it on the monitor,
+and see the results charts after a recompute."""
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from surveys.models import Poll
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+TIMEOUT = 60_000  # the shared CI machine can be slow to serve the first page
+
+
+@pytest.fixture
+def organiser() -> User:
+    user = User.objects.create_user("olga", password="olga-pass-123", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="add_poll"))
+    return user
+
+
+def fill_inline(page: Any, prefix: str, index: int, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        field = page.locator(f'[name="{prefix}-{index}-{name}"]')
+        if field.evaluate("node => node.tagName") == "SELECT":
+            field.select_option(label=value)
+        else:
+            field.fill(value)
+
+
+def add_rows(page: Any, prefix: str, rows: list[dict[str, str]]) -> None:
+    group = page.locator(f"#{prefix}-group")
+    for index, values in enumerate(rows):
+        group.locator(".add-row a").click()
+        fill_inline(page, prefix, index, values)
+
+
+def save_and_continue(page: Any) -> None:
+    page.locator('input[name="_continue"]').click()
+    page.wait_for_load_state()
+    assert page.locator(".errornote").count() == 0, page.locator(".errorlist").all_inner_texts()
+
+
+def build_poll(page: Any, base: str) -> None:
+    page.goto(f"{base}/admin/surveys/poll/add/")
+    page.fill('[name="slug"]', "town-hall")
+    page.fill('[name="title_en"]', "Town hall")
+    page.fill('[name="question_en"]', "What should the town do?")
+    page.fill('[name="control_share"]', "0")
+    page.select_option('[name="access"]', "invitation")
+    save_and_continue(page)
+    add_rows(page, "sections", [{"key": "policy", "title_en": "Policies"}])
+    add_rows(
+        page,
+        "positions",
+        [
+            {
+                "key": key,
+                "title_en": f"Position {key}",
+                "summary_en": "In short.",
+                "body_en": "The case.",
+                "sources": '[{"title": "A source"}]',
+            }
+            for key in ("A", "B")
+        ],
+    )
+    add_rows(
+        page,
+        "options",
+        [
+            {"key": key, "axis": str(axis), "text_en": f"Option {key}"}
+            for axis, key in enumerate(["parks", "roads", "trams"], 1)
+        ],
+    )
+    save_and_continue(page)
+    questions = [
+        {
+            "key": f"rate_{key}",
+            "kind": "rating scale",
+            "section": "policy",
+            "waves": "T1 and T2 (paired)",
+            "option": key,
+            "scale_min": "0",
+            "scale_max": "10",
+            "text_en": f"Do you support {key}?",
+        }
+        for key in ("parks", "roads", "trams")
+    ]
+    questions.append(
+        {
+            "key": "rank",
+            "kind": "ranking of the options",
+            "section": "policy",
+            "waves": "T1 and T2 (paired)",
+            "text_en": "Rank the options",
+        }
+    )
+    add_rows(page, "questions", questions)
+    save_and_continue(page)
+
+
+def complete_as_participant(browser: Any, link: str) -> None:
+    """Answer every page with the first choices offered, the way a hurried participant might."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(link)
+    for _ in range(30):
+        if page.url.rstrip("/").endswith("/done"):
+            break
+        if page.locator("#consent").count():
+            page.check("#consent")
+        names = set(
+            page.locator('input[type="radio"]').evaluate_all("nodes => nodes.map(n => n.name)")
+        )
+        for index, name in enumerate(sorted(names)):
+            radios = page.locator(f'input[type="radio"][name="{name}"]')
+            radios.nth(min(index + 2, radios.count() - 1)).check()
+        selects = page.locator("select")
+        for index in range(selects.count()):
+            values = [
+                v
+                for v in selects.nth(index)
+                .locator("option")
+                .evaluate_all("nodes => nodes.map(n => n.value)")
+                if v
+            ]
+            selects.nth(index).select_option(values[index % len(values)])
+        for area in page.locator("textarea").all():
+            area.fill("Because it helps most people.")
+        page.locator("button.primary").click()
+        page.wait_for_load_state()
+    assert page.url.rstrip("/").endswith("/done"), page.url
+    context.close()
+
+
+def funnel_count(page: Any, stage: str) -> str:
+    return page.locator(f'tr[data-stage="{stage}"] td[data-arm="all"]').inner_text().strip()
+
+
+def test_an_organiser_builds_opens_invites_monitors_and_reads_results(
+    browser: Any, live_server: Any, organiser: User
+) -> None:
+    base = live_server.url
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.set_default_navigation_timeout(TIMEOUT)
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", "olga")
+    page.fill("#id_password", "olga-pass-123")
+    page.click('input[type="submit"]')
+    page.wait_for_url(f"{base}/admin/")
+
+    build_poll(page, base)
+    poll = Poll.objects.get(slug="town-hall")
+    assert poll.organisers.get() == organiser and poll.questions.count() == 4
+
+    page.locator(".poll-tabs a", has_text="Readiness").click()
+    assert page.locator("#checklist-heading").inner_text() == "Ready to open"
+    page.locator("a.button", has_text="Open the poll").click()
+    page.locator('input[type="submit"][value="Yes, open the poll"]').click()
+    assert page.locator(".poll-status").inner_text().lower() == "open"
+
+    page.locator(".poll-tabs a", has_text="Invitations").click()
+    page.fill('[name="count"]', "2")
+    with page.expect_download() as download:
+        page.locator('input[type="submit"]').click()
+    text = download.value.path().read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 2 and all("/i/" in row["link"] for row in rows)
+
+    page.goto(f"{base}/admin/surveys/poll/{poll.pk}/monitor/")
+    assert funnel_count(page, "invited") == "2"
+    assert funnel_count(page, "completed") == "0"
+    for row in rows:
+        complete_as_participant(browser, row["link"])
+    # The monitor refreshes itself: no reload here.
+    page.wait_for_function(
+        """() => document.querySelector('tr[data-stage="completed"] td[data-arm="all"]')
+              .innerText.trim() === "2" """,
+        timeout=TIMEOUT,
+    )
+
+    page.goto(f"{base}/admin/surveys/poll/{poll.pk}/results/")
+    page.locator("#recompute button").click()
+    page.wait_for_selector("#chart-forest", timeout=TIMEOUT)
+    page.wait_for_function("() => window.Chart && Chart.getChart('chart-forest')")
+    assert page.locator("#chart-distributions").is_visible()
+    assert "2 completed" in page.locator(".results-meta").inner_text()
+    context.close()
