@@ -74,14 +74,12 @@ class RecomputeStatusView(PollScoped, ResearchAPIView):
     def get(self, request: Request, slug: str, job_id: str) -> Response:
         from results.progress import job_status
 
+        poll = self.poll  # the grant first: without it, even a job's progress is not found
         if not JOB_ID.fullmatch(job_id):
             raise Http404
         report = dict(job_status(job_id))
         snapshot_id = report.get("snapshot_id")
-        if (
-            snapshot_id
-            and not ResultSnapshot.objects.filter(pk=snapshot_id, poll=self.poll).exists()
-        ):
+        if snapshot_id and not ResultSnapshot.objects.filter(pk=snapshot_id, poll=poll).exists():
             raise Http404  # another poll's job
         report["results_url"] = (
             Links(request, self.poll).url("poll-results") if snapshot_id else None

@@ -5,6 +5,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from results.models import ExportJob, Webhook
+from results.progress import create_job
 from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import bearer
 
@@ -33,6 +34,8 @@ def endpoints(poll, job: ExportJob, webhook: Webhook) -> list[tuple[str, str, di
         ("get", url("api:webhook-deliveries", pk=webhook.pk), {}),
         ("post", url("api:poll-webhooks"), {"url": "https://example.org/hook"}),
         ("post", url("api:poll-import"), {}),
+        ("post", url("api:poll-recompute"), {}),
+        ("get", url("api:recompute-status", job_id=create_job(poll.pk)), {}),
         ("delete", url("api:webhook", pk=webhook.pk), {}),
     ]
 
@@ -72,7 +75,7 @@ def test_researcher_without_the_grant_gets_404_everywhere_and_an_empty_poll_list
 def test_granted_researcher_reaches_every_endpoint(targets, researcher, poll):
     listing = researcher.get(reverse("api:poll-list"))
     assert [p["slug"] for p in listing.json()["results"]] == [poll.slug]
-    expected = {"get": {200}, "post": {201, 400}, "delete": {204}}
+    expected = {"get": {200}, "post": {201, 202, 400}, "delete": {204}}
     for method, url, data in targets:
         response = call(researcher, method, url, data)
         assert response.status_code in expected[method], (method, url, response.content[:300])
@@ -102,3 +105,15 @@ def test_each_token_is_throttled_on_its_own(researcher, outsider, settings):
     assert [researcher.get(url).status_code for _ in range(4)] == [200, 200, 200, 429]
     assert outsider.get(url).status_code == 200
     cache.clear()
+
+
+def test_recompute_answers_202_with_a_status_url_that_reports_the_new_snapshot(
+    researcher, poll, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = researcher.post(reverse("api:poll-recompute", kwargs={"slug": poll.slug}))
+    assert response.status_code == 202
+    status = researcher.get(response.json()["status_url"]).json()
+    assert status["state"] in {"queued", "running", "done"}
+    if status["state"] == "done":
+        assert status["snapshot_id"] and status["results_url"]
