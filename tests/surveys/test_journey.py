@@ -298,3 +298,35 @@ def test_arms_follow_the_control_share_and_orders_and_groups_fill_in_turn() -> N
     assert [p.position_order for p in treated] == [["A", "B"], ["B", "A"]] * 2
     assert [p.group for p in treated] == [1, 1, 2, 2]
     assert all(sorted(p.option_order) == ["aid", "escalate", "exit"] for p in participants)
+
+
+@pytest.mark.parametrize("language", ["en", "uk"])
+def test_render_step_previews_every_step_for_an_unsaved_participant_without_queries_or_writes(
+    rf: Any, django_assert_num_queries: Any, language: str
+) -> None:
+    from surveys.spec import poll_spec
+    from surveys.views import render_step
+
+    poll = make_poll()
+    poll_spec(poll)  # the definition is cached as in a running server
+    participant = Participant(
+        poll=poll,
+        arm="treatment",
+        position_order=["B", "A"],
+        option_order=["escalate", "exit", "aid"],
+        language=language,
+    )
+    request = rf.get("/admin/preview/")
+    places = [("welcome", 0), ("t1", 0), ("t1", 1), ("briefing", 0), ("briefing", 2)]
+    places += [("deliberation", 0), ("t2", 3), ("done", 0)]
+    with django_assert_num_queries(0):
+        pages = [
+            render_step(request, poll=poll, participant=participant, step=s, page=p, preview=True)
+            for s, p in places
+        ]
+    assert all(page.status_code == 200 for page in pages)
+    assert "Position B" in pages[3].content.decode()
+    assert pages[1].content.decode().count("disabled") >= 1
+    ranking = pages[2].content.decode()
+    assert ranking.index("q-rank-escalate") < ranking.index("q-rank-exit")
+    assert Participant.objects.count() == 0
