@@ -174,11 +174,14 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
+# Task modules outside tasks.py that the worker must load (export jobs and webhooks).
+CELERY_IMPORTS = ["results.jobs"]
 CELERY_BEAT_SCHEDULE = {
     "reconcile-stale-results": {
         "task": "results.tasks.reconcile",
         "schedule": env_int("RECONCILE_SECONDS", 60),
     },
+    "purge-expired-exports": {"task": "results.jobs.purge_expired_exports", "schedule": 3600},
 }
 
 REST_FRAMEWORK = {
