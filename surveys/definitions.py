@@ -368,7 +368,7 @@ def dump_poll(poll: Poll) -> dict[str, Any]:
         if q.kind == Question.Kind.NUMBER:
             question["number"] = _compact({"min": q.number_min, "max": q.number_max})
         questions.append(_compact(question))
-    return {
+    definition = {
         "format": FORMAT_VERSION,
         "slug": poll.slug,
         "status": poll.status,
@@ -404,6 +404,8 @@ def dump_poll(poll: Poll) -> dict[str, Any]:
         ],
         "questions": questions,
     }
+    # A round trip through JSON turns choice enums of unsaved instances into plain strings.
+    return json.loads(json.dumps(definition))
 
 
 def normalised(data: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,14 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
-from surveys.definitions import DefinitionError, dump_poll, load_definition, save_poll, validate
+from surveys.definitions import (
+    DefinitionError,
+    dump_poll,
+    dump_yaml,
+    load_definition,
+    save_poll,
+    validate,
+)
 from surveys.models import Answer, Participant, Poll, Question
 from tests.factories import make_poll, small_definition
 
@@ -173,3 +180,10 @@ def test_a_poll_with_answers_still_accepts_design_changes() -> None:
 def test_dumppoll_of_an_unknown_slug_is_a_clear_error() -> None:
     with pytest.raises(CommandError, match="No poll with slug 'nope'"):
         call_command("dumppoll", "nope")
+
+
+def test_dump_of_a_poll_just_saved_in_memory_is_plain_yaml() -> None:
+    poll = make_poll()
+    poll.access = Poll.Access.INVITATION
+    text = dump_yaml(poll)
+    assert "access: invitation" in text
