@@ -279,20 +279,22 @@ def small_group_tables(
         mask = arm_mask(data, code) & (data.group >= 0)
         if not mask.any():
             continue
-        group_ids = data.group[mask].astype(np.float64)
+        group_ids = data.group[mask]
+        # Per-group rows only where the items table has them too (see breakdowns).
         detail = np.unique(group_ids).size <= MAX_GROUP_ROWS
-        for i, question in items:
-            x1, x2 = ratings[i]
-            midpoint = (question.scale_min + question.scale_max) / 2
-            result = stats.small_groups(
-                x1[mask], x2[mask], group_ids, midpoint=midpoint, min_size=k
-            )
+        if not items:
+            continue
+        x1 = np.stack([ratings[i][0][mask] for i, _ in items])
+        x2 = np.stack([ratings[i][1][mask] for i, _ in items])
+        midpoints = [(q.scale_min + q.scale_max) / 2 for _, q in items]
+        results = stats.small_groups_by_item(
+            x1, x2, group_ids, midpoints=midpoints, min_size=k, per_group=detail
+        )
+        for (_, question), result in zip(items, results, strict=True):
             if result.n_groups == 0:
                 continue
             summary = {"item": question.key, "arm": arm, **_fields(result)}
             out["summary"].append(_row(summary, SMALL_GROUP_COLUMNS["summary"]))
-            if not detail:
-                continue
             for group in result.groups:
                 if group.n < k:
                     continue

@@ -22,6 +22,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from results import stats
+from results.stats.options import _single_peaked
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -794,7 +795,7 @@ def test_best_axis_search_matches_brute_force(data: tuple[int, list[list[int]]])
     # The reported best axis really reaches the best share.
     axis_pos = np.array([prefs.best_axis.index(k) for k in keys])
     order_idx = np.argsort(ranks, axis=1)
-    assert np.mean(stats._single_peaked(order_idx, axis_pos)) == pytest.approx(share)
+    assert np.mean(_single_peaked(order_idx, axis_pos)) == pytest.approx(share)
 
 
 def test_rankings_that_are_incomplete_or_not_permutations_are_left_out() -> None:
