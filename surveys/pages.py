@@ -5,13 +5,19 @@ in the database, the organisers' preview calls it with an unsaved ``Participant`
 position order, option order and language are set in memory.
 """
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from surveys import flow, markup
@@ -22,6 +28,43 @@ from surveys.models import Answer, Participant, Poll, Question, Reason, ReasonRe
 from surveys.spec import PollSpec, QuestionSpec, poll_spec
 
 Step = Participant.Step
+# Stored answers of one wave as read with the participant: (question id, value, don't know).
+AnswerRows = Iterable[tuple[int, Any, bool]]
+# Placeholders of the per-participant parts of a cached questionnaire frame. Poll content
+# never carries \x1e (see surveys.spec._clean), and the paths are slugs and numbers.
+CSRF_SLOT = "\x1ecsrf\x1e"
+QUESTIONS_SLOT = "\x1equestions\x1e"
+
+
+class _Memo:
+    """A small per-process LRU of markup keyed by poll version: a new version is a new key, so
+    entries never go stale, they only age out. Process memory, not the shared cache: a page
+    costs no Redis round trip and no unpickling, and each worker renders an entry once."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = build()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.capacity:
+                self.items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+FRAGMENTS = _Memo(256)
+FRAMES = _Memo(512)
 
 
 @dataclass
@@ -43,6 +86,7 @@ def render_step(
     preview: bool = False,
     posted: Posted | None = None,
     extra: dict[str, Any] | None = None,
+    answers: AnswerRows | None = None,
 ) -> HttpResponse:
     """Render ``step`` (a ``Participant.Step`` value) at 0-based ``page`` for ``participant``.
 
@@ -50,7 +94,9 @@ def render_step(
       and nothing is written, so an organiser sees exactly the participant's page for the
       arm, ``position_order``, ``option_order`` and ``language`` set on the instance;
     - ``preview=True`` shows a preview banner and disables the form's submit buttons;
-    - ``posted`` carries the values and messages of a rejected submission.
+    - ``posted`` carries the values and messages of a rejected submission;
+    - ``answers`` are the participant's stored answers of a questionnaire's wave, when the
+      caller read them with the participant (else they are read here).
 
     The page is rendered in ``participant.language``.
     """
@@ -58,6 +104,8 @@ def render_step(
     place = Place(step, page)
     language = participant.language if participant.language in spec.languages else "en"
     with translation.override(language):
+        if step in flow.QUESTIONNAIRES and posted is None and not preview and not extra:
+            return _questionnaire_page(request, spec, participant, place, language, answers)
         context = _common_context(request, spec, participant, place, preview, language)
         builder = {
             Step.WELCOME: _welcome,
@@ -155,25 +203,38 @@ def posted_state(data: Any) -> FormState:
     return state
 
 
+def _stored_state(
+    participant: Participant, wave: int, questions: list[QuestionSpec], answers: AnswerRows | None
+) -> FormState:
+    """The form state of the participant's stored answers to ``questions``."""
+    if not participant.pk:
+        return FormState()
+    by_id = {q.id: q for q in questions}
+    if answers is None:
+        answers = Answer.objects.filter(
+            participant_id=participant.pk, wave=wave, question_id__in=by_id
+        ).values_list("question_id", "value", "dont_know")
+    return answers_state([(by_id[qid], value, dk) for qid, value, dk in answers if qid in by_id])
+
+
+def _fragments(spec: PollSpec, wave: int, section: str, language: str) -> dict[str, str]:
+    return FRAGMENTS.get(  # type: ignore[no-any-return]
+        (spec.version, wave, section, language),
+        lambda: markup.question_fragments(spec, wave=wave, section=section, language=language),
+    )
+
+
 def _questionnaire(
     spec: PollSpec, participant: Participant, place: Place, language: str, posted: Posted | None
 ) -> tuple[str, dict[str, Any]]:
     wave = flow.wave_of(place.step) or 1
-    sections = spec.pages(wave)
-    section = sections[place.page]
+    section = spec.pages(wave)[place.page]
     order = participant.option_order or spec.option_keys()
     questions = spec.page_questions(wave, section.key, order)
-    if posted is not None:
-        state = posted.state
-    elif participant.pk:
-        by_id = {q.id: q for q in questions}
-        rows = Answer.objects.filter(
-            participant_id=participant.pk, wave=wave, question_id__in=by_id
-        ).values_list("question_id", "value", "dont_know")
-        state = answers_state([(by_id[qid], value, dk) for qid, value, dk in rows])
-    else:
-        state = FormState()
-    fragments = markup.question_fragments(spec, wave=wave, section=section.key, language=language)
+    state = (
+        posted.state if posted is not None else _stored_state(participant, wave, questions, None)
+    )
+    fragments = _fragments(spec, wave, section.key, language)
     return "surveys/journey/questionnaire.html", {
         "wave": wave,
         "section_title": spec.text(section.title, language),
@@ -182,6 +243,42 @@ def _questionnaire(
         "summary": posted.summary if posted else [],
         "last_page": flow.is_last_page(spec, place),
     }
+
+
+def _questionnaire_page(
+    request: HttpRequest,
+    spec: PollSpec,
+    participant: Participant,
+    place: Place,
+    language: str,
+    answers: AnswerRows | None,
+) -> HttpResponse:
+    """A questionnaire page as shown on a GET: a frame cached per poll version, language, page
+    and arm (the arm sets the progress bar), with the participant's questions and CSRF token
+    put in. The frame is the page template rendered once with placeholders, so its markup is
+    exactly what rendering the template for the participant would give."""
+    wave = flow.wave_of(place.step) or 1
+    section = spec.pages(wave)[place.page]
+    order = participant.option_order or spec.option_keys()
+    questions = spec.page_questions(wave, section.key, order)
+    state = _stored_state(participant, wave, questions, answers)
+    fragments = _fragments(spec, wave, section.key, language)
+    questions_html = markup.questions_markup(fragments, questions, order, state)
+
+    def build() -> str:
+        empty = Participant(arm=participant.arm, language=language)
+        context = _common_context(request, spec, empty, place, False, language)
+        template, step_context = _questionnaire(spec, empty, place, language, None)
+        context.update(step_context)
+        context.update(questions_html=mark_safe(QUESTIONS_SLOT), csrf_token=CSRF_SLOT)
+        return render_to_string(template, context)
+
+    key = (spec.version, language, place, participant.arm, request.path)
+    frame: str = FRAMES.get(key, build)
+    page = frame.replace(CSRF_SLOT, get_token(request), 1).replace(
+        QUESTIONS_SLOT, questions_html, 1
+    )
+    return HttpResponse(page)
 
 
 def _briefing(

@@ -6,7 +6,11 @@ import secrets
 import time
 from datetime import UTC, datetime
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core import signing
+from django.db import connection
+from django.db.models import OuterRef
+from django.db.models.functions import JSONArray
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
@@ -17,7 +21,7 @@ from surveys import access, actions, flow, paradata
 from surveys.flow import Place
 from surveys.forms import QuestionnaireForm, ReasonsForm, field_name
 from surveys.markup import FormState
-from surveys.models import Participant, Poll
+from surveys.models import Answer, Participant, Poll
 from surveys.pages import Posted, posted_state, render_step
 from surveys.spec import poll_spec
 
@@ -154,10 +158,42 @@ def _participant_or_entry(request: HttpRequest, slug: str) -> Participant | Http
     return participant
 
 
+def _participant_with_answers(
+    request: HttpRequest, slug: str, wave: int
+) -> Participant | HttpResponse:
+    """The participant of this browser with their poll and, on PostgreSQL, their answers of
+    ``wave`` as ``wave_answers`` [(question id, value, don't know)]: a questionnaire page in
+    one query. Same rules as ``access.participant_from_cookie``."""
+    if connection.vendor != "postgresql":
+        return _participant_or_entry(request, slug)
+    public_id = request.get_signed_cookie(
+        access.cookie_name(slug), default=None, salt=access.COOKIE_SALT, max_age=access.COOKIE_AGE
+    )
+    answers = Answer.objects.filter(participant=OuterRef("pk"), wave=wave).values(
+        row=JSONArray("question_id", "value", "dont_know")
+    )
+    found = (
+        list(
+            Participant.objects.select_related("poll")
+            .filter(public_id=public_id, poll__slug=slug, revoked_at__isnull=True)
+            .annotate(wave_answers=ArraySubquery(answers))[:1]
+        )
+        if public_id
+        else []
+    )
+    if not found or found[0].consented_at is None:
+        return redirect("surveys:entry", slug)
+    return found[0]
+
+
 @require_http_methods(["GET", "POST"])
 def step_page(request: HttpRequest, slug: str, step: str, page: int = 1) -> HttpResponse:
     """Every step after consent: shows the page, or takes its submission."""
-    found = _participant_or_entry(request, slug)
+    wave = flow.wave_of(step)
+    if request.method == "GET" and wave is not None:
+        found = _participant_with_answers(request, slug, wave)
+    else:
+        found = _participant_or_entry(request, slug)
     if isinstance(found, HttpResponse):
         return found
     participant = found
@@ -172,7 +208,14 @@ def step_page(request: HttpRequest, slug: str, step: str, page: int = 1) -> Http
     if request.method == "POST":
         with translation.override(language):
             return _finish(request, _submit(request, poll, participant, wanted))
-    response = render_step(request, poll=poll, participant=participant, step=step, page=page - 1)
+    response = render_step(
+        request,
+        poll=poll,
+        participant=participant,
+        step=step,
+        page=page - 1,
+        answers=getattr(participant, "wave_answers", None),
+    )
     return _finish(request, response)
 
 

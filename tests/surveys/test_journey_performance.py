@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from surveys import pages
 from surveys.models import Participant
 from tests.factories import make_poll, small_definition, texts
 from tests.surveys.test_journey import T1_PAGES, answer_wave, post_page, start
@@ -17,6 +18,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def fresh_cache() -> None:
     cache.clear()
+    pages.FRAGMENTS.clear()
+    pages.FRAMES.clear()
 
 
 def poll_with(options: int) -> Any:
@@ -51,13 +54,13 @@ def measure(django_assert_num_queries: Callable[..., Any], options: int) -> None
     client = Client()
     start(client, poll)
     client.get(f"/p/{poll.slug}/t1/1/")  # builds the definition and markup caches
-    with django_assert_num_queries(2):  # participant, answers of the page
+    with django_assert_num_queries(1):  # participant, poll and the wave's answers together
         assert client.get(f"/p/{poll.slug}/t1/1/").status_code == 200
     policy, ranking = policy_page(poll), ranking_page(poll)
     # participant; then in the transaction (a savepoint in tests): lock, upsert, update
     with django_assert_num_queries(6):
         post_page(client, f"/p/{poll.slug}/t1/1/", policy, wave=1)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         assert client.get(f"/p/{poll.slug}/t1/2/").status_code == 200
     post_page(client, f"/p/{poll.slug}/t1/2/", ranking, wave=1)
     post_page(client, f"/p/{poll.slug}/t1/3/", T1_PAGES[2], wave=1)
@@ -101,6 +104,32 @@ def test_the_questionnaire_markup_is_rendered_once_for_everyone(
     assert renders.count("surveys/questions/question.html") == 3  # the page's three ratings
     assert Participant.objects.count() == 3
     assert len({page.count('type="radio"') for page in pages}) == 1
+
+
+def test_a_cached_page_frame_is_the_page_the_template_would_render() -> None:
+    """The frame cached for everyone, filled for one participant, is byte for byte the page
+    the admin preview renders from the template for the same participant and answers."""
+    poll = make_poll(design={"control_share": 0.0})
+    client = Client()
+    participant = start(client, poll)
+    post_page(client, f"/p/{poll.slug}/t1/1/", T1_PAGES[0], wave=1)
+    client.get(f"/p/{poll.slug}/t1/1/")  # builds the frame
+    framed = client.get(f"/p/{poll.slug}/t1/1/")
+    participant.refresh_from_db()
+    request = framed.wsgi_request
+    rendered = pages.render_step(
+        request, poll=poll, participant=participant, step="t1", page=0, extra={"fresh": True}
+    )
+    token = 'name="csrfmiddlewaretoken" value="'
+
+    def without_token(html: str) -> str:
+        head, tail = html.split(token, 1)
+        return head + tail.split('"', 1)[1]
+
+    assert len(pages.FRAMES.items) == 1
+    assert ' value="3" checked' in framed.content.decode()
+    assert "\x1e" not in framed.content.decode()
+    assert without_token(framed.content.decode()) == without_token(rendered.content.decode())
 
 
 def test_the_cached_markup_is_rebuilt_after_the_poll_changes() -> None:

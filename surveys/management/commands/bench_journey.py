@@ -34,7 +34,7 @@ from django.utils.crypto import get_random_string
 
 from surveys import access, actions
 from surveys.definitions import load_definition, save_poll
-from surveys.models import Participant, Poll
+from surveys.models import Answer, Participant, Poll
 from surveys.spec import poll_spec
 
 SLUG = "bench-journey"
@@ -105,6 +105,8 @@ class Command(BaseCommand):
         data = load_definition(SEED)
         data.update(slug=SLUG, status="open")
         data["design"] = {**data.get("design", {}), "control_share": 0.0}
+        # Answers protect their questions: clear them first so a second run can start afresh.
+        Answer.objects.filter(poll__slug=SLUG).delete()
         Poll.objects.filter(slug=SLUG).delete()
         poll, _ = save_poll(data=data, source=str(SEED))
         return poll
