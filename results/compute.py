@@ -179,18 +179,26 @@ def snapshot_transaction() -> Iterator[None]:
 
 
 def recompute_poll(
-    poll_id: int, *, progress: Progress | None = None, wait: bool = True
+    poll_id: int,
+    *,
+    progress: Progress | None = None,
+    wait: bool = True,
+    on_locked: Callable[[], None] | None = None,
 ) -> ResultSnapshot:
     """Recompute a poll's results from the database and store (or reuse) its snapshot.
 
     ``progress(fraction, message)`` is called as the work advances (0 to 1). With ``wait``
     false, raise RecomputeBusy instead of waiting for a running recompute of the same poll.
-    Raises Poll.DoesNotExist for an unknown poll.
+    ``on_locked()`` is called once the poll's lock is held, before anything is read: while it
+    runs no other recompute of the poll can be running (the tasks use it to take over the jobs
+    of a worker that died). Raises Poll.DoesNotExist for an unknown poll.
     """
     report = progress or (lambda fraction, message: None)
     if not Poll.objects.filter(pk=poll_id).exists():
         raise Poll.DoesNotExist(f"poll {poll_id} does not exist")
     with snapshot_transaction(), poll_lock(poll_id, wait=wait):
+        if on_locked is not None:
+            on_locked()
         report(0.05, "reading answers")
         data = load_poll_data(poll_id, progress=report)
         fingerprint = data.fingerprint()
@@ -249,6 +257,25 @@ def save_snapshot(
         fingerprint[:12],
     )
     return snapshot
+
+
+def locked_poll_ids() -> set[int]:
+    """Polls whose recompute lock some database session holds right now (PostgreSQL only).
+
+    A session that dies (a worker killed with ``kill -9``) loses its locks, so a poll that is
+    not in this set has no recompute running, whatever its job status still says.
+    """
+    if connection.vendor != "postgresql":
+        return set()
+    with connection.cursor() as cursor:
+        # The two-int form of an advisory lock shows its keys as classid and objid, objsubid 2.
+        cursor.execute(
+            "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND objsubid = 2 AND classid = %s "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            [LOCK_NAMESPACE],
+        )
+        return {int(row[0]) for row in cursor.fetchall()}
 
 
 def stale_poll_ids() -> list[int]:

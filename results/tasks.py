@@ -22,14 +22,14 @@ still gets the finish page, and the reconciler catches up once Redis is back.
 import logging
 import time
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from results import progress as jobs
-from results.compute import RecomputeBusy, recompute_poll, stale_poll_ids
+from results.compute import RecomputeBusy, locked_poll_ids, recompute_poll, stale_poll_ids
 from surveys.models import Poll
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,10 @@ BUSY_MAX_RETRIES = settings.CELERY_TASK_TIME_LIMIT // BUSY_RETRY_SECONDS
 # After a failed publish this process stops trying for a while, so that with Redis down each
 # participant's finish page is not delayed by connection timeouts; the reconciler catches up.
 BROKER_BACKOFF_SECONDS = 10.0
+# A recompute queued longer ago than this while the poll is still stale is presumed lost (held
+# by a killed worker until the visibility timeout); the reconciler sends another.
+REQUEUE_AFTER_SECONDS = 60.0
+TAKEN_OVER_MESSAGE = "done by a new recompute after the first worker stopped"
 _broker_down_until = 0.0
 
 
@@ -59,6 +63,9 @@ def _clear_queued(poll_id: int) -> None:
     name="results.tasks.recompute",
     acks_late=True,
     reject_on_worker_lost=True,
+    # Nobody reads the return value (a job's outcome lives in results.progress), and without
+    # a stored result publishing does not touch the result backend at all.
+    ignore_result=True,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=2,
     retry_backoff_max=60,
@@ -70,31 +77,56 @@ def _clear_queued(poll_id: int) -> None:
 def recompute(self, poll_id: int, job_id: str | None = None) -> int | None:  # noqa: ANN001
     """Recompute one poll; returns the snapshot id (None when another task covers it)."""
     _clear_queued(poll_id)
+    if job_id and jobs.is_finished(job_id):
+        # Redelivered after its worker died, and another recompute already finished the job:
+        # keep its outcome, just make sure the results are current.
+        job_id = None
+    try:
+        return _recompute(self, poll_id, job_id)
+    finally:
+        # Only once the job's outcome is stored, so the job is never left "running" unseen.
+        if job_id:
+            jobs.release_poll(poll_id, job_id)
+
+
+def _recompute(task: Task, poll_id: int, job_id: str | None) -> int | None:
+    tracked = [job_id] if job_id else []
+
+    def take_over() -> None:
+        for orphan in jobs.claim_poll(poll_id, job_id):
+            jobs.mark_running(orphan, poll_id, 0.0, "the worker stopped; a new recompute resumed")
+            tracked.append(orphan)
 
     def report(fraction: float, message: str) -> None:
-        if job_id:
-            jobs.mark_running(job_id, poll_id, fraction, message)
+        for job in tracked:
+            jobs.mark_running(job, poll_id, fraction, message)
 
     try:
         # Eager (embedded) mode has no queue to come back to later: wait for the lock there.
-        snapshot = recompute_poll(poll_id, progress=report, wait=bool(self.request.is_eager))
+        snapshot = recompute_poll(
+            poll_id, progress=report, wait=bool(task.request.is_eager), on_locked=take_over
+        )
     except RecomputeBusy:
         snapshot = None
     except Poll.DoesNotExist:
-        if job_id:
-            jobs.mark_failed(job_id, poll_id, "The poll no longer exists.")
+        for job in tracked:
+            jobs.mark_failed(job, poll_id, "The poll no longer exists.")
         return None
     except (OperationalError, InterfaceError, SoftTimeLimitExceeded) as error:
-        if job_id:
-            jobs.mark_queued(job_id, poll_id, f"retrying after a transient error: {error}")
+        for job in tracked:
+            if job == job_id:
+                jobs.mark_queued(job, poll_id, f"retrying after a transient error: {error}")
+            else:  # only this task's own job travels with its retry
+                jobs.mark_failed(job, poll_id, f"{type(error).__name__}: {error}")
         raise
     except Exception as error:
-        if job_id:
-            jobs.mark_failed(job_id, poll_id, f"{type(error).__name__}: {error}")
+        for job in tracked:
+            jobs.mark_failed(job, poll_id, f"{type(error).__name__}: {error}")
         raise
     if snapshot is not None:
-        if job_id:
-            jobs.mark_done(job_id, poll_id, snapshot.pk)
+        for job in tracked:
+            message = "done" if job == job_id else TAKEN_OVER_MESSAGE
+            jobs.mark_done(job, poll_id, snapshot.pk, message)
         return snapshot.pk
     # Another recompute of this poll is running and may have read the data before ours
     # arrived: make sure exactly one task follows it.
@@ -102,26 +134,46 @@ def recompute(self, poll_id: int, job_id: str | None = None) -> int | None:  # n
         jobs.mark_queued(job_id, poll_id, "waiting for the running recompute to finish")
     elif not _mark_queued(poll_id):
         return None
-    raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=BUSY_MAX_RETRIES)
+    raise task.retry(countdown=BUSY_RETRY_SECONDS, max_retries=BUSY_MAX_RETRIES)
 
 
 def _mark_queued(poll_id: int) -> bool:
     try:
-        return bool(cache.add(queued_key(poll_id), "1", QUEUED_TTL_SECONDS))
+        return bool(cache.add(queued_key(poll_id), time.time(), QUEUED_TTL_SECONDS))
     except Exception:
         logger.warning("could not mark poll %s as queued", poll_id, exc_info=True)
         return True  # no cache: better a redundant recompute than a lost one
 
 
-def enqueue_recompute(poll_id: int) -> bool:
+def _claim_queued(poll_id: int, requeue_after: float | None) -> bool:
+    """Set the poll's queued marker; False when a task is already waiting. With
+    ``requeue_after``, a marker older than that many seconds counts as lost and is replaced."""
+    key = queued_key(poll_id)
+    if cache.add(key, time.time(), QUEUED_TTL_SECONDS):
+        return True
+    if requeue_after is None:
+        return False
+    marked = cache.get(key)
+    if isinstance(marked, float) and time.time() - marked < requeue_after:
+        return False
+    logger.warning("the queued recompute of poll %s looks lost; sending another", poll_id)
+    cache.set(key, time.time(), QUEUED_TTL_SECONDS)
+    return True
+
+
+def enqueue_recompute(poll_id: int, *, requeue_after: float | None = None) -> bool:
     """Send a coalesced recompute of the poll; False when one is already waiting or the
-    broker is unreachable (logged; the reconciler covers it). Never raises."""
+    broker is unreachable (logged; the reconciler covers it). Never raises.
+
+    ``requeue_after`` (the reconciler's) sends anyway when the waiting task was queued that
+    many seconds ago: its message may sit with a killed worker until Redis's visibility
+    timeout redelivers it, and a redundant recompute costs little (lock and fingerprint)."""
     global _broker_down_until
     if time.monotonic() < _broker_down_until:
         logger.info("broker recently unreachable; poll %s left to the reconciler", poll_id)
         return False
     try:
-        if not cache.add(queued_key(poll_id), "1", QUEUED_TTL_SECONDS):
+        if not _claim_queued(poll_id, requeue_after):
             return False
         try:
             recompute.apply_async((poll_id,))
@@ -168,6 +220,7 @@ def request_recompute(poll_id: int) -> str:
 @shared_task(
     name="results.tasks.reconcile",
     acks_late=True,
+    ignore_result=True,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
     max_retries=3,
@@ -175,10 +228,27 @@ def request_recompute(poll_id: int) -> str:
     soft_time_limit=100,
 )
 def reconcile() -> list[int]:
-    """Enqueue a recompute of every poll whose results are stale; returns their ids."""
-    stale = stale_poll_ids()
-    for poll_id in stale:
-        enqueue_recompute(poll_id)
-    if stale:
-        logger.info("reconciler enqueued recomputes of polls %s", stale)
-    return stale
+    """Enqueue a recompute of every poll whose results are stale or whose job lost its
+    worker; returns their ids."""
+    global _broker_down_until
+    # The beat's own delivery proves the broker is back: publish again at once.
+    _broker_down_until = 0.0
+    polls = sorted(set(stale_poll_ids()) | set(orphaned_poll_ids()))
+    for poll_id in polls:
+        enqueue_recompute(poll_id, requeue_after=REQUEUE_AFTER_SECONDS)
+    if polls:
+        logger.info("reconciler enqueued recomputes of polls %s", polls)
+    return polls
+
+
+def orphaned_poll_ids() -> list[int]:
+    """Polls with an active job but no recompute holding their lock: the job's worker died
+    (PostgreSQL only: elsewhere recomputes run in-process and die with their job)."""
+    if connection.vendor != "postgresql":
+        return []
+    active = jobs.active_jobs(list(Poll.objects.order_by("pk").values_list("pk", flat=True)))
+    if not active:
+        return []
+    # Read after the active jobs: a recompute that starts in between holds its lock already.
+    locked = locked_poll_ids()
+    return [poll_id for poll_id in active if poll_id not in locked]
