@@ -60,9 +60,14 @@ def code_version() -> str:
         return configured[:40]
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in ("stats.py", "loading.py", "breakdowns.py", "aggregates.py", "option_tables.py"):
-        digest.update((here / name).read_bytes())
-    digest.update(Path(__file__).read_bytes())
+    sources = [
+        *sorted((here / "stats").glob("*.py")),
+        *(here / name for name in ("loading.py", "breakdowns.py", "aggregates.py")),
+        here / "option_tables.py",
+        Path(__file__),
+    ]
+    for path in sources:
+        digest.update(path.read_bytes())
     return f"{ANALYSIS_VERSION}+{digest.hexdigest()[:16]}"
 
 
