@@ -234,7 +234,11 @@ def _submit(
         if not form.is_valid():
             state = posted_state(request.POST)
             state.errors = form.question_errors()
-            texts = {field_name(q): spec.text(q.text, participant.language) for q in questions}
+            # "Question text.: message" read badly in the summary: drop the text's full stop.
+            texts = {
+                field_name(q): spec.text(q.text, participant.language).rstrip(" .:")
+                for q in questions
+            }
             summary = [
                 (f"#{name}", f"{texts[name]}: {message}") for name, message in state.errors.items()
             ]

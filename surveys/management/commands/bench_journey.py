@@ -194,6 +194,8 @@ class Command(BaseCommand):
                 "2048",
                 "--timeout",
                 "180",
+                "--graceful-timeout",
+                "10",
             ],
             cwd=settings.BASE_DIR,
             env=env,
@@ -216,7 +218,8 @@ class Command(BaseCommand):
         return server
 
     def _stop(self, server: subprocess.Popen[bytes]) -> None:
-        server.send_signal(signal.SIGINT)  # quick shutdown: keep-alive clients are gone
+        # Graceful stop: requests still in flight finish instead of dying with a traceback.
+        server.send_signal(signal.SIGTERM)
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
