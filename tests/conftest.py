@@ -37,7 +37,9 @@ def redis_url() -> str:
 
 
 def reset_celery_pools(app: Any) -> None:
-    app.__dict__.pop("backend", None)
+    """Forget the app's cached broker pools and result backend (per process and per thread)."""
+    app._backend_cache = None
+    app._local.__dict__.pop("backend", None)
     app._pool = None
     app.amqp._producer_pool = None
 

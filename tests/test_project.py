@@ -15,7 +15,11 @@ def run_manage(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        # The browser tests' async-unsafe switch must not leak into the deploy check.
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+            **(env or {}),
+        },
         capture_output=True,
         text=True,
         timeout=120,
