@@ -8,23 +8,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
+from surveys.definitions import TRANSLATED
 from surveys.models import DEFAULT_LANGUAGE, Poll
 
 # Participant-facing texts that run to paragraphs get a text area; the rest a single line.
 LONG_TEXTS = {"intro", "summary", "body", "arguments_for", "arguments_against", "help"}
-TRANSLATED_FIELDS = {
-    "title",
-    "question",
-    "intro",
-    "summary",
-    "body",
-    "text",
-    "help",
-    "arguments_for",
-    "arguments_against",
-    "min_label",
-    "max_label",
-}
+# Choice labels live inside the choices JSON and are edited there, not as a field of their own.
+TRANSLATED_FIELDS = TRANSLATED - {"label"}
 
 
 def site_languages() -> list[tuple[str, str]]:
