@@ -35,7 +35,7 @@ from results.progress import JobStatus, job_status
 from results.simulate import add_simulated_participants
 from results.tasks import request_recompute
 from surveys.models import Participant, Poll
-from tests.conftest import ROOT, require_service, worker_env
+from tests.conftest import ROOT, require_service, reset_celery_pools, worker_env
 from tests.factories import make_poll
 from tests.results.conftest import FAST_MIN_SUBGROUP_SIZE, load_seed_poll
 from tests.surveys.test_journey import T1_PAGES, T2_PAGES, answer_wave, post_page, start
@@ -77,8 +77,8 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 
 def point_celery_at(url: str | None, saved: dict[str, Any] | None = None) -> dict[str, Any]:
     """Point this process's Celery app at ``url`` (or back at ``saved``); returns the old
-    configuration. The app caches its pools, producer pool and result backend (the backend
-    in ``_backend_cache`` or a thread-local), so all of them are dropped."""
+    configuration. The app's cached pools and result backend are dropped, as they would keep
+    talking to the previous server."""
     from deliberate.celery import app
 
     keys = ("broker_url", "result_backend", "task_always_eager")
@@ -87,10 +87,7 @@ def point_celery_at(url: str | None, saved: dict[str, Any] | None = None) -> dic
         app.conf.update(saved)
     else:
         app.conf.update(broker_url=url, result_backend=url, task_always_eager=False)
-    app._pool = None
-    app.amqp._producer_pool = None
-    app._backend_cache = None
-    app._local = threading.local()
+    reset_celery_pools(app)
     return old
 
 
@@ -384,8 +381,16 @@ def test_completions_while_redis_is_down_are_saved_and_beat_brings_results_up_to
     Poll.objects.filter(pk=poll.pk).update(min_subgroup_size=FAST_MIN_SUBGROUP_SIZE)
     add_simulated_participants(poll=poll, n=60, seed=5, group_size=4)
     processes.workers("steady")
-    processes.beat()
+    beat = processes.beat()
     assert recompute_poll(poll.pk).n_participants == 60
+    # Beat and worker both up before the outage: they must live through it, not start after.
+    wait_until(
+        lambda: re.search(
+            r"Task results\.tasks\.reconcile\[\S+\] succeeded", processes.log("steady")
+        ),
+        START_TIMEOUT,
+        "a first reconciler run from beat",
+    )
     clients = [Client() for _ in range(4)]
     for client in clients:
         walk_to_the_last_page(client, poll)
@@ -409,6 +414,7 @@ def test_completions_while_redis_is_down_are_saved_and_beat_brings_results_up_to
         "the reconciler to bring the snapshot up to date",
     )
     assert "reconciler enqueued recomputes" in processes.log("steady")
+    assert beat.poll() is None  # beat lived through the outage
     assert latest.payload == offline_payload(poll.pk)
     for client in clients:
         assert "from 3 to 7" in client.get(f"/p/{poll.slug}/done/").content.decode()
