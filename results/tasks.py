@@ -29,7 +29,6 @@ from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection, transaction
 
 from results import progress as jobs
-from results.compute import RecomputeBusy, locked_poll_ids, recompute_poll, stale_poll_ids
 from surveys.models import Poll
 
 logger = logging.getLogger(__name__)
@@ -100,6 +99,10 @@ def _recompute(task: Task, poll_id: int, job_id: str | None) -> int | None:
     def report(fraction: float, message: str) -> None:
         for job in tracked:
             jobs.mark_running(job, poll_id, fraction, message)
+
+    # Imported here, not at the top: web processes import this module to enqueue, and the
+    # numeric stack (scipy, statsmodels, scikit-learn) would add seconds to their start-up.
+    from results.compute import RecomputeBusy, recompute_poll
 
     try:
         # Eager (embedded) mode has no queue to come back to later: wait for the lock there.
@@ -233,6 +236,8 @@ def reconcile() -> list[int]:
     global _broker_down_until
     # The beat's own delivery proves the broker is back: publish again at once.
     _broker_down_until = 0.0
+    from results.compute import stale_poll_ids
+
     polls = sorted(set(stale_poll_ids()) | set(orphaned_poll_ids()))
     for poll_id in polls:
         enqueue_recompute(poll_id, requeue_after=REQUEUE_AFTER_SECONDS)
@@ -249,6 +254,8 @@ def orphaned_poll_ids() -> list[int]:
     active = jobs.active_jobs(list(Poll.objects.order_by("pk").values_list("pk", flat=True)))
     if not active:
         return []
+    from results.compute import locked_poll_ids
+
     # Read after the active jobs: a recompute that starts in between holds its lock already.
     locked = locked_poll_ids()
     return [poll_id for poll_id in active if poll_id not in locked]

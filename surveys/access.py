@@ -2,6 +2,8 @@
 and the language of the pages.
 """
 
+import logging
+
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
@@ -10,6 +12,8 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 
 from surveys.models import Participant, Poll
 from surveys.tokens import hash_token
+
+logger = logging.getLogger(__name__)
 
 COOKIE_SALT = "surveys.participant"
 COOKIE_AGE = 90 * 24 * 3600
@@ -57,17 +61,25 @@ def _failures_key(request: HttpRequest) -> str:
 
 
 def token_attempts_blocked(request: HttpRequest) -> bool:
-    return (cache.get(_failures_key(request)) or 0) >= FAILED_TOKEN_LIMIT
+    # With the counter store down, invited participants must still get in: fail open.
+    try:
+        return (cache.get(_failures_key(request)) or 0) >= FAILED_TOKEN_LIMIT
+    except Exception:
+        logger.warning("token rate limit unavailable", exc_info=True)
+        return False
 
 
 def count_failed_token(request: HttpRequest) -> None:
     key = _failures_key(request)
-    # add() starts the window only once; incr() keeps its expiry (atomic on Redis).
-    cache.add(key, 0, FAILED_TOKEN_WINDOW)
     try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, FAILED_TOKEN_WINDOW)
+        # add() starts the window only once; incr() keeps its expiry (atomic on Redis).
+        cache.add(key, 0, FAILED_TOKEN_WINDOW)
+        try:
+            cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, FAILED_TOKEN_WINDOW)
+    except Exception:
+        logger.warning("token rate limit unavailable; failure not counted", exc_info=True)
 
 
 def invited_participant(token: str) -> Participant | None:

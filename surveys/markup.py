@@ -8,6 +8,7 @@ Option order differs too, so each question is cached as its own fragment and the
 them in the participant's order.
 """
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from surveys.spec import PollSpec, QuestionSpec
+
+logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 24 * 3600
 MARKER = re.compile("\x1e([a-z]):([^\x1e:]+)(?::([^\x1e]*))?\x1e")
@@ -87,10 +90,18 @@ def render_markdown(text: str) -> SafeString:
 
 
 def _cached(key: str, build: Callable[[], object]) -> object:
-    value = cache.get(key)
+    # The cache only saves rendering time: a cache outage (Redis down) must never fail a page.
+    try:
+        value = cache.get(key)
+    except Exception:
+        logger.warning("markup cache unavailable; rendering %s directly", key, exc_info=True)
+        return build()
     if value is None:
         value = build()
-        cache.set(key, value, CACHE_SECONDS)
+        try:
+            cache.set(key, value, CACHE_SECONDS)
+        except Exception:
+            logger.warning("markup cache unavailable; not storing %s", key, exc_info=True)
     return value
 
 

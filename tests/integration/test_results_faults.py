@@ -23,7 +23,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import redis
 from django.db import connection, transaction
 from django.test import Client
 
@@ -420,12 +419,6 @@ def test_completions_while_redis_is_down_are_saved_and_beat_brings_results_up_to
         assert "from 3 to 7" in client.get(f"/p/{poll.slug}/done/").content.decode()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=redis.exceptions.ConnectionError,
-    reason="surveys/markup.py reads its markup cache without tolerating a Redis outage, so "
-    "the finish page fails while Redis is down (a fix is requested from the journey's owner)",
-)
 def test_the_finish_page_is_shown_while_redis_is_down(private_redis: PrivateRedis) -> None:
     poll = make_poll(design={"control_share": 0.5, "group_size": 4})
     client = Client()
