@@ -92,15 +92,7 @@ def long_csv_chunks(poll: Poll) -> Iterator[bytes]:
     rows = (
         Answer.objects.filter(poll=poll)
         .order_by("participant_id", "question__order", "question_id", "wave")
-        .values_list(
-            "participant__public_id",
-            "question__key",
-            "wave",
-            "value",
-            "number",
-            "dont_know",
-            "answered_at",
-        )
+        .long_form()
     )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -172,15 +164,7 @@ def long_batches(poll: Poll) -> Iterator[pa.RecordBatch]:
 
 
 def _long_batches_from_orm(poll: Poll) -> Iterator[pa.RecordBatch]:
-    rows = Answer.objects.filter(poll=poll).values_list(
-        "participant__public_id",
-        "question__key",
-        "wave",
-        "value",
-        "number",
-        "dont_know",
-        "answered_at",
-    )
+    rows = Answer.objects.filter(poll=poll).long_form()
     batch: list[tuple[Any, ...]] = []
     for pid, key, wave, value, number, dk, at in rows.iterator():
         text = None if value is None else value if isinstance(value, str) else json.dumps(value)

@@ -348,6 +348,21 @@ class Participant(models.Model):
         return self.public_id
 
 
+class AnswerQuerySet(models.QuerySet["Answer"]):
+    def long_form(self) -> "models.QuerySet[Answer]":
+        """Rows of the long export: (participant public id, item key, wave, value, number,
+        don't know, answered at); pseudonymous ids only, never tokens or labels."""
+        return self.values_list(
+            "participant__public_id",
+            "question__key",
+            "wave",
+            "value",
+            "number",
+            "dont_know",
+            "answered_at",
+        )
+
+
 class Answer(models.Model):
     """One answer in long form: (participant, question, wave) -> value.
 
@@ -365,6 +380,8 @@ class Answer(models.Model):
     number = models.FloatField(null=True, blank=True)
     dont_know = models.BooleanField(default=False)
     answered_at = models.DateTimeField(auto_now=True)
+
+    objects = AnswerQuerySet.as_manager()
 
     class Meta:
         constraints: ClassVar = [
