@@ -116,7 +116,8 @@ def test_option_set_and_small_group_tables_are_filled(seed_results):
 
 def test_payload_is_strict_json_without_nan(seed_results):
     _, payload = seed_results
-    json.dumps(payload, allow_nan=False)
+    # allow_nan=False raises on any NaN or infinity left in the payload.
+    assert json.loads(json.dumps(payload, allow_nan=False)) == payload
 
 
 def test_the_same_data_gives_the_same_snapshot_and_stores_nothing_new(seed_poll):
