@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -85,16 +86,36 @@ class GrantQuerySet(models.QuerySet["Grant"]):
     def for_user(self, user: Any) -> "GrantQuerySet":
         return self.filter(user=user)
 
+    def microdata(self) -> "GrantQuerySet":
+        return self.filter(level=Grant.Level.MICRODATA)
+
 
 class Grant(models.Model):
-    """A researcher's access to one poll's data, results and exports."""
+    """A researcher's access to one poll: its aggregate results only, or also its microdata.
+
+    Importing responses is a write on microdata, so ``can_import`` needs the microdata level
+    (a database constraint says so); it stays a separate flag because reading a poll's answers
+    does not mean being trusted to add to them.
+    """
+
+    class Level(models.TextChoices):
+        AGGREGATES = "aggregates", "aggregate results only"
+        MICRODATA = "microdata", "microdata (answers, participants, exports)"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="poll_grants"
     )
     poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="grants")
+    level = models.CharField(
+        max_length=10,
+        choices=Level.choices,
+        default=Level.AGGREGATES,
+        help_text="Aggregates: the poll and its results tables. Microdata: also the answers, "
+        "participants and exports.",
+    )
     can_import = models.BooleanField(
-        default=False, help_text="May also import responses into the poll (a write)."
+        default=False,
+        help_text="May also import responses into the poll (a write; needs microdata).",
     )
     granted_at = models.DateTimeField(auto_now_add=True)
     granted_by = models.ForeignKey(
@@ -109,7 +130,11 @@ class Grant(models.Model):
 
     class Meta:
         constraints: ClassVar = [
-            models.UniqueConstraint(fields=["user", "poll"], name="grant_once_per_poll")
+            models.UniqueConstraint(fields=["user", "poll"], name="grant_once_per_poll"),
+            models.CheckConstraint(
+                condition=Q(can_import=False) | Q(level="microdata"),
+                name="grant_import_needs_microdata",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -133,6 +158,12 @@ class Webhook(models.Model):
 
     class Meta:
         ordering: ClassVar = ["id"]
+        constraints: ClassVar = [
+            # Deliveries are signed with the secret: an empty or short one signs with no key.
+            models.CheckConstraint(
+                condition=Q(secret__regex=r"^[0-9a-f]{64}$"), name="webhook_secret_is_a_key"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.url
@@ -158,10 +189,22 @@ class WebhookDelivery(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a pending delivery is next due (the sweeper sends those due).",
+    )
 
     class Meta:
         ordering: ClassVar = ["-created_at", "-id"]
         verbose_name_plural = "webhook deliveries"
+        indexes: ClassVar = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state="pending"),
+                name="webhook_delivery_due",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} → {self.webhook} ({self.state})"
@@ -183,6 +226,14 @@ class ExportJob(models.Model):
 
     poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="export_jobs")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    api_token = models.ForeignKey(
+        ApiToken,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The token that asked for it: revoking the token ends the download link.",
+    )
     format = models.CharField(max_length=12)
     state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
     progress = models.FloatField(default=0.0, help_text="0 to 1.")
