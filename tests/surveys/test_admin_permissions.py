@@ -2,12 +2,13 @@
 or action; researchers read results only; contacts stay with the poll's own organisers."""
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
 from surveys.models import ModerationDecision, Participant, Poll, Reason
-from tests.surveys.test_admin_support import client_for, poll_with_activity, staff
+from tests.surveys.test_admin_support import client_for, form_fields, poll_with_activity, staff
 
 pytestmark = pytest.mark.django_db
 POLL_PAGES = ["change", "checklist", "invitations", "monitor", "export", "clone", "history"]
@@ -65,12 +66,66 @@ def test_posting_invitations_or_clone_for_another_poll_stores_nothing(
     assert not Poll.objects.filter(slug="stolen").exists()
 
 
+def poll_snapshot(poll: Poll) -> tuple:
+    """Everything an edit of the poll's change form could touch."""
+    poll.refresh_from_db()
+    return (
+        poll.slug,
+        poll.title,
+        poll.question,
+        list(poll.organisers.values_list("username", flat=True)),
+        list(poll.options.values_list("key", "text")),
+        list(poll.questions.values_list("key", "text")),
+    )
+
+
+def hijack(payload: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {**payload, "slug": ["hijacked"], "title_en": ["Hijacked"], "_save": ["Save"]}
+
+
 def test_editing_another_poll_by_post_changes_nothing(
     outsider: Client, polls: tuple[Poll, Poll]
 ) -> None:
-    url = reverse("admin:surveys_poll_change", args=[polls[0].pk])
-    outsider.post(url, {"slug": "hijacked", "title_en": "Hijacked"})
-    assert Poll.objects.filter(slug="alpha").exists()
+    alpha = polls[0]
+    url = reverse("admin:surveys_poll_change", args=[alpha.pk])
+    # The complete form, inlines and management forms included, as alpha's organiser sees it.
+    organiser = client_for(staff("olga", polls=(alpha,)))
+    payload = hijack(form_fields(organiser.get(url).content.decode(), "poll_form"))
+    assert "options-TOTAL_FORMS" in payload and "questions-0-key" in payload
+    before = poll_snapshot(alpha)
+
+    response = outsider.post(url, payload)
+
+    # Not found for someone who cannot see the poll; never a save or the form again.
+    assert response.status_code in (302, 404)
+    if response.status_code == 302:
+        assert response.url in (reverse("admin:index"), f"/admin/surveys/poll/{alpha.pk}/results/")
+    assert poll_snapshot(alpha) == before
+    assert not LogEntry.objects.filter(object_id=str(alpha.pk)).exists()
+    # The same payload is valid: its own organiser's POST saves it.
+    assert organiser.post(url, payload).status_code == 302
+    assert Poll.objects.get(pk=alpha.pk).slug == "hijacked"
+
+
+def test_editing_another_polls_participant_by_post_changes_nothing(
+    outsider: Client, polls: tuple[Poll, Poll]
+) -> None:
+    alice = polls[0].participants.get(label="Alice")
+    url = reverse("admin:surveys_participant_change", args=[alice.pk])
+    organiser = client_for(staff("olga", polls=(polls[0],)))
+    payload = form_fields(organiser.get(url).content.decode(), "participant_form")
+    payload.update(label=["Hijacked"], contact=["thief@example.org"], _save=["Save"])
+
+    response = outsider.post(url, payload)
+
+    assert response.status_code in (302, 404)
+    if response.status_code == 302:
+        assert response.url == reverse("admin:index")
+    alice.refresh_from_db()
+    assert (alice.label, alice.contact) == ("Alice", "alice@example.org")
+    assert organiser.post(url, payload).status_code == 302
+    alice.refresh_from_db()
+    assert (alice.label, alice.contact) == ("Hijacked", "thief@example.org")
 
 
 def test_close_action_ignores_polls_the_user_does_not_organise(

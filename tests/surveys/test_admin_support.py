@@ -1,6 +1,7 @@
 """Helpers shared by the organiser-admin tests: people with roles, and a poll with activity."""
 
 from datetime import timedelta
+from html.parser import HTMLParser
 from typing import Any
 
 from django.contrib.auth.models import Permission, User
@@ -61,3 +62,71 @@ def poll_with_activity(slug: str, **overrides: Any) -> Poll:
         report_count=2,
     )
     return poll
+
+
+class _FormFields(HTMLParser):
+    """The values a browser would submit for the form with ``form_id`` (or the first form)."""
+
+    def __init__(self, form_id: str | None) -> None:
+        super().__init__()
+        self.form_id, self.inside, self.done = form_id, False, False
+        self.data: list[tuple[str, str]] = []
+        self.select: str | None = None
+        self.multiple = False
+        self.options: list[tuple[str, bool]] = []
+        self.textarea: str | None = None
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {key: value or "" for key, value in attrs}
+        present = {key for key, _ in attrs}
+        if tag == "form" and not self.done:
+            self.inside = self.form_id is None or a.get("id") == self.form_id
+        if not self.inside or "disabled" in present or not a.get("name"):
+            if tag == "option" and self.select is not None:
+                self.options.append((a.get("value", ""), "selected" in present))
+            return
+        # The inline formsets' blank template is never submitted by the admin's JavaScript.
+        if "__prefix__" in a["name"]:
+            return
+        if tag == "input":
+            kind = a.get("type", "text")
+            if kind in {"submit", "button", "image", "reset", "file"}:
+                return
+            if kind in {"checkbox", "radio"} and "checked" not in present:
+                return
+            self.data.append((a["name"], a.get("value", "on" if kind == "checkbox" else "")))
+        elif tag == "select":
+            self.select, self.options = a["name"], []
+            self.multiple = "multiple" in present
+        elif tag == "textarea":
+            self.textarea, self.text = a["name"], ""
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea is not None:
+            self.text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self.inside:
+            self.inside, self.done = False, True
+        elif tag == "select" and self.select is not None:
+            chosen = [value for value, selected in self.options if selected]
+            if not chosen and not self.multiple and self.options:
+                chosen = [self.options[0][0]]
+            self.data.extend((self.select, value) for value in chosen)
+            self.select = None
+        elif tag == "textarea" and self.textarea is not None:
+            # Browsers drop the one newline that follows <textarea>.
+            self.data.append((self.textarea, self.text.removeprefix("\n")))
+            self.textarea = None
+
+
+def form_fields(html: str, form_id: str | None = None) -> dict[str, list[str]]:
+    """Every field of a rendered form as the browser would post it: a complete, valid payload
+    to replay as someone else, so a refused POST is refused for who sent it, not for what."""
+    parser = _FormFields(form_id)
+    parser.feed(html)
+    fields: dict[str, list[str]] = {}
+    for name, value in parser.data:
+        fields.setdefault(name, []).append(value)
+    return fields
