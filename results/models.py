@@ -134,6 +134,7 @@ class Grant(models.Model):
             models.CheckConstraint(
                 condition=Q(can_import=False) | Q(level="microdata"),
                 name="grant_import_needs_microdata",
+                violation_error_message="Importing needs the microdata level.",
             ),
         ]
 
@@ -161,7 +162,9 @@ class Webhook(models.Model):
         constraints: ClassVar = [
             # Deliveries are signed with the secret: an empty or short one signs with no key.
             models.CheckConstraint(
-                condition=Q(secret__regex=r"^[0-9a-f]{64}$"), name="webhook_secret_is_a_key"
+                condition=Q(secret__regex=r"^[0-9a-f]{64}$"),
+                name="webhook_secret_is_a_key",
+                violation_error_message="A webhook's secret is a random 256-bit key.",
             )
         ]
 
