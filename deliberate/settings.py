@@ -205,6 +205,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 LOGIN_URL = "admin:login"
+# A failed CSRF check shows a friendly page in the participant's language (JSON under /api/).
+CSRF_FAILURE_VIEW = "deliberate.errors.csrf_failure"
 
 # Production hardening; `manage.py check --deploy` is clean when DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

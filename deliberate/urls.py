@@ -21,3 +21,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("surveys.urls")),
 ]
+
+# Friendly pages in the participant's language; JSON for the research API (deliberate/errors.py).
+handler400 = "deliberate.errors.bad_request"
+handler403 = "deliberate.errors.permission_denied"
+handler404 = "deliberate.errors.page_not_found"
+handler500 = "deliberate.errors.server_error"
