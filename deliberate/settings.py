@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -152,6 +154,9 @@ CACHES = {
 
 # Celery. Without REDIS_URL tasks run eagerly in-process (the embedded default).
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# kombu's Redis transport with a fix for a worker that dies when Redis does mid-task
+# (deliberate/broker.py says why).
+CELERY_BROKER_TRANSPORT = "deliberate.broker:Transport" if REDIS_URL else None
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -187,7 +192,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("RECONCILE_SECONDS", 60),
     },
     "purge-expired-exports": {"task": "results.jobs.purge_expired_exports", "schedule": 3600},
+    "send-due-webhooks": {"task": "results.jobs.send_due_webhooks", "schedule": 30},
 }
+# Webhooks reach public addresses only; tests that deliver to a local server turn this on.
+WEBHOOK_ALLOW_LOOPBACK = env_bool("WEBHOOK_ALLOW_LOOPBACK", default=False)
+# The longest lifetime of a researcher API token, in days.
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -219,6 +229,25 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content Security Policy on every page (django-csp): no inline script or style anywhere, so an
+# injected <script> or style attribute does nothing. The nonce is used only where a library
+# inserts <style> elements itself (Redoc); Swagger UI and Redoc draw SVG icons from data: URLs
+# and Redoc searches in a blob: worker.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 # A participant's journey can span days; the session only carries an id, never answers.
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 

@@ -39,12 +39,22 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_ROWS = 2000
 LONG_COLUMNS = [v.name for v in LONG_VARIABLES]
 
-# Formula neutralisation happens in SQL, for JSON strings only: a text answer "=1+1" becomes
-# "'=1+1", while numbers (a negative number answer) stay plain numbers.
-VALUE_TEXT = """CASE WHEN jsonb_typeof(a.value) = 'string' AND (a.value #>> '{}') ~ '^[-=+@\t\r]'
-    THEN '''' || (a.value #>> '{}') ELSE a.value #>> '{}' END"""
+
+def sql_neutralised(text: str) -> str:
+    """``neutralise`` as SQL over a text expression, for rows that stream straight from COPY."""
+    starts = "".join(c for c in FORMULA_STARTS if c != "-") + "-"  # "-" last: literal in [...]
+    return f"CASE WHEN ({text}) ~ '^[{starts}]' THEN '''' || ({text}) ELSE ({text}) END"
+
+
+# Every text column is neutralised in SQL: participant ids (imported ones are arbitrary text),
+# item keys and text answers; a JSON number answer (a negative number) stays a plain number.
+ANSWER_TEXT = "a.value #>> '{}'"
+VALUE_TEXT = (
+    f"CASE WHEN jsonb_typeof(a.value) = 'string' THEN {sql_neutralised(ANSWER_TEXT)} "
+    f"ELSE {ANSWER_TEXT} END"
+)
 LONG_SQL = """
-SELECT p.public_id, q.key, a.wave, {value}, a.number,
+SELECT {participant}, {item}, a.wave, {value}, a.number,
        CASE WHEN a.dont_know THEN 'true' ELSE 'false' END, {answered_at}
 FROM surveys_answer a
 JOIN surveys_participant p ON p.id = a.participant_id
@@ -60,12 +70,20 @@ def neutralise(text: str) -> str:
 
 
 def long_sql(poll: Poll, *, for_csv: bool) -> str:
-    value = VALUE_TEXT if for_csv else "a.value #>> '{}'"
+    value = VALUE_TEXT if for_csv else ANSWER_TEXT
+    participant = sql_neutralised("p.public_id") if for_csv else "p.public_id"
+    item = sql_neutralised("q.key") if for_csv else "q.key"
     # Parquet reads microseconds since the epoch: exact, and no timestamp text to parse.
     answered_at = (
         "a.answered_at" if for_csv else "(extract(epoch from a.answered_at) * 1000000)::bigint"
     )
-    return LONG_SQL.format(value=value, answered_at=answered_at, poll_id=int(poll.pk))
+    return LONG_SQL.format(
+        participant=participant,
+        item=item,
+        value=value,
+        answered_at=answered_at,
+        poll_id=int(poll.pk),
+    )
 
 
 def copy_chunks(sql: str) -> Iterator[bytes]:
@@ -100,7 +118,8 @@ def long_csv_chunks(poll: Poll) -> Iterator[bytes]:
         text = "" if value is None else value if isinstance(value, str) else json.dumps(value)
         if isinstance(value, str):
             text = neutralise(text)
-        writer.writerow([pid, key, wave, text, number, "true" if dk else "false", at])
+        cells = [neutralise(pid), neutralise(key), wave, text, number, "true" if dk else "false"]
+        writer.writerow([*cells, at])
         if index % CHUNK_ROWS == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

@@ -6,22 +6,24 @@ The worker loads this module through ``CELERY_IMPORTS = ["results.jobs"]`` in th
 from celery import shared_task
 
 from results import webhooks
-from results.models import WebhookDelivery
 
 
 @shared_task(name="results.jobs.deliver_webhook")
 def deliver_webhook(delivery_id: int) -> str:
-    """One attempt; a failure schedules the next one after a growing delay.
+    """One attempt, if the delivery is due. A failure sets the next due time (a growing delay)
+    in the row, and ``send_due_webhooks`` sends it then: a lost message or a restarted worker
+    neither resets the backoff nor exceeds the attempt limit, and an eager run never retries
+    in a loop."""
+    return webhooks.attempt_delivery(delivery_id=delivery_id).state
 
-    The attempt count lives in the delivery row, not in Celery's retry state, so a lost
-    message or a restarted worker neither resets the backoff nor exceeds the attempt limit.
-    """
-    delivery = webhooks.attempt_delivery(delivery_id=delivery_id)
-    if delivery.state == WebhookDelivery.State.PENDING:
-        deliver_webhook.apply_async(
-            (delivery_id,), countdown=webhooks.backoff_seconds(delivery.attempts)
-        )
-    return delivery.state
+
+@shared_task(name="results.jobs.send_due_webhooks")
+def send_due_webhooks() -> int:
+    """Beat: queue every pending delivery that is due (retries, and any whose message was lost)."""
+    due = webhooks.due_deliveries()
+    for delivery_id in due:
+        webhooks.dispatch(delivery_id)
+    return len(due)
 
 
 @shared_task(name="results.jobs.build_export", time_limit=3600, soft_time_limit=3500)

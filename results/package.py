@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from results import codebook, exports, tables
-from results.models import ExportJob, ResultSnapshot, Webhook
+from results.models import ApiToken, ExportJob, ResultSnapshot, Webhook
 from surveys.definitions import dump_poll
 from surveys.models import Poll, localized
 
@@ -267,10 +267,14 @@ def stream_limit() -> int:
 
 
 @transaction.atomic
-def start_export_job(*, poll: Poll, user: Any, fmt: str) -> ExportJob:
+def start_export_job(
+    *, poll: Poll, user: Any, fmt: str, api_token: ApiToken | None = None
+) -> ExportJob:
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
-    job = ExportJob.objects.create(poll=poll, user=user, format=fmt, message="queued")
+    job = ExportJob.objects.create(
+        poll=poll, user=user, api_token=api_token, format=fmt, message="queued"
+    )
     transaction.on_commit(lambda: _enqueue(job.pk), robust=True)
     return job
 
@@ -345,6 +349,19 @@ SIGNER_SALT = "results.export-download"
 
 def download_signature(job: ExportJob) -> str:
     return TimestampSigner(salt=SIGNER_SALT).sign(str(job.pk)).split(":", 1)[1]
+
+
+def link_still_granted(job: ExportJob) -> bool:
+    """A signed link is only as good as what issued it: the user's microdata grant on the poll
+    and, when a token asked for the export, that token, both checked at download time."""
+    from results.access import has_microdata
+
+    if (
+        job.api_token_id is not None
+        and not ApiToken.objects.active().filter(pk=job.api_token_id).exists()
+    ):
+        return False
+    return has_microdata(job.user, job.poll)
 
 
 def check_download_signature(job: ExportJob, signature: str) -> bool:

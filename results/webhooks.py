@@ -1,25 +1,37 @@
 """Webhooks: a poll's HTTPS endpoints receive an HMAC-signed POST when a new results snapshot or
-an export is ready. Deliveries are Celery tasks with retries and backoff (results.jobs); every
-attempt is logged on its WebhookDelivery.
+an export is ready. Every attempt is logged on its WebhookDelivery, in coarse categories.
 
 Signature (as Stripe and GitHub do it): ``X-Deliberate-Signature: t=<unix time>,v1=<hex>`` where
 ``v1 = HMAC-SHA256(secret, "<t>.<raw body>")``; receivers recompute it and reject stale ``t``.
+
+Targets are checked by one function, ``resolve_public``, at registration and again at each
+delivery, whose connection goes to the address that was checked (a DNS answer that changes in
+between cannot point the POST at an internal host). Only public addresses are accepted; loopback
+only when ``WEBHOOK_ALLOW_LOOPBACK`` is on (tests). Redirects are never followed.
+
+Deliveries never run inside the request that caused them: with a worker they are Celery tasks;
+in the embedded default (tasks run eagerly) they go to a small background thread pool. Retries
+are due at ``next_attempt_at``; the beat task ``send_due_webhooks`` sends what is due.
 """
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
-import secrets
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from results.models import Webhook, WebhookDelivery
@@ -27,8 +39,12 @@ from surveys.models import Poll
 
 TIMEOUT_SECONDS = 10
 MAX_ATTEMPTS = 6
-LOOPBACK_NAMES = {"localhost"}
 USER_AGENT = "Deliberate-Webhooks/1"
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# What the delivery log says about a failure: enough for a receiver to fix its endpoint, too
+# little to map a network (refused, timed out and TLS failures all read "unreachable").
+UNREACHABLE = "unreachable"
+BLOCKED = "blocked: the host resolves to a non-public address"
 
 
 def backoff_seconds(attempt: int) -> int:
@@ -36,39 +52,95 @@ def backoff_seconds(attempt: int) -> int:
     return 30 * 4 ** (attempt - 1)
 
 
-def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
+def loopback_allowed() -> bool:
+    return bool(getattr(settings, "WEBHOOK_ALLOW_LOOPBACK", False))
+
+
+def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, Teredo client), if any."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    return None
+
+
+def is_public(address: IPAddress) -> bool:
+    inner = embedded_ipv4(address)
+    if inner is not None and not is_public(inner):
         return False
-
-
-def check_webhook_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValidationError("A webhook URL must be an absolute https:// URL.")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ValidationError("Plain http:// is accepted only for loopback addresses; use https.")
-    if parts.username or parts.password:
-        raise ValidationError("Put no credentials in the URL; verify the signature instead.")
-
-
-@transaction.atomic
-def register_webhook(*, poll: Poll, url: str, events: list[str], user: Any) -> Webhook:
-    check_webhook_url(url)
-    unknown = sorted(set(events) - set(Webhook.Event.values))
-    if unknown:
-        raise ValidationError(f"Unknown events: {', '.join(unknown)}.")
-    return Webhook.objects.create(
-        poll=poll, url=url, events=events, secret=secrets.token_hex(32), created_by=user
+    return address.is_global and not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_unspecified
     )
 
 
+def is_allowed(address: IPAddress) -> bool:
+    inner = embedded_ipv4(address) or address
+    if loopback_allowed() and (address.is_loopback or inner.is_loopback):
+        return True
+    return is_public(address)
+
+
+def resolve_public(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to, all of them allowed, or a ValidationError."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError):
+        raise ValidationError(
+            f"The host {host!r} does not resolve.", code="webhook_unresolvable"
+        ) from None
+    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    if not addresses or not all(is_allowed(a) for a in addresses):
+        raise ValidationError(
+            "A webhook must reach a public address: loopback, private, link-local, reserved, "
+            "multicast and unspecified addresses are refused.",
+            code="webhook_address",
+        )
+    return addresses
+
+
+def target_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an acceptable webhook URL, or a ValidationError."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValidationError("The webhook URL is not valid.", code="webhook_url") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValidationError("A webhook URL must be an absolute https:// URL.", code="webhook_url")
+    if parts.username or parts.password:
+        raise ValidationError(
+            "Put no credentials in the URL; verify the signature instead.", code="webhook_url"
+        )
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def check_webhook_url(url: str) -> list[IPAddress]:
+    """The one check of a webhook target, used at registration (API, admin) and delivery."""
+    scheme, host, port = target_of(url)
+    addresses = resolve_public(host, port)
+    if scheme == "http" and not all(a.is_loopback for a in addresses):
+        raise ValidationError(
+            "Plain http:// is accepted only for loopback addresses; use https.",
+            code="webhook_url",
+        )
+    return addresses
+
+
 def announce(*, poll: Poll, event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
-    """Queue one delivery per interested webhook; each is sent once the transaction commits."""
+    """Record one pending delivery per interested webhook; each is sent after the commit, never
+    inside the request or task that announced it."""
     deliveries = []
+    now = timezone.now()
     for webhook in Webhook.objects.filter(poll=poll, active=True):
         if not webhook.wants(event):
             continue
@@ -76,16 +148,34 @@ def announce(*, poll: Poll, event: str, data: dict[str, Any]) -> list[WebhookDel
             webhook=webhook,
             event=event,
             payload={"event": event, "poll": poll.slug, "data": data},
+            next_attempt_at=now,
         )
         deliveries.append(delivery)
-        transaction.on_commit(lambda pk=delivery.pk: _enqueue(pk), robust=True)
+        transaction.on_commit(lambda pk=delivery.pk: dispatch(pk), robust=True)
     return deliveries
 
 
-def _enqueue(delivery_id: int) -> None:
+# The embedded default has no worker: deliveries go to these threads instead of running inside
+# the participant's request (a hanging receiver once held a final submit for a minute).
+BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhooks")
+
+
+def dispatch(delivery_id: int) -> None:
+    from celery import current_app
+
     from results.jobs import deliver_webhook
 
-    deliver_webhook.delay(delivery_id)
+    if current_app.conf.task_always_eager:
+        BACKGROUND.submit(send_in_background, delivery_id)
+    else:
+        deliver_webhook.delay(delivery_id)
+
+
+def send_in_background(delivery_id: int) -> None:
+    try:
+        attempt_delivery(delivery_id=delivery_id)
+    finally:
+        connections.close_all()  # this thread's own connections
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -105,46 +195,93 @@ def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bo
     return hmac.compare_digest(sign(secret, timestamp, body), header)
 
 
-class NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect could bounce the signed payload to a host nobody registered.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+def pinned_connection(
+    scheme: str, host: str, port: int, address: IPAddress
+) -> http.client.HTTPConnection:
+    """A connection to ``address`` (already checked) that still speaks to ``host``: the Host
+    header, TLS server name and certificate check use the name. http.client follows no
+    redirects."""
+    connection: http.client.HTTPConnection
+    if scheme == "https":
+        connection = http.client.HTTPSConnection(
+            host, port, timeout=TIMEOUT_SECONDS, context=ssl.create_default_context()
+        )
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=TIMEOUT_SECONDS)
+
+    def connect(_target: tuple[str, int], timeout: float, source: Any = None) -> socket.socket:
+        return socket.create_connection((str(address), port), timeout, source)
+
+    connection._create_connection = connect  # type: ignore[attr-defined]
+    return connection
 
 
-OPENER = urllib.request.build_opener(NoRedirects)
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
+    """POST once: (HTTP status or None, coarse error or "")."""
+    try:
+        scheme, host, port = target_of(url)
+        address = resolve_public(host, port)[0]
+        if scheme == "http" and not address.is_loopback:
+            return None, BLOCKED
+    except ValidationError:
+        return None, BLOCKED
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection = pinned_connection(scheme, host, port, address)
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None, UNREACHABLE
+    finally:
+        connection.close()
+    if 200 <= status < 300:
+        return status, ""
+    if 300 <= status < 400:
+        return status, "rejected (redirect, not followed)"
+    return status, f"rejected (HTTP {status // 100}xx)"
+
+
+def claim(delivery_id: int) -> WebhookDelivery | None:
+    """Take a due delivery for one attempt; its next due time moves on at once, so a sweeper
+    and a queued task never send the same attempt twice."""
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("webhook")
+            .filter(pk=delivery_id, state=WebhookDelivery.State.PENDING)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .first()
+        )
+        if delivery is None:
+            return None
+        delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(delivery.attempts + 1))
+        delivery.save(update_fields=["next_attempt_at"])
+    return delivery
 
 
 def attempt_delivery(*, delivery_id: int) -> WebhookDelivery:
-    """POST the delivery once and log the attempt; the caller decides about retrying."""
-    delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
-    if delivery.state != WebhookDelivery.State.PENDING:
-        return delivery
+    """POST the delivery once, if it is due, and log the attempt."""
+    delivery = claim(delivery_id)
+    if delivery is None:
+        return WebhookDelivery.objects.get(pk=delivery_id)
     body = json.dumps(
         {**delivery.payload, "delivery": delivery.pk, "sent_at": timezone.now()},
         cls=DjangoJSONEncoder,
     ).encode()
-    request = urllib.request.Request(
-        delivery.webhook.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Deliberate-Event": delivery.event,
-            "X-Deliberate-Delivery": str(delivery.pk),
-            "X-Deliberate-Signature": sign(delivery.webhook.secret, int(time.time()), body),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Deliberate-Event": delivery.event,
+        "X-Deliberate-Delivery": str(delivery.pk),
+        "X-Deliberate-Signature": sign(delivery.webhook.secret, int(time.time()), body),
+    }
     started = time.monotonic()
-    status: int | None = None
-    error = ""
-    try:
-        with OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-            status = response.status
-    except urllib.error.HTTPError as failure:
-        status, error = failure.code, f"HTTP {failure.code}"
-    except (urllib.error.URLError, OSError) as failure:
-        error = str(getattr(failure, "reason", failure))[:200]
+    if delivery.webhook.active:
+        status, error = post(delivery.webhook.url, body, headers)
+    else:
+        status, error = None, "webhook switched off"
     record_attempt(
         delivery=delivery,
         status=status,
@@ -152,6 +289,16 @@ def attempt_delivery(*, delivery_id: int) -> WebhookDelivery:
         milliseconds=int((time.monotonic() - started) * 1000),
     )
     return delivery
+
+
+def due_deliveries(limit: int = 500) -> list[int]:
+    return list(
+        WebhookDelivery.objects.filter(
+            state=WebhookDelivery.State.PENDING, next_attempt_at__lte=timezone.now()
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
 
 
 @transaction.atomic
@@ -170,4 +317,6 @@ def record_attempt(
         delivery.delivered_at = now
     elif delivery.attempts >= MAX_ATTEMPTS:
         delivery.state = WebhookDelivery.State.FAILED
+    else:
+        delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(delivery.attempts))
     delivery.save()

@@ -1,5 +1,6 @@
 """What every research endpoint shares: authentication, throttling, the poll grant (404 without
-it), JSON errors, and the links between endpoints."""
+it, checked before any parameter is read; 403 where microdata is needed and the grant gives
+aggregates only), JSON errors, and the links between endpoints."""
 
 from functools import cached_property
 from typing import Any
@@ -18,11 +19,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from results.api.access import polls_for
+from results.access import has_microdata, may_import, polls_for
 from results.api.authentication import BearerTokenAuthentication
 from results.api.serializers import ErrorSerializer
 from results.api.throttling import TokenRateThrottle
-from results.models import ExportJob, Grant
+from results.models import ExportJob
 from results.package import download_signature
 from surveys.models import Poll
 
@@ -39,6 +40,8 @@ BAD_REQUEST = OpenApiResponse(
     description="Invalid input: each offending parameter or field with its messages.",
 )
 COMMON_ERRORS = {401: UNAUTHORISED, 404: NOT_FOUND, 429: THROTTLED}
+AGGREGATES_ONLY = error("Your grant for this poll gives its aggregate results only.")
+MICRODATA_ERRORS = {**COMMON_ERRORS, 403: AGGREGATES_ONLY}
 
 
 class ResearchAPIView(APIView):
@@ -57,20 +60,30 @@ class ResearchAPIView(APIView):
 
 
 class PollScoped:
-    """Resolves ``self.poll`` from the URL; a poll the user holds no grant for does not exist."""
+    """Resolves ``self.poll`` from the URL; a poll the user holds no grant for does not exist.
+
+    The grant is checked as soon as the request is authenticated, before the handler reads a
+    single parameter: otherwise a 400 for a missing parameter would tell an outsider that the
+    poll exists. Views of microdata (answers, participants, exports, import) set
+    ``needs_microdata``.
+    """
 
     request: Request
     kwargs: dict[str, Any]
+    needs_microdata = False
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        poll = self.poll
+        if self.needs_microdata and not has_microdata(request.user, poll):
+            raise exceptions.PermissionDenied(AGGREGATES_ONLY.description)
 
     @cached_property
     def poll(self) -> Poll:
         return get_object_or_404(polls_for(self.request.user), slug=self.kwargs["slug"])
 
     def require_import_grant(self) -> None:
-        user = self.request.user
-        if user.is_superuser:
-            return
-        if not Grant.objects.for_user(user).filter(poll=self.poll, can_import=True).exists():
+        if not may_import(self.request.user, self.poll):
             raise exceptions.PermissionDenied("Your grant for this poll does not allow imports.")
 
 

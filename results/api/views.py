@@ -14,10 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from results import codebook, tables
-from results.api.access import polls_for
+from results.access import polls_for
 from results.api.permissions import (
     BAD_REQUEST,
     COMMON_ERRORS,
+    MICRODATA_ERRORS,
     Links,
     PollScoped,
     ResearchAPIView,
@@ -99,6 +100,7 @@ class ParticipantListView(PollScoped, ResearchAPIView, generics.ListAPIView):
 
     serializer_class = ParticipantSerializer
     pagination_class = RowCursor
+    needs_microdata = True
 
     def get_queryset(self) -> QuerySet[Participant]:
         filters = ParticipantFilters.parse(self.request)
@@ -109,7 +111,7 @@ class ParticipantListView(PollScoped, ResearchAPIView, generics.ListAPIView):
 
     @extend_schema(
         parameters=[ParticipantFilters],
-        responses={200: ParticipantSerializer(many=True), 400: BAD_REQUEST, **COMMON_ERRORS},
+        responses={200: ParticipantSerializer(many=True), 400: BAD_REQUEST, **MICRODATA_ERRORS},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -129,6 +131,7 @@ class AnswerListView(PollScoped, ResearchAPIView, generics.ListAPIView):
 
     serializer_class = AnswerSerializer
     pagination_class = RowCursor
+    needs_microdata = True
 
     def get_queryset(self) -> QuerySet[Answer]:
         filters = AnswerFilters.parse(self.request)
@@ -156,7 +159,7 @@ class AnswerListView(PollScoped, ResearchAPIView, generics.ListAPIView):
 
     @extend_schema(
         parameters=[AnswerFilters],
-        responses={200: AnswerSerializer(many=True), 400: BAD_REQUEST, **COMMON_ERRORS},
+        responses={200: AnswerSerializer(many=True), 400: BAD_REQUEST, **MICRODATA_ERRORS},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

@@ -23,9 +23,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from results import package
+from results.access import register_webhook
 from results.api.permissions import (
     BAD_REQUEST,
     COMMON_ERRORS,
+    MICRODATA_ERRORS,
     Links,
     PollScoped,
     ResearchAPIView,
@@ -45,7 +47,6 @@ from results.api.serializers import (
 )
 from results.imports import ImportFailed, import_responses
 from results.models import ExportJob, ResultSnapshot, Webhook, WebhookDelivery
-from results.webhooks import register_webhook
 
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 EXPORT_MEDIA_TYPES = sorted({f.media_type.split(";")[0] for f in package.FORMATS.values()})
@@ -115,11 +116,23 @@ def attachment(poll_slug: str, fmt: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{name}"'}
 
 
+def file_response(stream: Any, *, poll_slug: str, fmt: package.Format) -> FileResponse:
+    # FileResponse writes its own Content-Disposition (inline, named after the file object,
+    # a temporary name) over any header given: it must be told attachment and the real name.
+    return FileResponse(
+        stream,
+        content_type=fmt.media_type,
+        as_attachment=True,
+        filename=package.filename_for(poll_slug, fmt.name),
+    )
+
+
 class ExportView(PollScoped, ResearchAPIView):
     """The poll's data as a file. Pseudonymous ids only: no tokens, contacts or addresses."""
 
     content_negotiation_class = FormatNamesTheExport
     renderer_classes = (JSONRenderer,)
+    needs_microdata = True
 
     @extend_schema(
         parameters=[ExportParameters],
@@ -130,7 +143,7 @@ class ExportView(PollScoped, ResearchAPIView):
             },
             202: OpenApiResponse(ExportJobSerializer, description="Built in the background."),
             400: BAD_REQUEST,
-            **COMMON_ERRORS,
+            **MICRODATA_ERRORS,
         },
     )
     def get(self, request: Request, slug: str) -> HttpResponseBase:
@@ -139,7 +152,9 @@ class ExportView(PollScoped, ResearchAPIView):
         fmt = package.FORMATS[params.validated_data["format"]]
         poll = self.poll
         if params.validated_data["background"] or poll.answers.count() > package.stream_limit():
-            job = package.start_export_job(poll=poll, user=request.user, fmt=fmt.name)
+            job = package.start_export_job(
+                poll=poll, user=request.user, fmt=fmt.name, api_token=request.auth
+            )
             links = Links(request, poll)
             data = ExportJobSerializer(job, context={"links": links}).data
             return Response(data, status=202, headers={"Location": links.status(job)})
@@ -156,13 +171,15 @@ class ExportView(PollScoped, ResearchAPIView):
             stream = path.open("rb")
         finally:
             path.unlink()  # the open handle keeps the data until the response is sent
-        return FileResponse(stream, content_type=fmt.media_type, headers=headers)
+        return file_response(stream, poll_slug=poll.slug, fmt=fmt)
 
 
 class ExportJobView(PollScoped, ResearchAPIView):
     """A background export's progress, and its download link (valid until ``expires_at``)."""
 
-    @extend_schema(responses={200: ExportJobSerializer, **COMMON_ERRORS})
+    needs_microdata = True
+
+    @extend_schema(responses={200: ExportJobSerializer, **MICRODATA_ERRORS})
     def get(self, request: Request, slug: str, pk: str) -> Response:
         job = get_object_or_404(ExportJob, pk=as_id(pk), poll=self.poll)
         return Response(ExportJobSerializer(job, context={"links": Links(request, job.poll)}).data)
@@ -180,7 +197,10 @@ class ExportDownloadView(ResearchAPIView):
         parameters=[OpenApiParameter("signature", str, required=True)],
         responses={
             **{(200, media): OpenApiTypes.BINARY for media in EXPORT_MEDIA_TYPES},
-            404: error("Unknown export, wrong or expired link, or the file was purged."),
+            404: error(
+                "Unknown export, wrong or expired link, the file was purged, or the grant or "
+                "token that asked for it was revoked."
+            ),
             429: COMMON_ERRORS[429],
         },
     )
@@ -192,27 +212,25 @@ class ExportDownloadView(ResearchAPIView):
             or job.state != ExportJob.State.DONE
             or not job.file
             or not package.check_download_signature(job, signature)
+            or not package.link_still_granted(job)
         ):
             raise Http404
         fmt = package.FORMATS[job.format]
-        return FileResponse(
-            job.file.open("rb"),
-            content_type=fmt.media_type,
-            headers=attachment(job.poll.slug, job.format),
-        )
+        return file_response(job.file.open("rb"), poll_slug=job.poll.slug, fmt=fmt)
 
 
 class ImportView(PollScoped, ResearchAPIView):
     """Import a panel dataset (wide CSV, as exported). Any bad cell: 400 and nothing stored."""
 
     parser_classes = (MultiPartParser,)
+    needs_microdata = True
 
     @extend_schema(
         request={"multipart/form-data": ImportUploadSerializer},
         responses={
             201: ImportResultSerializer,
             400: OpenApiResponse(ImportFailedSerializer, description="Errors by row and column."),
-            403: error("Your grant does not allow imports."),
+            403: error("Your grant does not allow imports (or gives aggregates only)."),
             **COMMON_ERRORS,
         },
     )

@@ -1,6 +1,10 @@
-"""Webhooks: HMAC-signed POSTs to a local HTTP server, retries with backoff, a delivery log."""
+"""Webhooks: HMAC-signed POSTs to a local HTTP server, retries with backoff, a coarse delivery
+log, and no way to point a delivery at an internal address (SSRF), before or after DNS changes."""
 
 import json
+import secrets
+import select
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -8,9 +12,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from results import webhooks
-from results.models import ResultSnapshot, WebhookDelivery
+from results.models import ResultSnapshot, Webhook, WebhookDelivery
 from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import sample_payload
 
@@ -21,16 +26,19 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.failures_left = 0
+        self.redirect_to = ""
 
 
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, str]]:
-    state = Receiver()
-
+def serve(state: Receiver) -> tuple[HTTPServer, str]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             state.requests.append((dict(self.headers), body))
+            if state.redirect_to:
+                self.send_response(307)
+                self.send_header("Location", state.redirect_to)
+                self.end_headers()
+                return
             failing = state.failures_left > 0
             state.failures_left -= 1
             self.send_response(503 if failing else 204)
@@ -40,9 +48,20 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
             pass
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state, f"http://127.0.0.1:{server.server_port}/hook"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}/hook"
+
+
+@pytest.fixture
+def loopback_allowed(settings) -> None:
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+
+
+@pytest.fixture
+def receiver(loopback_allowed) -> Iterator[tuple[Receiver, str]]:
+    state = Receiver()
+    server, url = serve(state)
+    yield state, url
     server.shutdown()
 
 
@@ -56,10 +75,24 @@ def register(client, poll, url: str, events=None) -> dict:
     return response.json()
 
 
-def new_snapshot(poll) -> ResultSnapshot:
-    return ResultSnapshot.objects.create(
-        poll=poll, fingerprint="a" * 64, code_version="t", payload=sample_payload()
-    )
+def new_snapshot(poll, capture) -> ResultSnapshot:
+    """A snapshot committed as the worker commits it; the deliveries it queues are returned to
+    the test to send (the background threads cannot see the test's transaction)."""
+    with capture(execute=False):
+        snapshot = ResultSnapshot.objects.create(
+            poll=poll, fingerprint="a" * 64, code_version="t", payload=sample_payload()
+        )
+    return snapshot
+
+
+def send_due() -> None:
+    for delivery_id in webhooks.due_deliveries():
+        webhooks.attempt_delivery(delivery_id=delivery_id)
+
+
+def make_due() -> None:
+    """As if the backoff had passed."""
+    WebhookDelivery.objects.filter(state="pending").update(next_attempt_at=timezone.now())
 
 
 def test_new_snapshot_is_posted_signed_to_the_registered_endpoint(
@@ -67,8 +100,8 @@ def test_new_snapshot_is_posted_signed_to_the_registered_endpoint(
 ):
     state, url = receiver
     hook = register(researcher, poll, url)
-    with django_capture_on_commit_callbacks(execute=True):
-        snapshot = new_snapshot(poll)
+    snapshot = new_snapshot(poll, django_capture_on_commit_callbacks)
+    send_due()
     assert len(state.requests) == 1
     headers, body = state.requests[0]
     assert headers["X-Deliberate-Event"] == "snapshot.ready"
@@ -81,20 +114,26 @@ def test_new_snapshot_is_posted_signed_to_the_registered_endpoint(
     assert delivery.state == "delivered" and delivery.response_status == 204
 
 
-def test_failed_deliveries_are_retried_and_every_attempt_is_logged(
+def test_failed_deliveries_are_retried_when_due_and_every_attempt_is_logged(
     researcher, poll, receiver, django_capture_on_commit_callbacks
 ):
     state, url = receiver
     state.failures_left = 2
     hook = register(researcher, poll, url, events=["snapshot.ready"])
-    with django_capture_on_commit_callbacks(execute=True):
-        new_snapshot(poll)
+    new_snapshot(poll, django_capture_on_commit_callbacks)
+    send_due()
+    send_due()  # not due yet: a failure is never retried in a loop
+    assert len(state.requests) == 1
+    for _ in range(2):
+        make_due()
+        send_due()
     assert len(state.requests) == 3
     log = researcher.get(
         reverse("api:webhook-deliveries", kwargs={"slug": poll.slug, "pk": hook["id"]})
     ).json()["results"]
     assert log[0]["state"] == "delivered" and log[0]["attempts"] == 3
     assert [a["status"] for a in log[0]["attempts_log"]] == [503, 503, 204]
+    assert [a["error"] for a in log[0]["attempts_log"]] == ["rejected (HTTP 5xx)"] * 2 + [""]
     assert webhooks.backoff_seconds(1) < webhooks.backoff_seconds(2) < webhooks.backoff_seconds(3)
 
 
@@ -104,8 +143,10 @@ def test_delivery_gives_up_after_the_last_attempt(
     state, url = receiver
     state.failures_left = 100
     register(researcher, poll, url)
-    with django_capture_on_commit_callbacks(execute=True):
-        new_snapshot(poll)
+    new_snapshot(poll, django_capture_on_commit_callbacks)
+    for _ in range(webhooks.MAX_ATTEMPTS + 2):
+        make_due()
+        send_due()
     delivery = WebhookDelivery.objects.get()
     assert delivery.state == "failed"
     assert delivery.attempts == webhooks.MAX_ATTEMPTS == len(state.requests)
@@ -116,8 +157,8 @@ def test_unsubscribed_events_are_not_sent(
 ):
     state, url = receiver
     register(researcher, poll, url, events=["export.ready"])
-    with django_capture_on_commit_callbacks(execute=True):
-        new_snapshot(poll)
+    new_snapshot(poll, django_capture_on_commit_callbacks)
+    send_due()
     assert state.requests == [] and not WebhookDelivery.objects.exists()
 
 
@@ -125,7 +166,7 @@ def test_unsubscribed_events_are_not_sent(
     "url",
     ["http://example.org/hook", "ftp://example.org/x", "https://user:pw@example.org/", "hook"],
 )
-def test_plain_http_is_refused_except_for_loopback(url):
+def test_plain_http_and_odd_urls_are_refused(url):
     with pytest.raises(ValidationError):
         webhooks.check_webhook_url(url)
 
@@ -137,3 +178,196 @@ def test_api_refuses_a_non_loopback_http_webhook(researcher, poll):
         format="json",
     )
     assert response.status_code == 400 and "url" in response.json()
+
+
+INTERNAL_TARGETS = [
+    "https://169.254.169.254/latest/meta-data/",
+    "https://10.0.0.1/",
+    "https://172.16.0.1/",
+    "https://192.168.1.1/",
+    "https://100.64.0.1/",
+    "https://[::ffff:169.254.169.254]/",
+    "https://[::ffff:10.0.0.1]/",
+    "https://[2002:a00:1::]/",  # 6to4 wrapping 10.0.0.1
+    "https://[64:ff9b::a9fe:a9fe]/",  # NAT64 of 169.254.169.254
+    "https://0.0.0.0/",
+    "https://[::]/",
+    "https://localhost/",
+    "https://127.0.0.1:6379/",
+    "https://127.1/",
+    "https://2130706433/",  # 127.0.0.1 as one number
+    "https://[::1]:22/",
+    "https://[fe80::1]/",
+    "https://[fc00::1]/",
+    "https://224.0.0.1/",
+    "https://240.0.0.1/",
+]
+
+
+@pytest.mark.parametrize("url", INTERNAL_TARGETS)
+def test_webhooks_to_internal_addresses_are_refused_and_nothing_is_stored(
+    researcher, poll, url
+):
+    response = researcher.post(
+        reverse("api:poll-webhooks", kwargs={"slug": poll.slug}), {"url": url}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["url"]
+    assert not Webhook.objects.exists()
+    with pytest.raises(ValidationError):  # the same check as the admin's and the delivery's
+        webhooks.check_webhook_url(url)
+
+
+def test_loopback_is_refused_unless_the_setting_allows_it(settings):
+    settings.WEBHOOK_ALLOW_LOOPBACK = False
+    with pytest.raises(ValidationError):
+        webhooks.check_webhook_url("http://127.0.0.1:8000/hook")
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+    webhooks.check_webhook_url("http://127.0.0.1:8000/hook")
+    with pytest.raises(ValidationError):  # the setting opens loopback, nothing else
+        webhooks.check_webhook_url("https://10.0.0.1/hook")
+
+
+def fake_dns(monkeypatch, answers: dict[str, list[str]]) -> None:
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host in answers:
+            family = {True: socket.AF_INET6, False: socket.AF_INET}
+            return [
+                (family[":" in a], socket.SOCK_STREAM, 6, "", (a, port)) for a in answers[host]
+            ]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_name_that_rebinds_to_an_internal_address_after_registration_is_not_contacted(
+    researcher, poll, monkeypatch, django_capture_on_commit_callbacks
+):
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    answers = {"hooks.example.test": ["93.184.216.34"]}
+    fake_dns(monkeypatch, answers)
+    register(researcher, poll, f"https://hooks.example.test:{port}/hook")
+    answers["hooks.example.test"] = ["127.0.0.1"]  # the attacker's DNS changes its answer
+    new_snapshot(poll, django_capture_on_commit_callbacks)
+    send_due()
+    readable, _, _ = select.select([listener], [], [], 0.3)
+    listener.close()
+    assert readable == [], "the delivery connected to the internal address"
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.attempts == 1 and delivery.response_status is None
+    assert delivery.attempts_log[0]["error"] == webhooks.BLOCKED
+
+
+def test_the_delivery_connects_to_the_address_it_checked_and_keeps_the_host_name(
+    researcher, poll, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    state, url = receiver
+    port = url.split(":")[2].split("/")[0]
+    fake_dns(monkeypatch, {"hooks.example.test": ["127.0.0.1"]})
+    register(researcher, poll, f"http://hooks.example.test:{port}/hook?x=1")
+    new_snapshot(poll, django_capture_on_commit_callbacks)
+    send_due()
+    assert state.requests[0][0]["Host"] == f"hooks.example.test:{port}"
+
+
+def test_redirects_are_not_followed(
+    researcher, poll, receiver, django_capture_on_commit_callbacks
+):
+    state, url = receiver
+    elsewhere = Receiver()
+    other, other_url = serve(elsewhere)
+    state.redirect_to = other_url
+    register(researcher, poll, url)
+    new_snapshot(poll, django_capture_on_commit_callbacks)
+    send_due()
+    other.shutdown()
+    assert len(state.requests) == 1 and elsewhere.requests == []
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == "pending"
+    assert delivery.attempts_log[0]["error"] == "rejected (redirect, not followed)"
+
+
+def test_the_delivery_log_does_not_tell_a_closed_port_from_a_tls_failure(
+    poll, receiver, django_capture_on_commit_callbacks
+):
+    """The old log said "Connection refused" for one and an SSL error for the other: a port
+    scanner. Both are "unreachable" now."""
+    _, http_url = receiver
+    closed = socket.create_server(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    http_port = http_url.split(":")[2].split("/")[0]
+    for url in (f"https://127.0.0.1:{closed_port}/", f"https://127.0.0.1:{http_port}/"):
+        Webhook.objects.create(poll=poll, url=url, secret=secrets.token_hex(32))
+    new_snapshot(poll, django_capture_on_commit_callbacks)
+    send_due()
+    errors = {d.webhook.url: d.attempts_log[0]["error"] for d in WebhookDelivery.objects.all()}
+    assert len(errors) == 2
+    assert set(errors.values()) == {webhooks.UNREACHABLE}
+
+
+class HangingReceiver:
+    """Accepts connections and answers nothing until released."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hook"
+        self.release = threading.Event()
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self.hold, daemon=True).start()
+
+    def hold(self) -> None:
+        self.server.settimeout(0.2)
+        while not self.release.is_set():
+            try:
+                self.held.append(self.server.accept()[0])
+            except TimeoutError:
+                continue
+        for connection in self.held:
+            connection.close()
+        self.server.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hanging_webhook_does_not_hold_up_a_participants_final_submit(loopback_allowed):
+    """The embedded default (tasks run eagerly, no worker): the final T2 page recomputes the
+    results in the request, and the new snapshot's webhook used to be delivered there too,
+    with every retry, so a receiver that never answers held the participant for a minute."""
+    import time
+
+    from django.test import Client
+
+    from tests.factories import make_poll
+    from tests.surveys.test_journey import T1_PAGES, T2_PAGES, answer_wave, post_page, start
+
+    poll = make_poll(design={"control_share": 0.99, "group_size": 4})
+    target = HangingReceiver()
+    Webhook.objects.create(poll=poll, url=target.url, secret=secrets.token_hex(32))
+    client = Client()
+    participant = start(client, poll)
+    assert answer_wave(client, poll.slug, "t1", T1_PAGES) == f"/p/{poll.slug}/t2/1/"
+    location = answer_wave(client, poll.slug, "t2", T2_PAGES[:-1])
+    started = time.monotonic()
+    assert post_page(client, location, T2_PAGES[-1], wave=2) == f"/p/{poll.slug}/done/"
+    elapsed = time.monotonic() - started
+    try:
+        assert elapsed < webhooks.TIMEOUT_SECONDS / 2, f"the final submit took {elapsed:.1f} s"
+        participant.refresh_from_db()
+        assert participant.completed_at is not None
+        deadline = time.monotonic() + 5
+        while not target.held and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert target.held, "the delivery was never attempted"
+    finally:
+        target.release.set()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        delivery = WebhookDelivery.objects.get()
+        if delivery.attempts:
+            break
+        time.sleep(0.05)
+    assert delivery.attempts == 1 and delivery.state == "pending"
+    assert delivery.attempts_log[0]["error"] == webhooks.UNREACHABLE
