@@ -9,6 +9,8 @@ import secrets
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
@@ -146,12 +148,49 @@ class Section(PollItem):
         ]
 
 
+SOURCE_URL = URLValidator(schemes=["http", "https"])
+
+
+def source_url_problem(url: Any) -> str | None:
+    """Why ``url`` may not be a source's link, or None. A source's url becomes a link on the
+    briefing page and in the admin preview, where ``javascript:`` would run in the admin's
+    origin: only http and https addresses are links."""
+    if url is None or url == "":
+        return None
+    if not isinstance(url, str):
+        return "a source's url must be text"
+    try:
+        SOURCE_URL(url)
+    except ValidationError:
+        return f"'{url[:100]}' is not an http or https address"
+    return None
+
+
+def validate_sources(value: Any) -> None:
+    """Sources are a list of {title, publisher, url, date}; see ``source_url_problem``."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValidationError(
+            _("Sources must be a list of {title, publisher, url, date}."), code="sources"
+        )
+    for number, source in enumerate(value, 1):
+        problem = source_url_problem(source.get("url"))
+        if problem:
+            raise ValidationError(
+                _("Source %(number)s: %(problem)s."),
+                code="source_url",
+                params={"number": number, "problem": problem},
+            )
+
+
 class Position(PollItem):
     title = models.JSONField()
     summary = models.JSONField()
     body = models.JSONField(help_text="Markdown; sanitised on output.")
     sources = models.JSONField(
-        default=list, blank=True, help_text="[{title, publisher, url, date}]"
+        default=list,
+        blank=True,
+        validators=[validate_sources],
+        help_text="[{title, publisher, url, date}]; urls are http or https.",
     )
 
     class Meta(PollItem.Meta):

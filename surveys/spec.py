@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from surveys.models import Option, Poll, Position, Question, Section, Texts, localized
+from surveys.models import (
+    Option,
+    Poll,
+    Position,
+    Question,
+    Section,
+    Texts,
+    localized,
+    source_url_problem,
+)
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,16 @@ def _clean(texts: Any) -> Texts:
     return {lang: str(text).replace("\x1e", "") for lang, text in (texts or {}).items()}
 
 
+def _linkable(sources: Any) -> tuple[dict[str, Any], ...]:
+    # Defence in depth behind the model's validator: rows saved before it (or around it) may
+    # hold a javascript: url; such a source is shown as a citation without a link.
+    return tuple(
+        {**source, "url": ""} if source_url_problem(source.get("url")) else source
+        for source in (sources if isinstance(sources, list) else [])
+        if isinstance(source, dict)
+    )
+
+
 def build_spec(poll: Poll) -> PollSpec:
     sections_qs = list(Section.objects.filter(poll=poll).order_by("order", "id"))
     sections = tuple(
@@ -180,7 +199,7 @@ def build_spec(poll: Poll) -> PollSpec:
             title=_clean(p.title),
             summary=_clean(p.summary),
             body=_clean(p.body),
-            sources=tuple(p.sources or ()),
+            sources=_linkable(p.sources),
         )
         for p in positions_qs
     )
