@@ -7,6 +7,9 @@ is wrong, and a file with any problem changes nothing.
 """
 
 import json
+import math
+import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import jsonschema.validators
 import yaml
 from django.db import transaction
 
-from surveys.models import Option, Poll, Position, Question, Section
+from surveys.models import Option, Poll, Position, Question, Section, source_url_problem
 
 SCHEMA_PATH = Path(__file__).with_name("poll-definition.schema.json")
 FORMAT_VERSION = 1
@@ -61,6 +65,92 @@ def _path(parts: Iterator[Any] | list[Any]) -> str:
     return text or "(top level)"
 
 
+# Definition files are small hand-written texts: these bounds leave the seed poll far inside
+# them and stop a crafted file from hanging or crashing the loader (a "billion laughs" of nested
+# aliases, a self-referencing alias, thousands of nested brackets, Python object tags).
+MAX_FILE_BYTES = 1_000_000
+MAX_VALUES = 100_000  # values in the document once every alias is expanded
+MAX_DEPTH = 30  # the format needs 7 levels
+MAX_SCALE_POINTS = 21
+CORE_TAGS = {
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")
+}
+NUMERIC_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, refusing deep nesting as it scans: the composer recurses per level, and
+    a megabyte of "[" took seconds to reach Python's recursion limit."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            raise _Refused(None, f"nested more than {MAX_DEPTH} levels deep {_line(self)}")
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        if len(self.indents) >= MAX_DEPTH:
+            raise _Refused(None, f"nested more than {MAX_DEPTH} levels deep {_line(self)}")
+        return super().add_indent(column)
+
+
+def _line(loader: yaml.SafeLoader) -> str:
+    return f"(line {loader.get_mark().line + 1})"
+
+
+class _Refused(Exception):
+    def __init__(self, path: list[Any] | None, message: str) -> None:
+        self.problem = Problem("(file)" if path is None else _path(path), message)
+
+
+class _Structure:
+    """Walks the composed YAML graph once per node (aliases are memoised, not re-walked), so
+    the check costs what the file costs, however far and deep its aliases would expand."""
+
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self.loader = loader
+        self.seen: dict[int, tuple[int, int]] = {}  # node -> (values, levels) once expanded
+        self.open: set[int] = set()
+
+    def check(self, node: yaml.Node, path: list[Any], depth: int = 0) -> tuple[int, int]:
+        line = f"(line {node.start_mark.line + 1})"
+        if id(node) in self.open:
+            raise _Refused(path, f"an alias refers to a value that contains it {line}")
+        if id(node) not in self.seen:
+            self.open.add(id(node))
+            self.seen[id(node)] = self._expand(node, path, depth, line)
+            self.open.discard(id(node))
+        values, levels = self.seen[id(node)]
+        if depth + levels > MAX_DEPTH:
+            raise _Refused(path, f"nested more than {MAX_DEPTH} levels deep {line}")
+        return values, levels
+
+    def _expand(self, node: yaml.Node, path: list[Any], depth: int, line: str) -> tuple[int, int]:
+        if node.tag not in CORE_TAGS:
+            raise _Refused(path, f"the tag {node.tag} is not allowed {line}")
+        children: list[tuple[Any, yaml.Node]] = []
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise _Refused(path, f"a key must be plain text {line}")
+                children.append((key_node.value, value_node))
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(enumerate(node.value))
+        elif node.tag in NUMERIC_TAGS:
+            try:
+                # Dates like 2024-13-45 and integers of thousands of digits raise ValueError.
+                self.loader.construct_object(node)
+            except ValueError as error:
+                raise _Refused(path, f"'{node.value}' cannot be read: {error} {line}") from None
+        values, levels = 1, 0
+        for key, child in children:
+            child_values, child_levels = self.check(child, [*path, key], depth + 1)
+            values, levels = values + child_values, max(levels, child_levels + 1)
+            if values > MAX_VALUES:
+                raise _Refused(path, f"expands to more than {MAX_VALUES} values through aliases")
+        return values, levels
+
+
 def _duplicate_keys(node: yaml.Node, path: list[Any]) -> Iterator[Problem]:
     """PyYAML keeps the last of two equal mapping keys silently; we refuse them instead."""
     if isinstance(node, yaml.MappingNode):
@@ -77,24 +167,70 @@ def _duplicate_keys(node: yaml.Node, path: list[Any]) -> Iterator[Problem]:
             yield from _duplicate_keys(item, [*path, index])
 
 
+def _too_large(size: int) -> Problem:
+    return Problem("(file)", f"the file has {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
+
+
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """Plain data from YAML text: core tags only, aliases bounded, no duplicate keys."""
+    if len(text) > MAX_FILE_BYTES or len(text.encode()) > MAX_FILE_BYTES:
+        raise DefinitionError(source, [_too_large(len(text.encode()))])
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()
+        if node is None:
+            raise DefinitionError(source, [Problem("(file)", "the file is empty")])
+        _Structure(loader).check(node, [])
+        duplicates = list(_duplicate_keys(node, []))
+        if duplicates:
+            raise DefinitionError(source, duplicates)
+        data = loader.construct_document(node)
+    except _Refused as refused:
+        raise DefinitionError(source, [refused.problem]) from None
     except yaml.YAMLError as error:
         raise DefinitionError(source, [Problem("(file)", f"not valid YAML: {error}")]) from None
-    if node is None:
-        raise DefinitionError(source, [Problem("(file)", "the file is empty")])
-    duplicates = list(_duplicate_keys(node, []))
-    if duplicates:
-        raise DefinitionError(source, duplicates)
-    data = yaml.safe_load(text)
+    except RecursionError:
+        # The composer recurses once per level of brackets before any of our checks can run.
+        problem = Problem("(file)", f"nested more than {MAX_DEPTH} levels deep")
+        raise DefinitionError(source, [problem]) from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise DefinitionError(source, [Problem("(top level)", "expected a mapping of fields")])
     return data
 
 
+@cache
+def _strict_end(pattern: str) -> re.Pattern[str]:
+    # JSON Schema patterns are ECMA-262, where "$" matches only at the very end of the text;
+    # Python's "$" also matches before a final newline, so "poll\n" passed "^[a-z0-9-]+$".
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
+
+
+def _pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    if validator.is_type(instance, "string") and not _strict_end(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+
+
+def _number_problems(value: Any, path: list[Any]) -> Iterator[Problem]:
+    """Infinity and NaN (YAML's .inf and .nan) slip past JSON Schema's minimum and maximum."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield Problem(_path(path), f"{value} is not a finite number")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _number_problems(item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _number_problems(item, [*path, index])
+
+
 def _schema_problems(data: dict[str, Any]) -> list[Problem]:
-    validator = jsonschema.Draft202012Validator(schema())
+    validator = Validator(schema())
     problems = []
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
         message = error.message
@@ -152,6 +288,12 @@ def _cross_problems(data: dict[str, Any]) -> list[Problem]:
             if counts[item["key"]] > 1:
                 add(Problem(_path([part, index, "key"]), f"duplicate key '{item['key']}'"))
 
+    for index, position in enumerate(data["positions"]):
+        for number, source in enumerate(position["sources"]):
+            problem = source_url_problem(source.get("url"))
+            if problem:
+                add(Problem(_path(["positions", index, "sources", number, "url"]), problem))
+
     sections = {s["key"] for s in data["sections"]}
     positions = {p["key"] for p in data["positions"]}
     options = {o["key"] for o in data["options"]}
@@ -180,6 +322,9 @@ def _cross_problems(data: dict[str, Any]) -> list[Problem]:
         scale = question.get("scale")
         if scale and scale["min"] >= scale["max"]:
             add(Problem(_path([*at, "scale"]), "min must be below max"))
+        elif scale and scale["max"] - scale["min"] >= MAX_SCALE_POINTS:
+            # Every point is a radio button on a phone screen.
+            add(Problem(_path([*at, "scale"]), f"at most {MAX_SCALE_POINTS} points"))
         number = question.get("number", {})
         if "min" in number and "max" in number and number["min"] > number["max"]:
             add(Problem(_path([*at, "number"]), "min must not exceed max"))
@@ -203,7 +348,7 @@ FIELD_KINDS = {
 
 
 def validate(data: dict[str, Any], source: str) -> dict[str, Any]:
-    problems = _schema_problems(data)
+    problems = list(_number_problems(data, [])) or _schema_problems(data)
     if not problems:
         problems = _cross_problems(data)
     if problems:
@@ -215,9 +360,16 @@ def load_definition(path: Path | str) -> dict[str, Any]:
     """Read and validate a definition file; raises DefinitionError naming every problem."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
+            if len(raw) > MAX_FILE_BYTES:
+                raise DefinitionError(source, [_too_large(os.fstat(file.fileno()).st_size)])
     except OSError as error:
         raise DefinitionError(source, [Problem("(file)", error.strerror or str(error))]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DefinitionError(source, [Problem("(file)", f"not UTF-8 text: {error}")]) from None
     return validate(parse_yaml(text, source), source)
 
 

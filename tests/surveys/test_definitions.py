@@ -1,17 +1,23 @@
 """Poll definition files: load, dump, reload, and precise errors that change nothing."""
 
+import math
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
+from surveys.authoring import import_definition
 from surveys.definitions import (
+    MAX_FILE_BYTES,
     DefinitionError,
     dump_poll,
     dump_yaml,
     load_definition,
+    parse_yaml,
     save_poll,
     validate,
 )
@@ -187,3 +193,101 @@ def test_dump_of_a_poll_just_saved_in_memory_is_plain_yaml() -> None:
     poll.access = Poll.Access.INVITATION
     text = dump_yaml(poll)
     assert "access: invitation" in text
+
+
+def alias_bomb(levels: int) -> str:
+    """The "billion laughs": each level is nine aliases of the one before (9**levels values)."""
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for level in range(1, levels + 1):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_once_with_the_path_where_it_blows_up(
+    tmp_path: Path,
+) -> None:
+    text = alias_bomb(9)
+    assert len(text.encode()) < 600
+    started = time.monotonic()
+    error = problems_of(tmp_path, text)
+    assert time.monotonic() - started < 2
+    assert "a5: expands to more than 100000 values through aliases" in error
+
+
+def test_an_alias_bomb_through_the_admin_import_is_refused_at_once() -> None:
+    user = User.objects.create_user("organiser", is_staff=True)
+    started = time.monotonic()
+    with pytest.raises(DefinitionError, match="expands to more than"):
+        import_definition(text=alias_bomb(7), source="bomb.yaml", by=user)
+    assert time.monotonic() - started < 2
+    assert not Poll.objects.exists()
+
+
+def test_aliases_that_stay_small_still_work(tmp_path: Path) -> None:
+    text = yaml.safe_dump(small_definition(), sort_keys=False)
+    text = text.replace("  min_label:\n", "  min_label: &oppose\n", 1)
+    assert "&oppose" in text
+    path = write(tmp_path, text)
+    assert load_definition(path)["slug"] == "small-poll"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("&a [*a]\n", "[0]: an alias refers to a value that contains it (line 1)"),
+        ("[" * 20_000 + "]" * 20_000 + "\n", "(file): nested more than 30 levels deep"),
+        ("- " * 20_000 + "x\n", "(file): nested more than 30 levels deep (line 1)"),
+        ("a: " + "[" * 40 + "]" * 40 + "\n", "(file): nested more than 30 levels deep"),
+        (
+            "a0: &a0 [x]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 40)),
+            "a29[0]: nested more than 30 levels deep (line 29)",
+        ),
+        ("!!python/object/apply:os.system ['touch /tmp/pwned']\n", "tag:yaml.org,2002:python"),
+        ("slug: !!python/name:os.system\n", "slug: the tag tag:yaml.org,2002:python/name"),
+        ("sources:\n  - date: 2024-13-45\n", "sources[0].date: '2024-13-45' cannot be read"),
+        ("? [a, b]\n: 1\n", "a key must be plain text"),
+        ("format: 1" + "0" * 5000 + "\n", "format: '1000"),
+    ],
+)
+def test_yaml_that_would_crash_or_run_code_is_refused_with_its_path(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    error = problems_of(tmp_path, text)
+    assert message in error
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "message"),
+    [
+        (lambda d: d["options"][0].update(axis=10**20), "options[0].axis", "maximum of 1000"),
+        (lambda d: d["design"].update(min_seconds=10**20), "design.min_seconds", "maximum"),
+        (lambda d: d["design"].update(min_subgroup_size=10**6), "design.min_subgroup_size", "max"),
+        (lambda d: d["design"].update(control_share=math.nan), "design.control_share", "finite"),
+        (lambda d: d["questions"][0]["scale"].update(max=10**9), "questions[0].scale.max", "100"),
+        (lambda d: d["questions"][0]["scale"].update(max=99), "questions[0].scale", "21 points"),
+        (lambda d: d.update(slug="small-poll\n"), "slug", "does not match"),
+        (lambda d: d["questions"][0].update(key="rate\n"), "questions[0].key", "does not match"),
+        (lambda d: d.update(languages=["en", "uk\n"]), "languages[1]", "does not match"),
+        (
+            lambda d: d["positions"][0]["sources"][0].update(url="javascript:alert(1)"),
+            "positions[0].sources[0].url",
+            "does not match",
+        ),
+    ],
+)
+def test_out_of_range_numbers_and_trailing_newlines_are_refused(
+    tmp_path: Path, change: Any, where: str, message: str
+) -> None:
+    data = small_definition()
+    change(data)
+    error = problems_of(tmp_path, data)
+    assert f"{tmp_path / 'poll.yaml'}: {where}" in error
+    assert message in error
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    text = yaml.safe_dump(small_definition()) + "#" * MAX_FILE_BYTES + "\n"
+    error = problems_of(tmp_path, text)
+    assert f"(file): the file has {len(text):,} bytes; the limit is 1,000,000" in error
+    with pytest.raises(DefinitionError, match="the limit is 1,000,000"):
+        parse_yaml(text, "upload.yaml")
