@@ -1,26 +1,90 @@
+"""Admin of results and researcher access. Every write on tokens, grants and webhooks goes
+through the functions in ``results.access``, as the API and the commands do; secrets are shown
+once, on the page that answers the form that created them (never in a message cookie)."""
+
 from typing import Any
 
-from django.contrib import admin, messages
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 
-from results.api.access import issue_api_token
+from results import access
 from results.models import ApiToken, ExportJob, Grant, ResultSnapshot, Webhook, WebhookDelivery
-from surveys.admin import OrganiserScopedAdmin
+from results.webhooks import check_webhook_url
+from surveys.admin import OrganiserScopedAdmin, PollFilter
+
+
+class ShowsSecretOnce:
+    """The add view answers with a page that shows the new secret, once, uncached."""
+
+    secret_label = "Secret"
+    stored_as = "a hash"
+
+    def response_add(
+        self, request: HttpRequest, obj: Any, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        secret = getattr(obj, "secret_once", None)
+        if secret is None:
+            return super().response_add(request, obj, post_url_continue)  # type: ignore[misc]
+        opts = obj._meta
+        response = TemplateResponse(
+            request,
+            "admin/results/secret_once.html",
+            {
+                **admin.site.each_context(request),
+                "title": f"New {opts.verbose_name}",
+                "opts": opts,
+                "object": obj,
+                "secret": secret,
+                "secret_label": self.secret_label,
+                "stored_as": self.stored_as,
+                "explanation": self.explanation(obj),
+                "expires_at": getattr(obj, "expires_at", None),
+                "changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+                "change_url": reverse(
+                    f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]
+                ),
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def explanation(self, obj: Any) -> str:
+        return f"{obj} was created."
 
 
 @admin.register(ResultSnapshot)
 class ResultSnapshotAdmin(OrganiserScopedAdmin):
     list_display = ("poll", "computed_at", "n_participants", "n_treatment", "n_control")
-    list_filter = ("poll",)
+    # Only the polls of the (scoped) rows: another organiser's poll slugs are not listed.
+    list_filter = (("poll", PollFilter),)
     readonly_fields = ("poll", "computed_at", "data_as_of", "fingerprint", "code_version")
 
 
+class ApiTokenForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ("name", "expires_at")
+
+    def clean_expires_at(self) -> Any:
+        expires_at = self.cleaned_data["expires_at"]
+        if self.instance.pk is None and expires_at is not None:
+            access.check_token_lifetime(expires_at - timezone.now())
+        return expires_at
+
+
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ShowsSecretOnce, admin.ModelAdmin):
     """Every staff user manages their own API tokens; the secret is shown once, on creation."""
 
+    form = ApiTokenForm
+    secret_label = "Your new API token"
+    stored_as = "a SHA-256 hash"
     list_display = (
         "name",
         "prefix",
@@ -32,17 +96,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
     )
     list_filter = ("revoked_at",)
     fields = ("name", "expires_at", "prefix", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
     actions = ("revoke",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # The lifetime is fixed when the token is issued: editing it would escape the bound.
+        fixed = ("prefix", "created_at", "last_used_at", "revoked_at")
+        return fixed if obj is None else ("expires_at", *fixed)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
         return queryset if request.user.is_superuser else queryset.filter(user=request.user)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        from results.api.access import token_lifetime
-
-        return {"expires_at": timezone.now() + token_lifetime()}
+        return {"expires_at": timezone.now() + access.token_lifetime()}
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff
@@ -63,41 +129,138 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        days = max(1, (obj.expires_at - timezone.now()).days) if obj.expires_at else None
-        issued = issue_api_token(user=request.user, name=obj.name, days=days)
-        obj.pk = issued.token.pk
-        self.message_user(
-            request,
-            f"Your new token (copy it now, it is not shown again): {issued.secret}",
-            messages.WARNING,
+        issued = access.issue_api_token(user=request.user, name=obj.name, expires_at=obj.expires_at)
+        obj.__dict__.update(
+            {k: v for k, v in issued.token.__dict__.items() if not k.startswith("_")}
         )
+        obj._state.adding = False
+        obj.secret_once = issued.secret  # type: ignore[attr-defined]
+
+    def explanation(self, obj: Any) -> str:
+        return f"The token “{obj.name}” acts for you on the polls you hold grants for."
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = sum(access.revoke_api_token(token=token) for token in queryset)
         self.message_user(request, f"{count} tokens revoked.")
+
+    def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
+        access.revoke_api_token(token=obj)
+        super().delete_model(request, obj)
+
+
+class GrantForm(forms.ModelForm):
+    class Meta:
+        model = Grant
+        fields = ("user", "poll", "level", "can_import")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("can_import") and data.get("level") != Grant.Level.MICRODATA:
+            raise ValidationError({"can_import": "Importing needs the microdata level."})
+        return data
 
 
 @admin.register(Grant)
 class GrantAdmin(OrganiserScopedAdmin):
     """Organisers grant researchers access to the polls they organise."""
 
-    list_display = ("user", "poll", "can_import", "granted_at", "granted_by")
-    list_filter = ("poll", "can_import")
+    form = GrantForm
+    list_display = ("user", "poll", "level", "can_import", "granted_at", "granted_by")
+    list_filter = (("poll", PollFilter), "level", "can_import")
     autocomplete_fields = ("poll",)
-    readonly_fields = ("granted_at", "granted_by")
+    actions = ("revoke",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        fixed = ("granted_at", "granted_by")
+        return fixed if obj is None else ("user", "poll", *fixed)
 
     def save_model(self, request: HttpRequest, obj: Grant, form: Any, change: bool) -> None:
-        if not change:
-            obj.granted_by = request.user
-        super().save_model(request, obj, form, change)
+        grant = access.grant_access(
+            user=obj.user,
+            poll=obj.poll,
+            level=obj.level,
+            can_import=obj.can_import,
+            granted_by=request.user,
+        )
+        obj.pk = grant.pk
+        obj._state.adding = False
+        obj.granted_at, obj.granted_by = grant.granted_at, grant.granted_by
+
+    def delete_model(self, request: HttpRequest, obj: Grant) -> None:
+        access.revoke_grant(grant=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for grant in queryset:
+            access.revoke_grant(grant=grant)
+
+    @admin.action(description="Revoke the selected grants")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = 0
+        for grant in queryset:
+            access.revoke_grant(grant=grant)
+            count += 1
+        self.message_user(request, f"{count} grants revoked.")
+
+
+class WebhookForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
+    events = forms.JSONField(
+        required=False, initial=list, help_text="Event names; [] (empty) means all events."
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ("poll", "url", "events", "active")
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        if self.instance.pk is None:
+            check_webhook_url(url)  # again in register_webhook; here to show it on the form
+        return url
+
+    def clean_events(self) -> list[str]:
+        events = self.cleaned_data.get("events") or []
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            raise ValidationError('A list of event names, e.g. ["snapshot.ready"].')
+        unknown = sorted(set(events) - set(Webhook.Event.values))
+        if unknown:
+            raise ValidationError(f"Unknown events: {', '.join(unknown)}.")
+        return events
 
 
 @admin.register(Webhook)
-class WebhookAdmin(OrganiserScopedAdmin):
+class WebhookAdmin(ShowsSecretOnce, OrganiserScopedAdmin):
+    form = WebhookForm
+    secret_label = "The webhook's signing secret"
+    stored_as = "the key that signs each delivery"
     list_display = ("url", "poll", "events", "active", "created_at")
-    list_filter = ("poll", "active")
-    readonly_fields = ("secret", "created_by", "created_at")
+    list_filter = (("poll", PollFilter), "active")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # The address was checked when registered: register a new webhook to change it.
+        fixed = ("created_by", "created_at")
+        return fixed if obj is None else ("poll", "url", *fixed)
+
+    def save_model(self, request: HttpRequest, obj: Webhook, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        webhook = access.register_webhook(
+            poll=obj.poll, url=obj.url, events=obj.events, user=request.user
+        )
+        if not obj.active:
+            Webhook.objects.filter(pk=webhook.pk).update(active=False)
+            webhook.active = False
+        obj.__dict__.update({k: v for k, v in webhook.__dict__.items() if not k.startswith("_")})
+        obj._state.adding = False
+        obj.secret_once = webhook.secret  # type: ignore[attr-defined]
+
+    def explanation(self, obj: Any) -> str:
+        return (
+            f"Deliveries to {obj.url} are signed with this key (HMAC-SHA256, header "
+            "X-Deliberate-Signature); your receiver verifies them with it."
+        )
 
 
 @admin.register(WebhookDelivery)
@@ -115,6 +278,7 @@ class WebhookDeliveryAdmin(OrganiserScopedAdmin):
         "response_status",
         "created_at",
         "delivered_at",
+        "next_attempt_at",
     )
 
 
@@ -122,4 +286,14 @@ class WebhookDeliveryAdmin(OrganiserScopedAdmin):
 class ExportJobAdmin(OrganiserScopedAdmin):
     list_display = ("poll", "format", "state", "progress", "user", "created_at", "expires_at")
     list_filter = ("state", "format")
-    readonly_fields = ("poll", "user", "format", "state", "progress", "message", "file", "size")
+    readonly_fields = (
+        "poll",
+        "user",
+        "api_token",
+        "format",
+        "state",
+        "progress",
+        "message",
+        "file",
+        "size",
+    )

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from results.api.access import grant_poll, issue_api_token
+from results.access import grant_access, issue_api_token
 from results.models import ResultSnapshot
 from surveys.models import Answer, Participant, Poll, Question
 from tests.factories import small_definition, texts
@@ -187,13 +187,16 @@ def snapshot(poll: Poll) -> ResultSnapshot:
 
 @pytest.fixture
 def make_researcher(db: None) -> Callable[..., tuple[Any, str]]:
-    def make(name: str, *, polls: tuple[Poll, ...] = (), can_import: bool = False) -> Any:
+    def make(
+        name: str,
+        *,
+        polls: tuple[Poll, ...] = (),
+        can_import: bool = False,
+        level: str = "microdata",
+    ) -> Any:
         user = get_user_model().objects.create_user(name, password="x-unused-password")
         for poll in polls:
-            grant = grant_poll(user=user, poll=poll)
-            if can_import:
-                grant.can_import = True
-                grant.save()
+            grant_access(user=user, poll=poll, level=level, can_import=can_import)
         return user, issue_api_token(user=user, name="tests").secret
 
     return make

@@ -1,5 +1,7 @@
 """Every endpoint, walked as a granted researcher, as one without the grant, and anonymously."""
 
+import secrets
+
 import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -29,6 +31,9 @@ def endpoints(poll, job: ExportJob, webhook: Webhook) -> list[tuple[str, str, di
     return [
         *(("get", url(name, **kwargs), {}) for name, kwargs in POLL_GETS),
         ("get", url("api:poll-export") + "?format=csv-long", {}),
+        # No format: the grant is checked before the parameters, or a 400 tells the poll exists.
+        ("get", url("api:poll-export"), {}),
+        ("get", url("api:poll-participants") + "?arm=nonsense", {}),
         ("get", url("api:export-job", pk=job.pk), {}),
         ("get", url("api:webhook", pk=webhook.pk), {}),
         ("get", url("api:webhook-deliveries", pk=webhook.pk), {}),
@@ -44,7 +49,9 @@ def endpoints(poll, job: ExportJob, webhook: Webhook) -> list[tuple[str, str, di
 def targets(poll, snapshot, django_user_model):
     owner = django_user_model.objects.create_user("owner")
     job = ExportJob.objects.create(poll=poll, user=owner, format="csv-long")
-    webhook = Webhook.objects.create(poll=poll, url="https://example.org/h", secret="s")
+    webhook = Webhook.objects.create(
+        poll=poll, url="https://example.org/h", secret=secrets.token_hex(32)
+    )
     return endpoints(poll, job, webhook)
 
 
@@ -77,6 +84,9 @@ def test_granted_researcher_reaches_every_endpoint(targets, researcher, poll):
     assert [p["slug"] for p in listing.json()["results"]] == [poll.slug]
     expected = {"get": {200}, "post": {201, 202, 400}, "delete": {204}}
     for method, url, data in targets:
+        if url.endswith(("/export/", "?arm=nonsense")):
+            assert call(researcher, method, url, data).status_code == 400
+            continue
         response = call(researcher, method, url, data)
         assert response.status_code in expected[method], (method, url, response.content[:300])
 
@@ -117,3 +127,31 @@ def test_recompute_answers_202_with_a_status_url_that_reports_the_new_snapshot(
     assert status["state"] in {"queued", "running", "done"}
     if status["state"] == "done":
         assert status["snapshot_id"] and status["results_url"]
+
+
+MICRODATA = ("/participants/", "/answers/", "/export/", "/exports/", "/import/")
+
+
+def test_aggregates_grant_reaches_results_but_gets_403_on_every_microdata_endpoint(
+    targets, poll, make_researcher
+):
+    _, secret = make_researcher("aggregates-only", polls=(poll,), level="aggregates")
+    client = bearer(secret)
+    seen_microdata = 0
+    for method, url, data in targets:
+        response = call(client, method, url, data)
+        if any(part in url for part in MICRODATA):
+            seen_microdata += 1
+            assert response.status_code == 403, (method, url, response.content[:200])
+            assert "aggregate results only" in response.json()["detail"]
+        else:
+            assert response.status_code in {200, 201, 202, 204, 400}, (method, url)
+    assert seen_microdata == 7
+    assert client.get(reverse("api:results-items", kwargs={"slug": poll.slug})).json()["rows"]
+
+
+def test_a_new_grant_gives_aggregates_only_by_default(poll, django_user_model):
+    from results.access import grant_access
+
+    user = django_user_model.objects.create_user("new")
+    assert grant_access(user=user, poll=poll).level == "aggregates"

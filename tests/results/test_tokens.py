@@ -74,17 +74,50 @@ def test_staff_researcher_sees_only_their_own_tokens_in_the_admin(client, django
     assert b"my laptop" in page.content and b"their server" not in page.content
 
 
-def test_admin_creates_a_token_and_shows_the_secret_once(client, django_user_model):
-    mine = django_user_model.objects.create_user("me", is_staff=True)
-    client.force_login(mine)
-    expires = (timezone.now() + timedelta(days=30)).strftime("%Y-%m-%d")
-    response = client.post(
-        reverse("admin:results_apitoken_add"),
-        {"name": "notebook", "expires_at_0": expires, "expires_at_1": "12:00:00"},
-        follow=True,
+def test_token_lifetime_is_bounded_to_a_year_unless_a_setting_allows_more(poll, settings):
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import ValidationError
+
+    user = get_user_model().objects.create_user("ana")
+    with pytest.raises(ValidationError, match="365 days"):
+        issue_api_token(user=user, name="forever", days=3650)
+    assert not ApiToken.objects.exists()
+    settings.API_TOKEN_MAX_DAYS = 4000
+    assert issue_api_token(user=user, name="long", days=3650).token.expires_at > timezone.now()
+
+
+def test_createapitoken_refuses_a_lifetime_past_the_bound_and_stores_nothing(
+    poll, django_user_model
+):
+    django_user_model.objects.create_user("ana")
+    with pytest.raises(CommandError, match="365 days"):
+        call_command(
+            "createapitoken", "ana", "--poll", poll.slug, "--days", "5000", stdout=StringIO()
+        )
+    assert not ApiToken.objects.exists() and not Grant.objects.exists()
+
+
+def test_createapitoken_gives_aggregates_unless_told_and_import_needs_microdata(
+    poll, django_user_model
+):
+    user = django_user_model.objects.create_user("ana")
+    with pytest.raises(CommandError, match="microdata"):
+        call_command(
+            "createapitoken", "ana", "--poll", poll.slug, "--allow-import", stdout=StringIO()
+        )
+    assert not ApiToken.objects.exists() and not Grant.objects.exists()
+    call_command("createapitoken", "ana", "--poll", poll.slug, stdout=StringIO(), stderr=StringIO())
+    assert Grant.objects.get(user=user).level == "aggregates"
+    call_command(
+        "createapitoken",
+        "ana",
+        "--poll",
+        poll.slug,
+        "--level",
+        "microdata",
+        "--allow-import",
+        stdout=StringIO(),
+        stderr=StringIO(),
     )
-    assert response.status_code == 200
-    shown = [str(m) for m in response.context["messages"]]
-    secret = next(m.split(": ")[-1] for m in shown if "not shown again" in m)
-    token = ApiToken.objects.get(user=mine)
-    assert token.token_hash == hash_token(secret)
+    grant = Grant.objects.get(user=user)
+    assert grant.level == "microdata" and grant.can_import
