@@ -225,3 +225,108 @@ def test_unknown_export_format_is_a_400_naming_the_choices(researcher, poll):
     )
     assert response.status_code == 400
     assert "format" in response.json()
+
+
+@pytest.fixture
+def formula_ids(poll) -> list[str]:
+    """Participant ids as an import can bring them: any text, formulas included."""
+    people = list(poll.participants.order_by("id")[: len(FORMULAS)])
+    for person, formula in zip(people, FORMULAS, strict=True):
+        Participant.objects.filter(pk=person.pk).update(public_id=formula)
+    return FORMULAS
+
+
+def no_cell_runs(frame: pd.DataFrame) -> None:
+    for column in frame.columns:
+        for cell in frame[column].astype(str):
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")), (column, cell)
+
+
+def test_formula_participant_ids_are_neutralised_in_every_csv(
+    researcher, poll, snapshot, formula_ids
+):
+    neutral = {f"'{formula}" for formula in formula_ids}
+    _, long_body = export(researcher, poll, "csv-long")
+    long = pd.read_csv(io.BytesIO(long_body), keep_default_na=False, dtype=str)
+    assert neutral <= set(long["participant"]) and not set(formula_ids) & set(long["participant"])
+    no_cell_runs(long)
+    _, wide_body = export(researcher, poll, "csv-wide")
+    wide = pd.read_csv(io.BytesIO(wide_body), keep_default_na=False, dtype=str)
+    assert neutral <= set(wide["participant"])
+    no_cell_runs(wide)
+    _, package = export(researcher, poll, "package")
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        for name in archive.namelist():
+            if name.endswith(".csv"):
+                frame = pd.read_csv(archive.open(name), keep_default_na=False, dtype=str)
+                no_cell_runs(frame)
+                if name.startswith("data/"):
+                    assert neutral <= set(frame["participant"]), name
+
+
+def test_results_csv_neutralises_text_cells_and_keeps_numbers(researcher, poll):
+    from results.models import ResultSnapshot
+    from tests.results.api_fixtures import sample_payload
+
+    payload = sample_payload()
+    payload["gaps"][0]["value_a"] = '=HYPERLINK("x")'
+    ResultSnapshot.objects.create(poll=poll, fingerprint="f", code_version="t", payload=payload)
+    url = reverse("api:results-gaps", kwargs={"slug": poll.slug})
+    frame = pd.read_csv(io.BytesIO(researcher.get(url, {"format": "csv"}).content))
+    assert frame["value_a"].tolist() == ['\'=HYPERLINK("x")']
+    assert frame["gap_change"].tolist() == [-1.0]
+
+
+@pytest.mark.parametrize("fmt", ["sav", "dta", "package", "csv-long"])
+def test_exports_are_attachments_named_after_the_poll(researcher, poll, fmt):
+    url = reverse("api:poll-export", kwargs={"slug": poll.slug})
+    response = researcher.get(url, {"format": fmt})
+    assert response.status_code == 200
+    disposition = response["Content-Disposition"]
+    assert disposition.startswith("attachment;"), disposition
+    assert f'filename="{poll.slug}-' in disposition and "tmp" not in disposition
+
+
+def background_link(researcher, poll, settings, capture) -> str:
+    settings.EXPORT_STREAM_MAX_ANSWERS = 10
+    url = reverse("api:poll-export", kwargs={"slug": poll.slug})
+    with capture(execute=True):
+        response = researcher.get(url, {"format": "csv-long"})
+    assert response.status_code == 202
+    return researcher.get(response["Location"]).json()["download_url"]
+
+
+def test_revoking_the_grant_ends_the_signed_export_link(
+    researcher, poll, settings, client, django_capture_on_commit_callbacks
+):
+    from results.access import revoke_grant
+    from results.models import Grant
+
+    link = background_link(researcher, poll, settings, django_capture_on_commit_callbacks)
+    assert client.get(link).status_code == 200
+    revoke_grant(grant=Grant.objects.get(poll=poll))
+    assert client.get(link).status_code == 404
+
+
+def test_revoking_the_token_ends_the_signed_export_link(
+    researcher, poll, settings, client, django_capture_on_commit_callbacks
+):
+    from results.access import revoke_api_token
+    from results.models import ApiToken
+
+    link = background_link(researcher, poll, settings, django_capture_on_commit_callbacks)
+    assert client.get(link).status_code == 200
+    revoke_api_token(token=ApiToken.objects.get())
+    assert client.get(link).status_code == 404
+
+
+def test_lowering_the_grant_to_aggregates_ends_the_signed_export_link(
+    researcher, poll, settings, client, django_capture_on_commit_callbacks
+):
+    from results.access import grant_access
+    from results.models import Grant
+
+    link = background_link(researcher, poll, settings, django_capture_on_commit_callbacks)
+    grant = Grant.objects.get(poll=poll)
+    grant_access(user=grant.user, poll=poll, level="aggregates")
+    assert client.get(link).status_code == 404
