@@ -220,6 +220,11 @@ CSRF_FAILURE_VIEW = "deliberate.errors.csrf_failure"
 
 # Production hardening; `manage.py check --deploy` is clean when DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies in front of the app append to X-Forwarded-For (1 behind the recommended TLS
+# proxy); 0 trusts no such header and uses the connection's address. See access.client_ip.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# The API's per-address throttle reads the same chain (DRF's default trusts any header).
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
@@ -256,4 +261,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Invitation tokens never reach a log: "Not Found: /i/<token>/" and runserver's request
+    # lines are redacted at their loggers (gunicorn's access log: surveys.tokens' logger class).
+    "filters": {"invitation_tokens": {"()": "surveys.tokens.RedactInvitationTokens"}},
+    "loggers": {
+        "django.request": {"filters": ["invitation_tokens"]},
+        "django.server": {"filters": ["invitation_tokens"], "handlers": ["console"]},
+    },
 }

@@ -1,5 +1,5 @@
-"""Who is this participant: the per-poll signed cookie, invitation links and their rate limit,
-and the language of the pages.
+"""Who is this participant: the per-poll signed cookie, invitation links and the rate limit on
+failed ones, the client's address, and the language of the pages.
 """
 
 import logging
@@ -52,7 +52,17 @@ def remember(response: HttpResponse, participant: Participant, slug: str) -> Non
 
 
 def client_ip(request: HttpRequest) -> str:
-    # REMOTE_ADDR only: X-Forwarded-For is set by the client unless a trusted proxy rewrites it.
+    """The address a request came from. Behind TRUSTED_PROXY_COUNT proxies it is the entry the
+    outermost of them appended to X-Forwarded-For (each proxy appends the address it was
+    reached from; entries to its left are whatever the client sent, so they count for nothing).
+    With no trusted proxy, or a header shorter than the chain, it is REMOTE_ADDR: behind a
+    proxy that would be the proxy's own address, shared by every participant."""
+    trusted: int = settings.TRUSTED_PROXY_COUNT
+    if trusted > 0:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        hops = [hop.strip() for hop in forwarded if hop.strip()]
+        if len(hops) >= trusted:
+            return hops[-trusted]
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
@@ -61,7 +71,9 @@ def _failures_key(request: HttpRequest) -> str:
 
 
 def token_attempts_blocked(request: HttpRequest) -> bool:
-    # With the counter store down, invited participants must still get in: fail open.
+    """Whether this address has failed too often. Asked only after a look-up failed: a valid
+    link is never refused, however many bad ones came from the same (perhaps shared) address.
+    With the counter store down, invited participants must still get in: fail open."""
     try:
         return (cache.get(_failures_key(request)) or 0) >= FAILED_TOKEN_LIMIT
     except Exception:

@@ -1,7 +1,18 @@
-"""Invitation tokens: random, shown once, stored only as a SHA-256 hash and looked up by it."""
+"""Invitation tokens: random, shown once, stored only as a SHA-256 hash and looked up by it, and
+kept out of every log line (a token in a log is a key to someone's answers)."""
 
 import hashlib
+import logging
+import re
 import secrets
+from datetime import timedelta
+from typing import Any
+
+from gunicorn.glogging import Logger as GunicornLogger
+
+# "/i/<token>" wherever it appears: a path, a request line, a full URL in a Referer.
+INVITATION_PATH = re.compile(r"/i/[^/\s?#\"']+")
+REDACTED = "/i/<token>"
 
 
 def new_token() -> str:
@@ -11,3 +22,34 @@ def new_token() -> str:
 def hash_token(token: str) -> str:
     # A plain SHA-256 suffices: the token has 256 bits of entropy, so no salt or stretching.
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def redact(value: Any) -> Any:
+    """``value`` with every invitation path's token replaced; other values unchanged."""
+    return INVITATION_PATH.sub(REDACTED, value) if isinstance(value, str) else value
+
+
+class RedactInvitationTokens(logging.Filter):
+    """Redacts invitation tokens in a log record's message and arguments. Attached to the
+    loggers that write request paths (``django.request``'s "Not Found: /i/<token>/",
+    ``django.server``'s request lines): a logger's filter rewrites the record once, before any
+    handler up the chain (console, mail to admins) sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.msg)
+        if isinstance(record.args, dict):
+            record.args = {key: redact(value) for key, value in record.args.items()}
+        elif record.args:
+            record.args = tuple(redact(value) for value in record.args)
+        return True
+
+
+class RedactingGunicornLogger(GunicornLogger):
+    """gunicorn's logger with tokens redacted from every access-log field (request line, path,
+    Referer, headers): ``gunicorn --logger-class surveys.tokens.RedactingGunicornLogger``."""
+
+    def atoms(
+        self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta
+    ) -> dict[str, Any]:
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {key: redact(value) for key, value in atoms.items()}

@@ -135,17 +135,20 @@ def _render_welcome(
 
 
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
-    """/i/<token>/: a personal link; every bad token gets the same 404, and attempts are limited."""
-    if access.token_attempts_blocked(request):
-        return render(request, "surveys/journey/too_many.html", status=429)
+    """/i/<token>/: a personal link. A valid token is always admitted: the participant goes in
+    the signed per-poll cookie and the browser straight on to the poll's pages, so the token
+    stays out of later URLs and Referer headers. Every bad token gets the same 404, and only
+    failed look-ups are limited (so a valid link still works for someone who shares an address,
+    say a proxy, with whoever is guessing)."""
     participant = access.invited_participant(token)
     if participant is None:
+        if access.token_attempts_blocked(request):
+            return render(request, "surveys/journey/too_many.html", status=429)
         access.count_failed_token(request)
         return render(request, "surveys/journey/bad_link.html", status=404)
     poll = participant.poll
-    language = _language(request, poll, participant)
-    if not access.poll_is_open(poll):
-        return _unavailable(request, poll, language)
+    _language(request, poll, participant)
+    # A poll that is not open shows its "unavailable" page at /p/<slug>/, not under the token.
     response = redirect(flow.url_of(poll.slug, flow.current_place(participant)))
     access.remember(response, participant, poll.slug)
     return _finish(request, response)

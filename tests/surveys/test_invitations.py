@@ -1,13 +1,21 @@
-"""Invitations: hashed tokens, a CSV shown once, labels from a CSV, revocation and status."""
+"""Invitations: hashed tokens, a CSV shown once, labels from a CSV, revocation and status; a
+valid link always admitted however many bad ones share its address, and tokens kept out of logs."""
 
 import csv
 import io
+import logging
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
+from surveys.access import FAILED_TOKEN_LIMIT, client_ip
 from surveys.invitations import (
     InvitationError,
     create_invitations,
@@ -17,7 +25,7 @@ from surveys.invitations import (
     revoke_invitations,
 )
 from surveys.models import Participant
-from surveys.tokens import hash_token
+from surveys.tokens import RedactingGunicornLogger, hash_token
 from tests.factories import make_poll
 from tests.surveys.test_admin_support import client_for, staff
 
@@ -127,3 +135,86 @@ def test_the_invitation_list_shows_status_but_no_answers() -> None:
     assert "not started" in text
     assert "token_hash" not in text and participant.token_hash not in text
     assert "answer" not in text.lower().replace("answers", "")
+
+
+@pytest.fixture
+def no_failures_counted() -> None:
+    cache.clear()
+
+
+@pytest.mark.usefixtures("no_failures_counted")
+def test_a_valid_link_is_admitted_after_many_bad_ones_from_the_same_address() -> None:
+    poll = make_poll(design={"access": "invitation"})
+    (invitation,) = create_invitations(poll=poll, count=1)
+    # Behind a TLS proxy every participant has the proxy's address: the guesser's too.
+    shared = Client(REMOTE_ADDR="10.0.0.2")
+    codes = [shared.get(f"/i/guess-{attempt}/").status_code for attempt in range(25)]
+    assert codes[:FAILED_TOKEN_LIMIT] == [404] * FAILED_TOKEN_LIMIT
+    assert set(codes[FAILED_TOKEN_LIMIT:]) == {429}
+    response = shared.get(f"/i/{invitation.token}/")
+    assert response.status_code == 302
+    assert response["Location"] == f"/p/{poll.slug}/"
+    assert invitation.token not in response["Location"]
+    assert shared.get(response["Location"]).status_code == 200
+    assert shared.get("/i/guess-again/").status_code == 429
+
+
+@pytest.mark.usefixtures("no_failures_counted")
+def test_behind_a_trusted_proxy_failures_count_per_client_and_the_header_cannot_be_forged(
+    settings: Any,
+) -> None:
+    settings.TRUSTED_PROXY_COUNT = 1
+    make_poll(design={"access": "invitation"})
+
+    def via_proxy(forwarded_for: str) -> Client:
+        return Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded_for)
+
+    guesser = via_proxy("203.0.113.5")
+    for attempt in range(FAILED_TOKEN_LIMIT):
+        assert guesser.get(f"/i/guess-{attempt}/").status_code == 404
+    assert guesser.get("/i/guess-again/").status_code == 429
+    # The proxy appends the address it saw; what the client put before it counts for nothing.
+    assert via_proxy("198.51.100.7, 203.0.113.5").get("/i/x/").status_code == 429
+    assert via_proxy("198.51.100.7").get("/i/x/").status_code == 404
+    # With no trusted proxy the header is the client's own invention and is ignored.
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert client_ip(RequestFactory().get("/", HTTP_X_FORWARDED_FOR="1.2.3.4")) == "127.0.0.1"
+    assert via_proxy("203.0.113.5").get("/i/x/").status_code == 404
+
+
+@pytest.mark.usefixtures("no_failures_counted")
+def test_tokens_never_reach_the_request_log(caplog: pytest.LogCaptureFixture) -> None:
+    poll = make_poll(design={"access": "invitation"})
+    (invitation,) = create_invitations(poll=poll, count=1)
+    revoke_invitations(participants=Participant.objects.all())
+    client = Client(REMOTE_ADDR="10.0.0.4")
+    secrets = [invitation.token, *(f"Secret{n}Token" for n in range(FAILED_TOKEN_LIMIT + 1))]
+    with caplog.at_level(logging.INFO):
+        codes = {client.get(f"/i/{secret}/?lang=uk").status_code for secret in secrets}
+    assert codes == {404, 429}
+    lines = [record.getMessage() for record in caplog.records]
+    assert "Not Found: /i/<token>/" in lines and "Too Many Requests: /i/<token>/" in lines
+    assert not [line for line in lines if any(secret in line for secret in secrets)]
+
+
+def test_tokens_never_reach_gunicorns_access_log() -> None:
+    from gunicorn.config import Config
+    from gunicorn.glogging import SafeAtoms
+
+    logger = RedactingGunicornLogger(Config())
+    token = "Q2hlY2tzdW0tc2VjcmV0LXRva2VuLXZhbHVlLXh5eg"
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": f"/i/{token}/?lang=uk",
+        "PATH_INFO": f"/i/{token}/",
+        "QUERY_STRING": "lang=uk",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_REFERER": f"https://polls.example/i/{token}/",
+        "REMOTE_ADDR": "10.0.0.5",
+    }
+    request = SimpleNamespace(headers=[("REFERER", environ["HTTP_REFERER"])])
+    response = SimpleNamespace(status="302 Found", headers=[("Location", "/p/x/")], sent=0)
+    atoms = logger.atoms(response, request, environ, timedelta(milliseconds=3))
+    line = logger.cfg.access_log_format % SafeAtoms(atoms)
+    assert '"GET /i/<token>/?lang=uk HTTP/1.1" 302' in line
+    assert token not in line and token not in str(atoms)
