@@ -220,13 +220,15 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, st
     """POST once: (HTTP status or None, coarse error or "")."""
     try:
         scheme, host, port = target_of(url)
-        address = resolve_public(host, port)[0]
-        if scheme == "http" and not address.is_loopback:
-            return None, BLOCKED
+        addresses = resolve_public(host, port)
     except ValidationError:
+        return None, BLOCKED
+    if scheme == "http" and not all(a.is_loopback for a in addresses):
         return None, BLOCKED
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # IPv4 first: a host with an AAAA record is often unreachable over IPv6 from a server.
+    address = sorted(addresses, key=lambda a: a.version)[0]
     connection = pinned_connection(scheme, host, port, address)
     try:
         connection.request("POST", path, body=body, headers=headers)

@@ -255,7 +255,8 @@ class ImportView(PollScoped, ResearchAPIView):
 
 
 class WebhookListView(PollScoped, ResearchAPIView):
-    """The poll's webhooks; POST registers one (https, or http to a loopback address)."""
+    """The poll's webhooks; POST registers one: an https URL whose host resolves to public
+    addresses only (private, loopback, link-local and similar targets are refused)."""
 
     @extend_schema(responses={200: WebhookSerializer(many=True), **COMMON_ERRORS})
     def get(self, request: Request, slug: str) -> Response:

@@ -7,6 +7,7 @@ import select
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -205,9 +206,7 @@ INTERNAL_TARGETS = [
 
 
 @pytest.mark.parametrize("url", INTERNAL_TARGETS)
-def test_webhooks_to_internal_addresses_are_refused_and_nothing_is_stored(
-    researcher, poll, url
-):
+def test_webhooks_to_internal_addresses_are_refused_and_nothing_is_stored(researcher, poll, url):
     response = researcher.post(
         reverse("api:poll-webhooks", kwargs={"slug": poll.slug}), {"url": url}, format="json"
     )
@@ -234,9 +233,7 @@ def fake_dns(monkeypatch, answers: dict[str, list[str]]) -> None:
     def getaddrinfo(host, port, *args, **kwargs):
         if host in answers:
             family = {True: socket.AF_INET6, False: socket.AF_INET}
-            return [
-                (family[":" in a], socket.SOCK_STREAM, 6, "", (a, port)) for a in answers[host]
-            ]
+            return [(family[":" in a], socket.SOCK_STREAM, 6, "", (a, port)) for a in answers[host]]
         return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
@@ -273,9 +270,7 @@ def test_the_delivery_connects_to_the_address_it_checked_and_keeps_the_host_name
     assert state.requests[0][0]["Host"] == f"hooks.example.test:{port}"
 
 
-def test_redirects_are_not_followed(
-    researcher, poll, receiver, django_capture_on_commit_callbacks
-):
+def test_redirects_are_not_followed(researcher, poll, receiver, django_capture_on_commit_callbacks):
     state, url = receiver
     elsewhere = Receiver()
     other, other_url = serve(elsewhere)
@@ -371,3 +366,21 @@ def test_a_hanging_webhook_does_not_hold_up_a_participants_final_submit(loopback
         time.sleep(0.05)
     assert delivery.attempts == 1 and delivery.state == "pending"
     assert delivery.attempts_log[0]["error"] == webhooks.UNREACHABLE
+
+
+def test_the_sweeper_sends_only_due_deliveries(
+    researcher, poll, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    from results import jobs
+
+    _, url = receiver
+    register(researcher, poll, url)
+    new_snapshot(poll, django_capture_on_commit_callbacks)
+    new_snapshot(poll, django_capture_on_commit_callbacks)
+    later, due = WebhookDelivery.objects.order_by("id")
+    WebhookDelivery.objects.filter(pk=later.pk).update(
+        next_attempt_at=timezone.now() + timedelta(minutes=5)
+    )
+    sent: list[int] = []
+    monkeypatch.setattr(webhooks, "dispatch", sent.append)
+    assert jobs.send_due_webhooks() == 1 and sent == [due.pk]
