@@ -402,7 +402,7 @@ class ReasonAdmin(OrganiserScopedAdmin):
         extra = {"title": "Moderation queue: reported reasons first", **(extra_context or {})}
         return super().changelist_view(request, extra)
 
-    @admin.display(description="")
+    @admin.display(description="moderate")  # a named column header (axe: empty-table-header)
     def buttons(self, obj: Reason) -> str:
         action = "restore" if obj.state == Reason.State.HIDDEN else "hide"
         url = reverse("admin:surveys_reason_moderate", args=[obj.pk, action])

@@ -6,6 +6,8 @@ participant with the chosen arm, position order and language, inside a same-orig
 
 from typing import Any
 
+from csp.constants import SELF
+from csp.decorators import csp_replace
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -13,6 +15,8 @@ from django.urls import URLPattern, path
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from surveys.models import Participant, Poll
+
+SAME_ORIGIN_FRAME = csp_replace({"frame-ancestors": [SELF]})
 
 STEPS = [
     (Participant.Step.WELCOME, "welcome and consent"),
@@ -64,7 +68,8 @@ class PreviewMixin:
             path("<int:poll_id>/preview/", wrap(self.preview_view), name="surveys_poll_preview"),
             path(
                 "<int:poll_id>/preview/page/",
-                wrap(xframe_options_sameorigin(self.preview_page_view)),
+                # The preview tab shows the page in a same-origin frame; everything else is DENY.
+                wrap(xframe_options_sameorigin(SAME_ORIGIN_FRAME(self.preview_page_view))),
                 name="surveys_poll_preview_page",
             ),
         ]

@@ -28,9 +28,10 @@ logger = logging.getLogger(__name__)
 CACHE_SECONDS = 24 * 3600
 MARKER = re.compile("\x1e([a-z]):([^\x1e:]+)(?::([^\x1e]*))?\x1e")
 ALLOWED_TAGS = {
-    "p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "h2", "h3", "h4", "blockquote",
-    "a", "code", "hr",
+    "p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "h2", "h3", "h4", "h5", "h6",
+    "blockquote", "a", "code", "hr",
 }  # fmt: skip
+HEADING = re.compile(r"<(/?)h([1-6])\b")
 
 
 def marker(kind: str, name: str, value: str = "") -> SafeString:
@@ -83,9 +84,20 @@ def fill(fragment: str, state: FormState) -> SafeString:
     return mark_safe(MARKER.sub(replace, fragment))
 
 
-def render_markdown(text: str) -> SafeString:
-    """Markdown from the poll definition, sanitised: organisers' text is untrusted output too."""
+def render_markdown(text: str, *, top_heading: int = 2) -> SafeString:
+    """Markdown from the poll definition, sanitised: organisers' text is untrusted output too.
+
+    Headings are moved so the text's highest one is ``top_heading``: the page around the text
+    owns the levels above it, and screen-reader users navigate by an outline without gaps
+    (a "### Key arguments" under the page's h1 becomes an h2).
+    """
     html = markdown.markdown(text, extensions=["sane_lists"])
+    levels = [int(level) for _, level in HEADING.findall(html)]
+    if levels:
+        shift = top_heading - min(levels)
+        html = HEADING.sub(
+            lambda m: f"<{m.group(1)}h{min(max(int(m.group(2)) + shift, 1), 6)}", html
+        )
     return mark_safe(nh3.clean(html, tags=ALLOWED_TAGS, link_rel="noopener noreferrer"))
 
 
@@ -184,10 +196,10 @@ def position_markup(spec: PollSpec, key: str, language: str) -> dict[str, str]:
         return {
             "title": escape(spec.text(position.title, language)),
             "summary": escape(spec.text(position.summary, language)),
-            "body": render_markdown(spec.text(position.body, language)),
+            "body": render_markdown(spec.text(position.body, language), top_heading=2),
         }
 
-    return _cached(f"surveys:pos:{spec.version}:{key}:{language}", build)  # type: ignore[return-value]
+    return _cached(f"surveys:pos2:{spec.version}:{key}:{language}", build)  # type: ignore[return-value]
 
 
 def options_markup(spec: PollSpec, language: str) -> dict[str, dict[str, str]]:
@@ -195,10 +207,11 @@ def options_markup(spec: PollSpec, language: str) -> dict[str, dict[str, str]]:
         return {
             o.key: {
                 "text": escape(spec.text(o.text, language)),
-                "for": render_markdown(spec.text(o.arguments_for, language)),
-                "against": render_markdown(spec.text(o.arguments_against, language)),
+                # Under the option's h2 and the "Arguments for/against" h3.
+                "for": render_markdown(spec.text(o.arguments_for, language), top_heading=4),
+                "against": render_markdown(spec.text(o.arguments_against, language), top_heading=4),
             }
             for o in spec.options
         }
 
-    return _cached(f"surveys:opt:{spec.version}:{language}", build)  # type: ignore[return-value]
+    return _cached(f"surveys:opt2:{spec.version}:{language}", build)  # type: ignore[return-value]

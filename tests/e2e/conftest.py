@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,42 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+# WCAG 2.x A/AA plus axe's best practices, on every page a test visits.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+AXE_RUN = """async (tags) => {
+  const result = await axe.run(document, {runOnly: {type: "tag", values: tags}});
+  return result.violations.map(v => ({id: v.id, help: v.help,
+    nodes: v.nodes.slice(0, 5).map(n => n.target.join(" "))}));
+}"""
+
+
+def watch(page: Any, axe: Path | None = None) -> list[str]:
+    """Load axe-core into every document of ``page`` and collect CSP violations.
+
+    axe arrives as an init script: Playwright injects those through the DevTools protocol, which
+    the page's Content Security Policy does not govern (a <script> tag with the code would be
+    refused, as it should be). Chromium reports every refused script, style, frame or worker
+    as a console error naming the policy; the returned list fills with them.
+    """
+    if axe is not None:
+        page.add_init_script(path=str(axe))
+    violations: list[str] = []
+
+    def on_console(message: Any) -> None:
+        # axe inserts <style> elements of its own while it measures; those refusals are the
+        # test tool's, reported at the injected file's path, not the page's.
+        if axe is not None and message.location.get("url") == str(axe):
+            return
+        if "Content Security Policy" in message.text:
+            violations.append(f"{page.url}: {message.text}")
+
+    page.on("console", on_console)
+    return violations
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    return page.evaluate(AXE_RUN, AXE_TAGS)
 
 
 def _missing(what: str) -> None:

@@ -4,12 +4,14 @@ and see the results charts after a recompute."""
 
 import csv
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
 
 from surveys.models import Poll
+from tests.e2e.conftest import axe_violations, watch
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 TIMEOUT = 60_000  # the shared CI machine can be slow to serve the first page
@@ -20,6 +22,18 @@ def organiser() -> User:
     user = User.objects.create_user("olga", password="olga-pass-123", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="add_poll"))
     return user
+
+
+class Checks:
+    """axe-core (WCAG A/AA and best practices) and the CSP on every admin page the test sees."""
+
+    def __init__(self, page: Any, axe: Path) -> None:
+        self.page, self.csp = page, watch(page, axe)
+
+    def __call__(self, label: str) -> None:
+        violations = axe_violations(self.page)
+        assert violations == [], f"{label} {self.page.url}: {violations}"
+        assert self.csp == [], f"{label}: {self.csp}"
 
 
 def fill_inline(page: Any, prefix: str, index: int, values: dict[str, str]) -> None:
@@ -38,20 +52,22 @@ def add_rows(page: Any, prefix: str, rows: list[dict[str, str]]) -> None:
         fill_inline(page, prefix, index, values)
 
 
-def save_and_continue(page: Any) -> None:
+def save_and_continue(page: Any, check: Checks) -> None:
     page.locator('input[name="_continue"]').click()
     page.wait_for_load_state()
     assert page.locator(".errornote").count() == 0, page.locator(".errorlist").all_inner_texts()
+    check("saved poll")
 
 
-def build_poll(page: Any, base: str) -> None:
+def build_poll(page: Any, base: str, check: Checks) -> None:
     page.goto(f"{base}/admin/surveys/poll/add/")
+    check("add poll")
     page.fill('[name="slug"]', "town-hall")
     page.fill('[name="title_en"]', "Town hall")
     page.fill('[name="question_en"]', "What should the town do?")
     page.fill('[name="control_share"]', "0")
     page.select_option('[name="access"]', "invitation")
-    save_and_continue(page)
+    save_and_continue(page, check)
     add_rows(page, "sections", [{"key": "policy", "title_en": "Policies"}])
     add_rows(
         page,
@@ -75,7 +91,7 @@ def build_poll(page: Any, base: str) -> None:
             for axis, key in enumerate(["parks", "roads", "trams"], 1)
         ],
     )
-    save_and_continue(page)
+    save_and_continue(page, check)
     questions = [
         {
             "key": f"rate_{key}",
@@ -99,13 +115,14 @@ def build_poll(page: Any, base: str) -> None:
         }
     )
     add_rows(page, "questions", questions)
-    save_and_continue(page)
+    save_and_continue(page, check)
 
 
 def complete_as_participant(browser: Any, link: str) -> None:
     """Answer every page with the first choices offered, the way a hurried participant might."""
     context = browser.new_context()
     page = context.new_page()
+    csp = watch(page)
     page.set_default_timeout(TIMEOUT)
     page.goto(link)
     for _ in range(30):
@@ -134,6 +151,7 @@ def complete_as_participant(browser: Any, link: str) -> None:
         page.locator("button.primary").click()
         page.wait_for_load_state()
     assert page.url.rstrip("/").endswith("/done"), page.url
+    assert csp == []
     context.close()
 
 
@@ -142,30 +160,37 @@ def funnel_count(page: Any, stage: str) -> str:
 
 
 def test_an_organiser_builds_opens_invites_monitors_and_reads_results(
-    browser: Any, live_server: Any, organiser: User
+    browser: Any, live_server: Any, organiser: User, axe_script: Path
 ) -> None:
     base = live_server.url
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
+    check = Checks(page, axe_script)
     page.set_default_timeout(TIMEOUT)
     page.set_default_navigation_timeout(TIMEOUT)
     page.goto(f"{base}/admin/login/")
+    check("login")
     page.fill("#id_username", "olga")
     page.fill("#id_password", "olga-pass-123")
     page.click('input[type="submit"]')
     page.wait_for_url(f"{base}/admin/")
+    check("index")
 
-    build_poll(page, base)
+    build_poll(page, base, check)
     poll = Poll.objects.get(slug="town-hall")
     assert poll.organisers.get() == organiser and poll.questions.count() == 4
 
     page.locator(".poll-tabs a", has_text="Readiness").click()
     assert page.locator("#checklist-heading").inner_text() == "Ready to open"
+    check("readiness")
     page.locator("a.button", has_text="Open the poll").click()
+    check("confirm opening")
     page.locator('input[type="submit"][value="Yes, open the poll"]').click()
     assert page.locator(".poll-status").inner_text().lower() == "open"
+    check("opened")
 
     page.locator(".poll-tabs a", has_text="Invitations").click()
+    check("invitations")
     page.fill('[name="count"]', "2")
     with page.expect_download() as download:
         page.locator('input[type="submit"]').click()
@@ -176,6 +201,7 @@ def test_an_organiser_builds_opens_invites_monitors_and_reads_results(
     page.goto(f"{base}/admin/surveys/poll/{poll.pk}/monitor/")
     assert funnel_count(page, "invited") == "2"
     assert funnel_count(page, "completed") == "0"
+    check("monitor")
     for row in rows:
         complete_as_participant(browser, row["link"])
     # The monitor refreshes itself: no reload here.
@@ -191,4 +217,11 @@ def test_an_organiser_builds_opens_invites_monitors_and_reads_results(
     page.wait_for_function("() => window.Chart && Chart.getChart('chart-forest')")
     assert page.locator("#chart-distributions").is_visible()
     assert "2 completed" in page.locator(".results-meta").inner_text()
+    check("results")
+    page.goto(f"{base}/admin/surveys/poll/{poll.pk}/preview/")
+    check("preview")
+    page.goto(f"{base}/admin/surveys/participant/")
+    check("participants")
+    page.goto(f"{base}/admin/surveys/reason/")
+    check("moderation queue")
     context.close()

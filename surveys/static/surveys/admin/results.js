@@ -201,6 +201,11 @@
     const node = document.getElementById("results-data");
     if (!node || !window.Chart) return;
     const data = JSON.parse(node.textContent);
+    // Heights that depend on the number of items come as data: the CSP allows no style attribute,
+    // while setting a style property from script is allowed.
+    for (const box of document.querySelectorAll(".chart-box[data-height-rem]")) {
+      box.style.height = `${Number(box.dataset.heightRem)}rem`;
+    }
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
     distributions(data);
     forest(data);

@@ -1,0 +1,9 @@
+// Django's SelectFilter2 (the organisers picker) names its filter icons with aria-label on a
+// plain span, which ARIA does not allow (axe: aria-prohibited-attr). As an image the icon
+// keeps its name. SelectFilter2 builds the picker on window load, before this listener runs.
+window.addEventListener("load", () => {
+  "use strict";
+  for (const icon of document.querySelectorAll(".selector .search-label-icon[aria-label]")) {
+    if (!icon.hasAttribute("role")) icon.setAttribute("role", "img");
+  }
+});
