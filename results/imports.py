@@ -1,16 +1,22 @@
 """Import of an existing panel dataset (a poll run on paper or in another tool) in the wide CSV
 layout of the export. Every problem is reported by row and column; a file with any problem
 stores nothing. Imported participants are marked ``imported``.
+
+The file is read as a stream and stored in chunks inside one transaction (rolled back on any
+problem), so memory stays flat however many rows it has. Uploads are capped in size; larger files
+go through ``manage.py importresponses``, which shows its progress.
 """
 
 import csv
 import io
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -22,6 +28,8 @@ from surveys.models import Answer, Participant, Poll, Question
 
 MAX_ERRORS = 200
 IGNORED_COLUMNS = {"imported"}
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+CHUNK_ROWS = 500
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,23 @@ def _float(text: str) -> float:
     return number
 
 
+def _group(text: str) -> int:
+    number = _integer(text)
+    try:
+        # The column's own range (0 up to PostgreSQL's integer maximum).
+        Participant._meta.get_field("group").run_validators(number)
+    except ValidationError as error:
+        raise CellError(f"{number} is not a group number: {' '.join(error.messages)}") from None
+    return number
+
+
+def _seconds(text: str) -> float:
+    number = _float(text)
+    if number < 0:
+        raise CellError(f"{number} seconds: a time cannot be negative")
+    return number
+
+
 def _keys(text: str) -> list[str]:
     return [key.strip() for key in text.split(LIST_SEPARATOR) if key.strip()]
 
@@ -122,7 +147,10 @@ def decode_answer(question: Question, text: str, options: list[str]) -> tuple[An
 
 
 def _datetime(text: str) -> datetime:
-    value = parse_datetime(text.replace(" ", "T", 1))
+    try:
+        value = parse_datetime(text.replace(" ", "T", 1))
+    except ValueError:  # well formed but impossible, like 2024-13-45T25:61
+        value = None
     if value is None:
         raise CellError(f"'{text}' is not an ISO 8601 date and time")
     return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.UTC)
@@ -167,7 +195,7 @@ class Parser:
         if arm not in ("", *Participant.Arm.values):
             self.error(number, "arm", f"'{arm}' is not treatment, control or empty")
         fields["arm"] = arm
-        for column, convert in (("group", _integer), ("weight", _float)):
+        for column, convert in (("group", _group), ("weight", _float)):
             text = row.get(column, "")
             fields[column] = self.cell(number, column, text, convert) if text else None
         if fields["weight"] is not None and fields["weight"] <= 0:
@@ -191,12 +219,12 @@ class Parser:
         for step in STEPS:
             text = row.get(f"seconds_{step}", "")
             if text:
-                fields["step_times"][step] = self.cell(number, f"seconds_{step}", text, _float)
+                fields["step_times"][step] = self.cell(number, f"seconds_{step}", text, _seconds)
         for key in self.positions:
             text = row.get(f"seconds_position_{key}", "")
             if text:
                 column = f"seconds_position_{key}"
-                fields["position_seconds"][key] = self.cell(number, column, text, _float)
+                fields["position_seconds"][key] = self.cell(number, column, text, _seconds)
         return fields
 
     def answers(self, number: int, row: dict[str, str]) -> list[tuple[Question, int, Any]]:
@@ -214,9 +242,11 @@ class Parser:
         return answers
 
 
-def parse_file(poll: Poll, stream: IO[str]) -> list[tuple[str, dict[str, Any], list[Any]]]:
-    """Every row of the file checked; raises ImportFailed with all problems found."""
-    parser = Parser(poll)
+Row = tuple[str, dict[str, Any], list[Any]]  # (participant id, fields, decoded answers)
+
+
+def parse_rows(poll: Poll, parser: "Parser", stream: IO[str]) -> Iterator[list[Row]]:
+    """The file's rows, checked, in chunks; every problem goes to ``parser.errors``."""
     reader = csv.DictReader(stream)
     header = reader.fieldnames or []
     if not header:
@@ -226,42 +256,46 @@ def parse_file(poll: Poll, stream: IO[str]) -> list[tuple[str, dict[str, Any], l
         raise ImportFailed(parser.errors)
     existing = set(poll.participants.values_list("public_id", flat=True))
     seen: dict[str, int] = {}
-    rows = []
-    for number, row in enumerate(reader, 2):
-        if None in row or any(value is None for value in row.values()):
-            parser.error(number, "", f"expected {len(header)} cells in this row")
-            continue
-        row = {key: value.strip() for key, value in row.items()}
-        public_id = row["participant"]
-        if not public_id:
-            parser.error(number, "participant", "the participant id is empty")
-        elif len(public_id) > 32:
-            parser.error(number, "participant", "the participant id is longer than 32 characters")
-        elif public_id in seen:
-            parser.error(number, "participant", f"the same id as row {seen[public_id]}")
-        elif public_id in existing:
-            parser.error(number, "participant", "this participant is already in the poll")
-        seen.setdefault(public_id, number)
-        rows.append((public_id, parser.participant(number, row), parser.answers(number, row)))
-    if not rows and not parser.errors:
-        parser.error(2, "", "the file has no data rows")
-    if parser.errors:
-        raise ImportFailed(parser.errors)
-    return rows
-
-
-@transaction.atomic
-def import_responses(*, poll: Poll, stream: IO[str] | IO[bytes]) -> ImportResult:
-    """Store every row of a wide CSV as an imported participant with answers, or nothing."""
-    if isinstance(stream.read(0), bytes):
-        stream = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+    chunk: list[Row] = []
+    number = 1
     try:
-        rows = parse_file(poll, stream)  # type: ignore[arg-type]
-    except UnicodeDecodeError as error:
-        raise ImportFailed([RowError(0, "", f"the file is not UTF-8 text: {error}")]) from None
+        for number, row in enumerate(reader, 2):
+            if len(parser.errors) >= MAX_ERRORS:
+                break
+            if None in row or any(value is None for value in row.values()):
+                parser.error(number, "", f"expected {len(header)} cells in this row")
+                continue
+            # PostgreSQL text and JSON cannot hold NUL; no spreadsheet cell needs one.
+            bad = [column for column, value in row.items() if "\x00" in value]
+            for column in bad:
+                parser.error(number, column, "the cell contains a NUL character")
+            if bad:
+                continue
+            row = {key: value.strip() for key, value in row.items()}
+            public_id = row["participant"]
+            if not public_id:
+                parser.error(number, "participant", "the participant id is empty")
+            elif len(public_id) > 32:
+                parser.error(number, "participant", "the participant id is over 32 characters")
+            elif public_id in seen:
+                parser.error(number, "participant", f"the same id as row {seen[public_id]}")
+            elif public_id in existing:
+                parser.error(number, "participant", "this participant is already in the poll")
+            seen.setdefault(public_id, number)
+            chunk.append((public_id, parser.participant(number, row), parser.answers(number, row)))
+            if len(chunk) >= CHUNK_ROWS:
+                yield chunk
+                chunk = []
     except csv.Error as error:
-        raise ImportFailed([RowError(0, "", f"not a readable CSV file: {error}")]) from None
-    result = ImportResult()
+        # The reader stops at the row after the last one it gave (a field over its size limit).
+        parser.error(number + 1, "", f"not a readable CSV line: {error}")
+    if chunk:
+        yield chunk
+    if not seen and not parser.errors:
+        parser.error(2, "", "the file has no data rows")
+
+
+def _store(poll: Poll, rows: list[Row], result: ImportResult) -> None:
     taken = set(
         Participant.objects.filter(
             public_id__in=[public_id for public_id, _, _ in rows]
@@ -279,7 +313,7 @@ def import_responses(*, poll: Poll, stream: IO[str] | IO[bytes]) -> ImportResult
         else:
             participant.public_id = public_id
         participants.append(participant)
-    Participant.objects.bulk_create(participants, batch_size=2000)
+    Participant.objects.bulk_create(participants)
     answers = [
         Answer(
             poll=poll,
@@ -293,7 +327,57 @@ def import_responses(*, poll: Poll, stream: IO[str] | IO[bytes]) -> ImportResult
         for participant, (_, _, decoded) in zip(participants, rows, strict=True)
         for question, wave, (value, number, dont_know) in decoded
     ]
-    Answer.objects.bulk_create(answers, batch_size=5000)
-    result.participants, result.answers = len(participants), len(answers)
+    Answer.objects.bulk_create(answers)
+    result.participants += len(participants)
+    result.answers += len(answers)
+
+
+def _size(stream: IO[Any]) -> int | None:
+    size = getattr(stream, "size", None)  # Django's uploaded files
+    if isinstance(size, int):
+        return size
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+@transaction.atomic
+def import_responses(
+    *,
+    poll: Poll,
+    stream: IO[str] | IO[bytes],
+    max_bytes: int | None = MAX_UPLOAD_BYTES,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Store every row of a wide CSV as an imported participant with answers, or nothing.
+
+    Files over ``max_bytes`` are refused before a byte is parsed (``None``: no limit, for the
+    command line). Chunks are written as they pass their checks; the first problem stops the
+    writing, the rest of the file is still checked, and any problem rolls everything back.
+    """
+    size = _size(stream)
+    if max_bytes is not None and size is not None and size > max_bytes:
+        message = (
+            f"the file has {size:,} bytes; uploads are limited to {max_bytes:,} bytes. "
+            "Import larger files with manage.py importresponses."
+        )
+        raise ImportFailed([RowError(0, "", message)])
+    if isinstance(stream.read(0), bytes):
+        stream = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+    parser = Parser(poll)
+    result = ImportResult()
+    rows = 0
+    try:
+        for chunk in parse_rows(poll, parser, stream):  # type: ignore[arg-type]
+            rows += len(chunk)
+            if not parser.errors:
+                _store(poll, chunk, result)
+            if progress is not None:
+                progress(rows)
+    except UnicodeDecodeError as error:
+        parser.error(0, "", f"the file is not UTF-8 text: {error}")
+    if parser.errors:
+        raise ImportFailed(parser.errors)
     schedule_recompute(poll.pk)
     return result

@@ -7,10 +7,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from results.imports import MAX_UPLOAD_BYTES, ImportFailed, import_responses
 from surveys.definitions import save_poll, validate
 from surveys.models import Answer, Participant
 from tests.results.api_fixtures import *  # noqa: F403
-from tests.results.api_fixtures import research_definition
+from tests.results.api_fixtures import bearer, research_definition
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +122,68 @@ def test_round_trip_gives_identical_results_tables(researcher, poll, fresh_copy,
     copied = recompute_poll(fresh_copy.pk).payload
     for table in ("items", "did", "gaps", "knowledge", "options", "small_groups"):
         assert copied.get(table) == original.get(table), table
+
+
+def import_text(poll, text: str):
+    return import_responses(poll=poll, stream=io.BytesIO(text.encode()))
+
+
+@pytest.mark.parametrize(
+    ("cells", "column", "message"),
+    [
+        ({"participant": "p\x00x"}, "participant", "NUL character"),
+        ({"comment_t2": "fine\x00then"}, "comment_t2", "NUL character"),
+        ({"started_at": "2024-13-45T25:61"}, "started_at", "not an ISO 8601 date and time"),
+        ({"completed_at": "2024-02-30 10:00"}, "completed_at", "not an ISO 8601 date and time"),
+        ({"group": "3000000000"}, "group", "less than or equal to 2147483647"),
+        ({"group": "-1"}, "group", "greater than or equal to 0"),
+        ({"weight": "1e400"}, "weight", "not a finite number"),
+        ({"seconds_t1": "-5"}, "seconds_t1", "cannot be negative"),
+        ({"budget_t1": "nan"}, "budget_t1", "not a finite number"),
+    ],
+)
+def test_hostile_cells_are_row_and_column_errors_and_store_nothing(
+    fresh_copy, cells: dict[str, str], column: str, message: str
+) -> None:
+    bad = {"participant": "p1", "arm": "treatment", "rate_exit_t1": "3", **cells}
+    good = {**bad, **dict.fromkeys(cells, ""), "participant": "p0"}
+    lines = [list(bad), list(good.values()), list(bad.values())]
+    text = "".join(",".join(line) + "\r\n" for line in lines)
+    with pytest.raises(ImportFailed) as failure:
+        import_text(fresh_copy, text)
+    errors = [(e.row, e.column) for e in failure.value.errors]
+    assert errors == [(3, column)], failure.value
+    assert message in failure.value.errors[0].message
+    assert not Participant.objects.filter(poll=fresh_copy).exists()
+
+
+def test_a_problem_after_chunks_were_written_still_stores_nothing(fresh_copy, monkeypatch) -> None:
+    monkeypatch.setattr("results.imports.CHUNK_ROWS", 2)
+    rows = [f"p{n},treatment,3" for n in range(7)] + ["p7,treatment,11"]
+    with pytest.raises(ImportFailed, match="row 9, column rate_exit_t1: 11 is outside"):
+        import_text(fresh_copy, "participant,arm,rate_exit_t1\n" + "\n".join(rows) + "\n")
+    assert not Participant.objects.filter(poll=fresh_copy).exists()
+    assert not Answer.objects.filter(poll=fresh_copy).exists()
+    result = import_text(fresh_copy, "participant,arm,rate_exit_t1\n" + "\n".join(rows[:7]))
+    assert (result.participants, result.answers) == (7, 7)
+
+
+def test_an_oversized_cell_is_a_row_error_not_a_crash(fresh_copy) -> None:
+    text = "participant,arm,comment_t2\np1,treatment,short\np2,treatment," + "x" * 200_000 + "\n"
+    with pytest.raises(ImportFailed, match="row 3, column -: not a readable CSV line"):
+        import_text(fresh_copy, text)
+    assert not Participant.objects.filter(poll=fresh_copy).exists()
+
+
+def test_an_upload_over_the_size_limit_is_refused_before_parsing(
+    fresh_copy, make_researcher
+) -> None:
+    _, secret = make_researcher("importer", polls=(fresh_copy,), can_import=True)
+    header = "participant,arm,comment_t2\n"
+    filler = "".join(f"p{n},treatment,{'x' * 200}\n" for n in range(MAX_UPLOAD_BYTES // 200))
+    response = upload(bearer(secret), fresh_copy, (header + filler).encode())
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert f"uploads are limited to {MAX_UPLOAD_BYTES:,} bytes" in error["message"]
+    assert "manage.py importresponses" in error["message"]
+    assert not Participant.objects.filter(poll=fresh_copy).exists()

@@ -1,12 +1,18 @@
-"""``manage.py importresponses SLUG FILE``: import a wide CSV of existing panel data."""
+"""``manage.py importresponses SLUG FILE``: import a wide CSV of existing panel data.
+
+The way in for files over the upload limit: no size cap (whoever runs it has the server's shell),
+memory stays flat, and the rows checked so far are shown as it goes.
+"""
 
 from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from results.imports import ImportFailed, import_responses
+from results.imports import CHUNK_ROWS, ImportFailed, import_responses
 from surveys.models import Poll
+
+PROGRESS_EVERY = 20 * CHUNK_ROWS
 
 
 class Command(BaseCommand):
@@ -16,13 +22,19 @@ class Command(BaseCommand):
         parser.add_argument("slug")
         parser.add_argument("file")
 
+    def progress(self, rows: int) -> None:
+        if rows % PROGRESS_EVERY == 0:
+            self.stderr.write(f"  {rows:,} rows checked")
+
     def handle(self, *args: Any, **options: Any) -> None:
         poll = Poll.objects.filter(slug=options["slug"]).first()
         if poll is None:
             raise CommandError(f"No poll '{options['slug']}'.")
         try:
-            with open(options["file"], encoding="utf-8-sig", newline="") as stream:
-                result = import_responses(poll=poll, stream=stream)
+            with open(options["file"], "rb") as stream:
+                result = import_responses(
+                    poll=poll, stream=stream, max_bytes=None, progress=self.progress
+                )
         except OSError as error:
             raise CommandError(f"{options['file']}: {error.strerror}") from None
         except ImportFailed as failure:
