@@ -21,6 +21,7 @@ import ipaddress
 import json
 import socket
 import ssl
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -172,10 +173,20 @@ def dispatch(delivery_id: int) -> None:
 
 
 def send_in_background(delivery_id: int) -> None:
+    """One attempt in a background thread; a failure is tried again after its backoff by a
+    timer in this process (no beat runs in the embedded default). If the process ends first,
+    the delivery stays pending and due, for the sweeper of a deployment that has one."""
     try:
-        attempt_delivery(delivery_id=delivery_id)
+        delivery = attempt_delivery(delivery_id=delivery_id)
     finally:
         connections.close_all()  # this thread's own connections
+    if delivery.state == WebhookDelivery.State.PENDING and delivery.next_attempt_at:
+        wait = (delivery.next_attempt_at - timezone.now()).total_seconds()
+        timer = threading.Timer(
+            max(wait, 0.0), BACKGROUND.submit, (send_in_background, delivery_id)
+        )
+        timer.daemon = True  # never holds a process that is shutting down
+        timer.start()
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
