@@ -269,6 +269,16 @@ TRANSLATED = {
 }
 
 
+def _source_problems(data: dict[str, Any]) -> list[Problem]:
+    """Source links that are not http or https (the model's rule, with the file's paths)."""
+    return [
+        Problem(_path(["positions", index, "sources", number, "url"]), problem)
+        for index, position in enumerate(data["positions"])
+        for number, source in enumerate(position.get("sources", []))
+        if (problem := source_url_problem(source.get("url")))
+    ]
+
+
 def _cross_problems(data: dict[str, Any]) -> list[Problem]:
     """What a JSON Schema cannot say: references, uniqueness, languages, design rules."""
     problems: list[Problem] = []
@@ -288,11 +298,7 @@ def _cross_problems(data: dict[str, Any]) -> list[Problem]:
             if counts[item["key"]] > 1:
                 add(Problem(_path([part, index, "key"]), f"duplicate key '{item['key']}'"))
 
-    for index, position in enumerate(data["positions"]):
-        for number, source in enumerate(position["sources"]):
-            problem = source_url_problem(source.get("url"))
-            if problem:
-                add(Problem(_path(["positions", index, "sources", number, "url"]), problem))
+    problems += _source_problems(data)
 
     sections = {s["key"] for s in data["sections"]}
     positions = {p["key"] for p in data["positions"]}
@@ -382,8 +388,12 @@ def save_poll(*, data: dict[str, Any], source: str) -> tuple[Poll, bool]:
     """Create or update the poll named by ``data['slug']``; returns (poll, created).
 
     The items of a poll that already has answers are frozen: changing them would change what
-    the stored answers mean. Texts and design may still change.
+    the stored answers mean. Texts and design may still change. Source links are checked
+    here too, since clones and other callers pass data that never went through ``validate``.
     """
+    problems = _source_problems(data)
+    if problems:
+        raise DefinitionError(source, problems)
     poll = Poll.objects.select_for_update().filter(slug=data["slug"]).first()
     created = poll is None
     if (

@@ -11,7 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from surveys.access import COOKIE_SALT, cookie_name
-from surveys.models import Participant, Position
+from surveys.authoring import clone_poll
+from surveys.definitions import DefinitionError
+from surveys.models import Participant, Poll, Position
 from tests.factories import make_poll
 from tests.surveys.test_admin_support import client_for, form_fields, staff
 
@@ -104,3 +106,10 @@ def test_the_admin_preview_never_links_a_stored_javascript_url() -> None:
     assert response.status_code == 200
     assert "Read this" in page
     assert "javascript:" not in page
+
+
+def test_a_clone_does_not_copy_a_stored_javascript_url() -> None:
+    poll = stored_attack().poll
+    with pytest.raises(DefinitionError, match=r"positions\[0\]\.sources\[0\]\.url: .*not an http"):
+        clone_poll(poll=poll, slug="copy", by=staff("olga"))
+    assert not Poll.objects.filter(slug="copy").exists()
