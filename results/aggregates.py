@@ -7,7 +7,7 @@ exactly the columns of ``results.tables``; the other tables are documented in ``
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from itertools import combinations
 from typing import Any
 
@@ -16,6 +16,8 @@ import numpy as np
 from results import stats, tables
 from results.breakdowns import (
     Cell,
+    CellKey,
+    Layout,
     arm_mask,
     breakdown_questions,
     cells,
@@ -115,6 +117,41 @@ def weight_options(data: PollData) -> list[bool]:
     return [False, True] if data.has_weights else [False]
 
 
+# Columns about everyone who answered at one wave (not the complete pairs), decided per wave
+# (see Withheld).
+WAVE_COLUMNS = {
+    1: ("n_t1", "pct_oppose_t1", "pct_neutral_t1", "pct_support_t1", "pct_dk_t1", "pct_correct_t1"),
+    2: ("n_t2", "pct_oppose_t2", "pct_neutral_t2", "pct_support_t2", "pct_dk_t2", "pct_correct_t2"),
+}
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """What complementary suppression withholds for one item (or knowledge measure).
+
+    ``pairs``: cells without a row (the complete pairs give means, variances, tests...).
+    ``waves[w - 1]``: cells whose wave-w answerer columns (n, shares, distribution) are empty:
+    everyone who answered at that wave is a population of its own, with its own margins (a
+    category with no complete pair can still have answerers at T1).
+
+    Within one shown row the wave answerers minus the complete pairs (those who said don't
+    know or skipped at the other wave) are not protected: that group is defined only by an
+    answer nobody but the participant sees, and withholding it would blank the whole-sample
+    distributions whenever a few said don't know. The codebook says so.
+    """
+
+    pairs: frozenset[CellKey]
+    waves: tuple[frozenset[CellKey], frozenset[CellKey]]
+
+    def blanked(self, key: CellKey, values: Row) -> Row:
+        """``values`` with the columns of withheld waves set to None."""
+        out = dict(values)
+        for wave, withheld in enumerate(self.waves, 1):
+            if key in withheld:
+                out.update(dict.fromkeys(WAVE_COLUMNS[wave]))
+        return out
+
+
 class PayloadBuilder:
     """Builds every table for one PollData; one instance per recompute."""
 
@@ -137,14 +174,64 @@ class PayloadBuilder:
             for i, _ in self.items
             for w in (0, 1)
         )
+        # Complementary suppression (results.stats.disclosure): one rule, decided per population
+        # over the cells of these layouts, and every table below publishes only what it allows.
+        self.layout = Layout(data)
+        self.cell_withheld = self.layout.withheld(self.population(np.ones(data.n, bool)), k=self.k)
+        self._withheld: dict[Any, Withheld] = {}
+
+    # -- disclosure control -------------------------------------------------------------------
+
+    def population(self, members: np.ndarray) -> np.ndarray:
+        """Counts to protect: the members and, for weighted rows, those with a weight."""
+        if not self.data.has_weights:
+            return members[None, :]
+        return np.stack([members, members & (self.data.weight > 0)])
+
+    def paired_withheld(
+        self, layout: Layout, answered: tuple[np.ndarray, np.ndarray], pairs: np.ndarray
+    ) -> Withheld:
+        """``answered[w]``: counted at wave w (DK included); ``pairs``: complete pairs."""
+        held = layout.withheld(self.population(pairs), k=self.k, forced=self.cell_withheld)
+        # A cell with a row shows its wave answerers too; one without hides them. A cell whose
+        # pairs are few or none can still have answerers at one wave, so each wave is decided
+        # on its own counts, with the cells without a row already withheld.
+        waves = [
+            layout.withheld(self.population(wave_answered), k=self.k, forced=held)
+            for wave_answered in answered
+        ]
+        return Withheld(held, (waves[0], waves[1]))
+
+    def item_withheld(self, i: int) -> Withheld:
+        if i not in self._withheld:
+            x1, x2 = self.ratings[i]
+            sub1 = ~np.isnan(x1) & ~self.data.dont_know[i, 0]
+            sub2 = ~np.isnan(x2) & ~self.data.dont_know[i, 1]
+            answered = (sub1 | self.data.dont_know[i, 0], sub2 | self.data.dont_know[i, 1])
+            self._withheld[i] = self.paired_withheld(self.layout, answered, sub1 & sub2)
+        return self._withheld[i]
+
+    def knowledge_withheld(self, j: int | None) -> Withheld:
+        """Knowledge item j (column of the matrices), or the index for None."""
+        key = ("knowledge", j)
+        if key not in self._withheld:
+            matrices = self.knowledge_matrices()
+            assert matrices is not None
+            if j is None:
+                asked = tuple(~np.isnan(m).all(axis=1) for m in matrices)
+            else:
+                asked = tuple(~np.isnan(m[:, j]) for m in matrices)
+            layout = Layout(self.data, include_groups=False)
+            self._withheld[key] = self.paired_withheld(layout, asked, asked[0] & asked[1])
+        return self._withheld[key]
 
     def report(self, fraction: float, message: str) -> None:
         if self.progress:
             self.progress(fraction, message)
 
     def visible(self, cell: Cell) -> bool:
-        if cell.size >= self.k:
-            return True
+        if cell.key not in self.cell_withheld:
+            return cell.size > 0  # an empty cell has nothing to show
         if cell.size:
             self.suppressed.append(cell.label())
         return False
@@ -166,6 +253,10 @@ class PayloadBuilder:
                 family: list[tuple[Row, Row, stats.ItemChange]] = []
                 w = self.weights(cell.mask, weighted)
                 for i, question in self.items:
+                    withheld = self.item_withheld(i)
+                    if cell.key in withheld.pairs:
+                        self.suppressed_rows += 1
+                        continue
                     x1, x2 = self.ratings[i]
                     change = stats.item_change(
                         x1[cell.mask],
@@ -176,16 +267,19 @@ class PayloadBuilder:
                         scale_max=question.scale_max,
                         weights=w,
                     )
-                    if change.n_pairs < self.k:
-                        self.suppressed_rows += 1
-                        continue
+                    if change.n_pairs == 0:
+                        continue  # nobody to describe (an all-zero weight, say)
                     ident = {"item": question.key, **cell.label(), "weighted": weighted}
-                    family.append(({**ident, **asdict(change)}, ident, change))
-                holm, bh = stats.adjust_pvalues([change.p_t for *_, change in family])
-                for (values, ident, change), p_holm, p_bh in zip(family, holm, bh, strict=True):
+                    values = withheld.blanked(cell.key, {**ident, **asdict(change)})
+                    family.append((values, ident, change, withheld))
+                holm, bh = stats.adjust_pvalues([change.p_t for _, _, change, _ in family])
+                for (values, ident, change, withheld), p_holm, p_bh in zip(
+                    family, holm, bh, strict=True
+                ):
                     items.append(json_row({**values, "p_holm": p_holm, "p_bh": p_bh}, tables.ITEMS))
                     details.append(self.detail_row(values, change))
-                    distributions.extend(self.distribution_rows(ident, change))
+                    shown = [cell.key not in held for held in withheld.waves]
+                    distributions.extend(self.distribution_rows(ident, change, shown))
         return items, details, distributions
 
     @staticmethod
@@ -197,13 +291,19 @@ class PayloadBuilder:
         return json_row(flat, TABLE_COLUMNS["item_details"])
 
     @staticmethod
-    def distribution_rows(ident: Row, change: stats.ItemChange) -> list[Row]:
+    def distribution_rows(ident: Row, change: stats.ItemChange, shown: list[bool]) -> list[Row]:
+        """Rows of both waves; a withheld wave keeps its rows with an empty pct."""
         rows = []
         for wave, distribution in ((1, change.distribution_t1), (2, change.distribution_t2)):
             for value, pct in zip(
                 range(change.scale_min, change.scale_max + 1), distribution, strict=True
             ):
-                row = {**ident, "wave": wave, "value": value, "pct": pct}
+                row = {
+                    **ident,
+                    "wave": wave,
+                    "value": value,
+                    "pct": pct if shown[wave - 1] else None,
+                }
                 rows.append(json_row(row, TABLE_COLUMNS["distributions"]))
         return rows
 
@@ -220,13 +320,23 @@ class PayloadBuilder:
             t, c = treat & mask, ctrl & mask
             if t.sum() < self.k or c.sum() < self.k:
                 continue
+            # A row repeats the change of the treatment and the control cell: shown only when the
+            # items (knowledge) table shows both, so it never reveals a withheld one.
+            arms = [("treatment", subgroup, value), ("control", subgroup, value)]
             results: list[tuple[str, stats.DiffInDiff]] = []
             for i, question in self.items:
+                if any(key in self.item_withheld(i).pairs for key in arms):
+                    self.suppressed_rows += 1
+                    continue
                 x1, x2 = self.ratings[i]
                 results.append((question.key, stats.diff_in_diff(x1[t], x2[t], x1[c], x2[c])))
             if knowledge is not None:
                 k1, k2 = knowledge
-                results.append((KNOWLEDGE_INDEX, stats.knowledge_did(k1[t], k2[t], k1[c], k2[c])))
+                if any(key in self.knowledge_withheld(None).pairs for key in arms):
+                    self.suppressed_rows += 1
+                else:
+                    did = stats.knowledge_did(k1[t], k2[t], k1[c], k2[c])
+                    results.append((KNOWLEDGE_INDEX, did))
             for key, did in results:
                 if did.n_treatment < self.k or did.n_control < self.k:
                     self.suppressed_rows += 1
@@ -243,7 +353,7 @@ class PayloadBuilder:
         return "all", np.ones(self.data.n, dtype=bool)
 
     def gap_rows(self) -> list[Row]:
-        _, population = self.gap_population()
+        arm, population = self.gap_population()
         rows: list[Row] = []
         for question in breakdown_questions(self.data):
             masks = {
@@ -256,6 +366,11 @@ class PayloadBuilder:
                 if in_a.sum() < self.k or in_b.sum() < self.k:
                     continue
                 for i, item in self.items:
+                    # A gap is mean A - mean B: shown only with both cells' rows (the items table).
+                    held = self.item_withheld(i).pairs
+                    if (arm, question.key, a) in held or (arm, question.key, b) in held:
+                        self.suppressed_rows += 1
+                        continue
                     x1, x2 = self.ratings[i]
                     gap = stats.gap_change(x1, x2, in_a, in_b)
                     if gap.n_a < self.k or gap.n_b < self.k:
@@ -296,28 +411,38 @@ class PayloadBuilder:
         rows: list[Row] = []
         columns = TABLE_COLUMNS["knowledge"]
         for cell in cells(self.data, include_groups=False):
-            if cell.size < self.k:
+            if cell.key in self.cell_withheld or not cell.size:
                 continue
             for weighted in weight_options(self.data):
                 w = self.weights(cell.mask, weighted)
                 ident = {**cell.label(), "weighted": weighted}
-                index = stats.knowledge(k1[cell.mask], k2[cell.mask], weights=w)
-                if index.n_pairs >= self.k:
-                    rows.append(
-                        json_row(
-                            {
-                                **asdict(index),
-                                **ident,
-                                "item": KNOWLEDGE_INDEX,
-                                "pct_correct_t1": float(np.nanmean(index.pct_correct_t1)),
-                                "pct_correct_t2": float(np.nanmean(index.pct_correct_t2)),
-                            },
-                            columns,
-                        )
-                    )
+                withheld = self.knowledge_withheld(None)
+                index = None
+                if cell.key not in withheld.pairs:
+                    index = stats.knowledge(k1[cell.mask], k2[cell.mask], weights=w)
+                if index is not None and index.n_pairs:
+                    values = {
+                        **asdict(index),
+                        **ident,
+                        "item": KNOWLEDGE_INDEX,
+                        "pct_correct_t1": float(np.nanmean(index.pct_correct_t1)),
+                        "pct_correct_t2": float(np.nanmean(index.pct_correct_t2)),
+                    }
+                    # Its pct_correct is the mean of the items' pct_correct: empty where any
+                    # item's is, or the withheld one would be the difference.
+                    for wave in (1, 2):
+                        if any(
+                            cell.key in self.knowledge_withheld(j).waves[wave - 1]
+                            for j in range(len(items))
+                        ):
+                            values[f"pct_correct_t{wave}"] = None
+                    rows.append(json_row(withheld.blanked(cell.key, values), columns))
                 for j, (_, question) in enumerate(items):
+                    withheld = self.knowledge_withheld(j)
+                    if cell.key in withheld.pairs:
+                        continue
                     one = stats.knowledge(k1[cell.mask][:, [j]], k2[cell.mask][:, [j]], weights=w)
-                    if one.n_pairs < self.k:
+                    if not one.n_pairs:
                         continue
                     values = {
                         **asdict(one),
@@ -326,5 +451,5 @@ class PayloadBuilder:
                         "pct_correct_t1": one.pct_correct_t1[0],
                         "pct_correct_t2": one.pct_correct_t2[0],
                     }
-                    rows.append(json_row(values, columns))
+                    rows.append(json_row(withheld.blanked(cell.key, values), columns))
         return rows

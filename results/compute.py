@@ -106,8 +106,8 @@ def _build_payload(data: PollData, progress: Progress | None) -> dict[str, Any]:
     gaps = builder.gap_rows()
     knowledge = builder.knowledge_rows()
     builder.report(0.85, "options and small groups")
-    options = options_tables(data, builder.ratings)
-    small_groups = small_group_tables(data, builder.items, builder.ratings)
+    options = options_tables(data, builder.ratings, builder)
+    small_groups = small_group_tables(data, builder.items, builder.ratings, builder)
     gap_arm, _ = builder.gap_population()
     meta = {
         "n_participants": data.n,

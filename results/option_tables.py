@@ -1,18 +1,26 @@
 """Tables for the options as a set (rankings, Borda, Condorcet, single-peakedness, opinion
 groups and their migration) and for small-group homogenization and polarization.
 
-Both are computed per arm (all, treatment, control) over the arm's participants; an arm below
-the poll's minimum subgroup size is skipped, and so is any small group below it.
+Both are computed per arm (all, treatment, control) over the arm's participants. What is shown
+follows results.stats.disclosure like every other table: an arm is skipped when it is small or
+when "all" minus the other arm would reveal a small one; a ratings column at a wave follows the
+items table's decision for that option's item; opinion groups and their migration protect their
+small cells across the group sizes and the migration table; small-group rows are those the items
+table shows, and the summaries average over exactly those groups.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from results import stats
-from results.breakdowns import MAX_GROUP_ROWS, arm_mask, present_arms
+from results.breakdowns import MAX_GROUP_ROWS, Layout, arm_mask, present_arms, whole
 from results.loading import PollData, as_json_number
+from results.stats import disclosure
 from surveys.models import Question
+
+if TYPE_CHECKING:
+    from results.aggregates import PayloadBuilder
 
 Row = dict[str, Any]
 
@@ -152,28 +160,87 @@ def option_matrices(
 
 
 def options_tables(
-    data: PollData, ratings: dict[int, tuple[np.ndarray, np.ndarray]]
+    data: PollData, ratings: dict[int, tuple[np.ndarray, np.ndarray]], builder: "PayloadBuilder"
 ) -> dict[str, list[Row]]:
     out: dict[str, list[Row]] = {name: [] for name in OPTION_COLUMNS}
     matrices = option_matrices(data, ratings)
     if matrices is None:
         return out
     keys, r1, r2, k1, k2 = matrices
+    # The arms margin only (options have no breakdown rows): members and complete rankings.
+    members = np.ones(data.n, dtype=bool)
+    ranked = [~np.isnan(k).any(axis=1) for k in (k1, k2)]
+    arms = Layout(data, include_groups=False, include_breakdowns=False).withheld(
+        np.stack([members, *ranked]), k=data.min_subgroup_size, forced=builder.cell_withheld
+    )
+    item_of = {
+        q.option: i for i, q in builder.items if q.option and i in ratings and q.option in keys
+    }
     for arm, code in present_arms(data):
-        mask = arm_mask(data, code)
-        if mask.sum() < data.min_subgroup_size:
+        if whole(arm) in arms:
             continue
+        mask = arm_mask(data, code)
         result = stats.option_set(
             r1[mask], r2[mask], k1[mask], k2[mask], option_keys=keys, axis_order=keys
         )
-        add_option_rows(out, arm, int(mask.sum()), result, data)
+        # A wave's ratings of an option are its item's answerers at that wave in this arm.
+        waves_shown = {
+            key: [whole(arm) not in held for held in builder.item_withheld(item_of[key]).waves]
+            if key in item_of
+            else [True, True]
+            for key in keys
+        }
+        add_option_rows(out, arm, int(mask.sum()), result, data, waves_shown)
     return out
 
 
+def opinion_cells_withheld(result: stats.OptionSet, k: int) -> frozenset[Any]:
+    """Opinion groups and migration counts to withhold (results.stats.disclosure).
+
+    Cells: ("size", wave, g) the groups, ("m", g1, g2) the migration counts, and hidden
+    ("only", wave, g), members grouped at that wave only. Margins: the groups of a wave sum to
+    those grouped (treated as published: it can equal a published n); each group is its
+    migration row (column) plus its hidden rest; the migration counts sum to n_migration.
+    """
+    counts: dict[Any, tuple[int]] = {("n",): (result.n_migration,)}
+    margins: list[disclosure.Margin] = []
+    hidden: list[Any] = []
+    migration = np.array(result.migration, dtype=np.int64).reshape(
+        len(result.migration), -1 if result.migration else 0
+    )
+    for wave, groups in ((1, result.groups_t1), (2, result.groups_t2)):
+        sizes = [int(v) for v in groups.sizes]
+        counts[("placed", wave)] = (sum(sizes),)
+        margins.append(
+            disclosure.Margin(("placed", wave), tuple(("size", wave, g) for g in range(len(sizes))))
+        )
+        for g, size in enumerate(sizes):
+            counts[("size", wave, g)] = (size,)
+            if not migration.size:
+                continue
+            line = migration[g] if wave == 1 else migration[:, g]
+            cells = [("m", g, h) if wave == 1 else ("m", h, g) for h in range(line.size)]
+            counts[("only", wave, g)] = (size - int(line.sum()),)
+            hidden.append(("only", wave, g))
+            margins.append(disclosure.Margin(("size", wave, g), (*cells, ("only", wave, g))))
+    for (g1, g2), count in np.ndenumerate(migration):
+        counts[("m", g1, g2)] = (int(count),)
+    if migration.size:
+        parts = tuple(("m", g1, g2) for g1, g2 in np.ndindex(migration.shape))
+        margins.append(disclosure.Margin(("n",), parts))
+    return disclosure.suppress(counts, margins, k=k, hidden=hidden)
+
+
 def add_option_rows(
-    out: dict[str, list[Row]], arm: str, n: int, result: stats.OptionSet, data: PollData
+    out: dict[str, list[Row]],
+    arm: str,
+    n: int,
+    result: stats.OptionSet,
+    data: PollData,
+    waves_shown: dict[str, list[bool]],
 ) -> None:
     keys = result.option_keys
+    withheld = opinion_cells_withheld(result, data.min_subgroup_size)
     out["summary"].append(
         _row(
             {
@@ -199,6 +266,9 @@ def add_option_rows(
             "rank_t1": result.order_t1.index(key) + 1 if key in result.order_t1 else None,
             "rank_t2": result.order_t2.index(key) + 1 if key in result.order_t2 else None,
         }
+        for wave, shown in enumerate(waves_shown[key], 1):
+            if not shown:
+                ranked.update({f"n_t{wave}": None, f"mean_t{wave}": None, f"rank_t{wave}": None})
         out["rankings"].append(_row(ranked, OPTION_COLUMNS["rankings"]))
         borda = {
             "arm": arm,
@@ -238,7 +308,7 @@ def add_option_rows(
         }
         out["single_peakedness"].append(_row(peaked, OPTION_COLUMNS["single_peakedness"]))
         for group, size in enumerate(groups.sizes):
-            if size < data.min_subgroup_size:
+            if ("size", wave, group) in withheld:
                 continue
             pcs = groups.centroids_2d[group] if group < len(groups.centroids_2d) else []
             values = {
@@ -261,7 +331,7 @@ def add_option_rows(
                 )
     for g1, row in enumerate(result.migration):
         for g2, count in enumerate(row):
-            if count >= data.min_subgroup_size:
+            if count and ("m", g1, g2) not in withheld:
                 values = {"arm": arm, "group_t1": g1, "group_t2": g2, "n": count}
                 out["migration"].append(_row(values, OPTION_COLUMNS["migration"]))
 
@@ -270,6 +340,7 @@ def small_group_tables(
     data: PollData,
     items: list[tuple[int, Any]],
     ratings: dict[int, tuple[np.ndarray, np.ndarray]],
+    builder: "PayloadBuilder",
 ) -> dict[str, list[Row]]:
     out: dict[str, list[Row]] = {"summary": [], "groups": []}
     k = data.min_subgroup_size
@@ -286,6 +357,15 @@ def small_group_tables(
             continue
         x1 = np.stack([ratings[i][0][mask] for i, _ in items])
         x2 = np.stack([ratings[i][1][mask] for i, _ in items])
+        if detail:
+            # Only the groups whose items row is shown: a withheld group's means would be the
+            # items table's arm minus the others, and the summary's average minus the rest.
+            for row, (i, _) in enumerate(items):
+                held = builder.item_withheld(i).pairs
+                unseen = [g for g in np.unique(group_ids) if (arm, "group", str(int(g))) in held]
+                hidden = np.isin(group_ids, unseen)
+                x1[row, hidden] = np.nan
+                x2[row, hidden] = np.nan
         midpoints = [(q.scale_min + q.scale_max) / 2 for _, q in items]
         results = stats.small_groups_by_item(
             x1, x2, group_ids, midpoints=midpoints, min_size=k, per_group=detail
