@@ -13,6 +13,7 @@ views, and these handlers cover the rest (unknown /api/ URLs, uncaught exception
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.templatetags.static import static
@@ -24,7 +25,7 @@ API_PREFIX = "/api/"
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PREFIX)
+    return request.path.startswith(API_PREFIX) or request.path == API_PREFIX.rstrip("/")
 
 
 def _json(detail: str, status: int) -> JsonResponse:
@@ -35,8 +36,12 @@ def _json(detail: str, status: int) -> JsonResponse:
 def back_link(request: HttpRequest) -> str:
     """The page the participant came from, when it is one of ours; else nothing."""
     referer = request.META.get("HTTP_REFERER", "")
+    try:
+        host = request.get_host()
+    except DisallowedHost:
+        return ""  # the 400 for a forged Host header must not fail on it again
     if referer and url_has_allowed_host_and_scheme(
-        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        referer, allowed_hosts={host}, require_https=request.is_secure()
     ):
         return referer
     return ""

@@ -44,6 +44,13 @@ def test_english_browser_gets_the_english_404_and_no_foreign_back_link(client: C
     assert "evil.example" not in page
 
 
+def test_forged_host_header_gets_the_friendly_400(client: Client) -> None:
+    response = client.get("/p/x/", HTTP_HOST="evil.example", HTTP_REFERER="http://evil.example/")
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "Something is wrong with this request" in page and "evil.example" not in page
+
+
 def test_permission_denied_is_a_ukrainian_403(client: Client) -> None:
     staff = User.objects.create_user("nobody", password="x", is_staff=True)
     client.force_login(staff)
