@@ -1,8 +1,10 @@
 """The cells results are broken down into: arm x (whole sample, small group, breakdown answer).
 
-A cell is a boolean mask over the analysed participants. Cells smaller than the poll's minimum
-subgroup size are suppressed: their figures are never computed into the payload, only their
-names are listed in ``meta.suppressed`` so a reader knows why a row is absent.
+A cell is a boolean mask over the analysed participants. Which cells are shown is decided by
+``Layout`` with results.stats.disclosure: cells smaller than the poll's minimum subgroup size
+and the cells withheld with them (so no subtraction of published rows recovers a small one)
+are never computed into the payload; only their names are listed in ``meta.suppressed`` so a
+reader knows why a row is absent. The rule is documented in results.codebook.DISCLOSURE.
 """
 
 from collections.abc import Iterable, Iterator

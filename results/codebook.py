@@ -247,9 +247,35 @@ def table_schema(variables: list[Variable]) -> dict[str, Any]:
     return {"fields": fields, "missingValues": [""]}
 
 
+# How the results tables keep small groups out of reach (results.stats.disclosure); the data
+# package and the API documentation carry this text with the tables.
+DISCLOSURE = """\
+Small cells. No results row describes fewer than the poll's minimum subgroup size (k)
+participants, and no such group can be recovered by adding or subtracting published numbers.
+Rows are cells: an arm (all, treatment, control) whole or split by a breakdown answer or small
+group. Cells add up: treatment + control + the unassigned = all; a breakdown's answers + those
+who gave none = their arm; an arm's small groups + those in none = the arm. A cell under k is
+withheld (primary suppression); then, in every such sum that has a withheld cell, at least one
+more cell is withheld (the next smallest; the whole breakdown when only one other answer is
+left) until the withheld cells together hold k or more, so the published total minus the
+published parts describes no small group (complementary suppression). Participants without a
+breakdown answer, without a small group or without an arm are never rows but count as withheld
+cells: when fewer than k, they are protected like one. The rule is applied per population:
+complete pairs of each item (the row), and separately everyone who answered at each wave (the
+n_t1/n_t2, percentage and distribution columns of that wave, which are empty when withheld);
+weighted rows follow the unweighted decision, counting participants with a positive weight.
+Difference-in-differences, gaps, small-group and option rows appear only where the cells they
+combine are shown; small-group summaries average only the groups shown; opinion-group sizes
+and migration counts follow the same rule. Empty means withheld or undefined, never zero.
+Not protected: within one shown row, those who answered at one wave but are not complete pairs
+(they said don't know or skipped the other wave); that group is known to nobody but its members.
+Arm sizes (meta n_treatment, n_control) are always published: they reveal no answer."""
+
+
 def results_schema(table: str) -> dict[str, Any]:
     columns = tables.TABLES[table]
     return {
         "fields": [{"name": name, "description": text} for name, text in columns.items()],
         "missingValues": [""],
+        "description": DISCLOSURE,
     }
