@@ -7,252 +7,38 @@ that stops, two workers that pick up recomputes of one poll at once. Recovery go
 production path: the beat process runs the reconciler, nothing is sent by hand.
 """
 
-import json
 import os
 import re
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
-from django.db import connection, transaction
 from django.test import Client
 
-from results import tasks
-from results.compute import LOCK_NAMESPACE, build_payload, recompute_poll
-from results.loading import load_poll_data
+from results.compute import recompute_poll
 from results.models import ResultSnapshot
 from results.progress import JobStatus, job_status
 from results.simulate import add_simulated_participants
 from results.tasks import request_recompute
 from surveys.models import Participant, Poll
-from tests.conftest import ROOT, require_service, reset_celery_pools, worker_env
 from tests.factories import make_poll
-from tests.results.conftest import FAST_MIN_SUBGROUP_SIZE, load_seed_poll
+from tests.integration.processes import (
+    RECONCILE_SECONDS,
+    RECOVERY_TIMEOUT,
+    START_TIMEOUT,
+    PrivateRedis,
+    Processes,
+    lock_holders,
+    offline_payload,
+    other_connection,
+    recomputed_lines,
+    wait_until,
+)
+from tests.results.conftest import FAST_MIN_SUBGROUP_SIZE
 from tests.surveys.test_journey import T1_PAGES, T2_PAGES, answer_wave, post_page, start
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-# Generous but bounded: two cores shared with other test runs; a cold worker imports Django,
-# Celery, numpy and scipy.
-START_TIMEOUT = 180
-RECOVERY_TIMEOUT = 120
-RECONCILE_SECONDS = 2
-# No persistence: a restarted server comes back empty, as after losing its data.
-REDIS_FLAGS = ("--save", "", "--appendonly", "no", "--daemonize", "no", "--dir")
-# A fast start (as tests/conftest.py's celery_worker_process): no pool, no cluster chatter.
-WORKER_FLAGS = (
-    "--pool=solo",
-    "--loglevel=INFO",
-    "--without-gossip",
-    "--without-mingle",
-    "--without-heartbeat",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
-def point_celery_at(url: str | None, saved: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Point this process's Celery app at ``url`` (or back at ``saved``); returns the old
-    configuration. The app's cached pools and result backend are dropped, as they would keep
-    talking to the previous server."""
-    from deliberate.celery import app
-
-    keys = ("broker_url", "result_backend", "task_always_eager")
-    old = {key: app.conf[key] for key in keys}
-    if saved is not None:
-        app.conf.update(saved)
-    else:
-        app.conf.update(broker_url=url, result_backend=url, task_always_eager=False)
-    reset_celery_pools(app)
-    return old
-
-
-class PrivateRedis:
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.dir = tmp
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            require_service("redis-server binary", "redis://127.0.0.1:1")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", *REDIS_FLAGS, str(self.dir)],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_until(self.answers, 10, "redis-server to start")
-
-    def answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-
-@pytest.fixture
-def private_redis(
-    tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[PrivateRedis]:
-    """A redis-server of our own; this process's Celery app and cache point at it."""
-    server = PrivateRedis(tmp_path)
-    server.start()
-    saved = point_celery_at(server.url)
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": server.url,
-        }
-    }
-    monkeypatch.setattr(tasks, "_broker_down_until", 0.0)
-    try:
-        yield server
-    finally:
-        point_celery_at(None, saved)
-        server.stop()
-
-
-class Processes:
-    """Worker and beat subprocesses of one test, stopped at its end."""
-
-    def __init__(self, redis: PrivateRedis, tmp: Path) -> None:
-        self.redis = redis
-        self.tmp = tmp
-        self.started: list[subprocess.Popen] = []
-        self.logs: list[Any] = []
-
-    def _spawn(self, name: str, arguments: list[str], **env: str) -> subprocess.Popen:
-        log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115
-        self.logs.append(log)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "deliberate", *arguments],
-            cwd=ROOT,
-            env={**worker_env(self.redis.url), **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.started.append(process)
-        return process
-
-    def workers(self, *names: str) -> list[subprocess.Popen]:
-        """Start workers side by side and wait until every one answers a ping."""
-        from deliberate.celery import app
-
-        started = [
-            self._spawn(
-                name,
-                ["worker", *WORKER_FLAGS, "-n", f"{name}@%h"],
-            )
-            for name in names
-        ]
-
-        def all_answer() -> bool:
-            for process, name in zip(started, names, strict=True):
-                if process.poll() is not None:
-                    pytest.fail(f"worker {name} exited early; see {self.log(name)}")
-            replies = {
-                key.split("@")[0] for reply in app.control.ping(timeout=0.5) for key in reply
-            }
-            return set(names) <= replies
-
-        wait_until(all_answer, START_TIMEOUT, f"workers {names} to answer a ping")
-        return started
-
-    def beat(self) -> subprocess.Popen:
-        return self._spawn(
-            "beat",
-            ["beat", "--loglevel=INFO", "-s", str(self.tmp / "beat-schedule")],
-            RECONCILE_SECONDS=str(RECONCILE_SECONDS),
-        )
-
-    def log(self, name: str) -> str:
-        return (self.tmp / f"{name}.log").read_text()
-
-    def stop(self) -> None:
-        for process in self.started:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.started:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-        for log in self.logs:
-            log.close()
-
-
-@pytest.fixture
-def processes(private_redis: PrivateRedis, tmp_path: Path) -> Iterator[Processes]:
-    group = Processes(private_redis, tmp_path)
-    try:
-        yield group
-    finally:
-        group.stop()
-
-
-@pytest.fixture
-def populated_poll(transactional_db: None) -> Poll:
-    poll = load_seed_poll()
-    add_simulated_participants(poll=poll, n=200, seed=11, group_size=15)
-    return poll
-
-
-def offline_payload(poll_id: int) -> dict:
-    """The payload computed here, in the test process, as stored (through JSON)."""
-    with transaction.atomic():
-        return json.loads(json.dumps(build_payload(load_poll_data(poll_id))))
-
-
-def other_connection() -> psycopg.Connection:
-    s = connection.settings_dict
-    return psycopg.connect(
-        f"host={s['HOST']} port={s['PORT']} user={s['USER']} dbname={s['NAME']}", autocommit=True
-    )
-
-
-def lock_holders(check: psycopg.Connection, poll_id: int) -> int:
-    """Sessions holding the poll's recompute lock in the test database."""
-    return check.execute(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-        "AND classid = %s AND objid = %s AND objsubid = 2 "
-        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        (LOCK_NAMESPACE, poll_id),
-    ).fetchone()[0]
-
-
-def recomputed_lines(log: str) -> list[str]:
-    return re.findall(r"results of poll \d+ recomputed: .*", log)
 
 
 def test_two_recomputes_triggered_at_the_same_instant_run_one_at_a_time(
