@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,14 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from results.aggregates import TABLE_COLUMNS, PayloadBuilder
 from results.breakdowns import group_rows_omitted
-from results.loading import PollData, load_poll_data
+from results.loading import PollData, load_poll_data, results_data_changed_at
 from results.models import ResultSnapshot
 from results.option_tables import options_tables, small_group_tables
-from surveys.models import Answer, Participant, Poll
+from surveys.models import Participant, Poll
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +127,6 @@ def _build_payload(data: PollData, progress: Progress | None) -> dict[str, Any]:
         "group_rows_omitted": group_rows_omitted(data),
         "suppressed": builder.suppressed,
         "n_suppressed_rows": builder.suppressed_rows,
-        "data_as_of": data.data_as_of.isoformat() if data.data_as_of else None,
         "extra_columns": {
             **TABLE_COLUMNS,
             **{f"options.{name}": columns for name, columns in _option_columns().items()},
@@ -209,15 +210,14 @@ def recompute_poll(
         fingerprint = data.fingerprint()
         settings = analysis_settings(data)
         version = code_version()
-        latest = (
-            ResultSnapshot.objects.filter(poll_id=poll_id).order_by("-computed_at", "-id").first()
-        )
+        latest = ResultSnapshot.objects.latest_for(poll_id)
         if (
             latest is not None
             and latest.fingerprint == fingerprint
             and latest.code_version == version
             and latest.settings == settings
         ):
+            confirm_snapshot(latest, data_as_of=data.data_as_of)
             report(1.0, "results already up to date")
             return latest
         report(0.5, f"computing results for {data.n} participants")
@@ -228,6 +228,18 @@ def recompute_poll(
         )
     report(1.0, "done")
     return snapshot
+
+
+def confirm_snapshot(snapshot: ResultSnapshot, *, data_as_of: datetime | None) -> None:
+    """Record that a recompute found nothing new: the snapshot is current as of ``data_as_of``.
+
+    The data can change without changing the results (a participant's answer saved again with
+    the same value); without moving ``data_as_of`` the poll would look stale to the reconciler
+    after every recompute.
+    """
+    snapshot.data_as_of, snapshot.checked_at = data_as_of, timezone.now()
+    snapshot.save(update_fields=["data_as_of", "checked_at"])
+    logger.info("results of poll %s unchanged: nothing new since the snapshot", snapshot.poll_id)
 
 
 def save_snapshot(
@@ -243,6 +255,7 @@ def save_snapshot(
     snapshot = ResultSnapshot.objects.create(
         poll_id=data.poll_id,
         data_as_of=data.data_as_of,
+        checked_at=timezone.now(),
         n_participants=meta["n_participants"],
         n_treatment=meta["n_treatment"],
         n_control=meta["n_control"],
@@ -284,13 +297,13 @@ def locked_poll_ids() -> set[int]:
 
 
 def stale_poll_ids() -> list[int]:
-    """Polls whose results are behind their data: answers but no snapshot, an answer newer
-    than the snapshot's data_as_of, a different number of completed participants (catches an
-    answer whose transaction committed after a later one), or an older code version."""
+    """Polls whose results are behind their data, by the measure ``data_as_of`` records
+    (``results_data_changed_at``): completed participants' data but no snapshot, data changed
+    since the snapshot, a different number of completed participants (catches a completion
+    whose transaction committed after a later one, and participants removed), or an older code
+    version. Polls of any status: a closed poll whose snapshot is current is not stale, and one
+    whose data changed (an import) is."""
     latest = ResultSnapshot.objects.filter(poll=OuterRef("pk")).order_by("-computed_at", "-id")
-    newest_answer = (
-        Answer.objects.filter(poll=OuterRef("pk")).order_by("-answered_at").values("answered_at")
-    )
     completed = (
         Participant.objects.filter(poll=OuterRef("pk"), completed_at__isnull=False)
         .order_by()
@@ -298,21 +311,20 @@ def stale_poll_ids() -> list[int]:
         .annotate(count=Count("id"))
         .values("count")
     )
+    has_snapshot = Q(snapshot_n__isnull=False)
     polls = (
         Poll.objects.annotate(
-            newest=Subquery(newest_answer[:1]),
+            changed=results_data_changed_at(),
             as_of=Subquery(latest.values("data_as_of")[:1]),
             snapshot_n=Subquery(latest.values("n_participants")[:1]),
             snapshot_version=Subquery(latest.values("code_version")[:1]),
             n_completed=Coalesce(Subquery(completed), 0),
         )
-        .filter(newest__isnull=False)
         .filter(
-            Q(snapshot_n__isnull=True)
-            | Q(as_of__isnull=True)
-            | Q(newest__gt=F("as_of"))
-            | ~Q(n_completed=F("snapshot_n"))
-            | ~Q(snapshot_version=code_version())
+            Q(changed__isnull=False, as_of__isnull=True)
+            | Q(changed__gt=F("as_of"))
+            | (has_snapshot & ~Q(n_completed=F("snapshot_n")))
+            | (has_snapshot & ~Q(snapshot_version=code_version()))
         )
         .order_by("pk")
     )

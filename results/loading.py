@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import Max
+from django.db.models import Func, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Greatest
 
 from surveys.models import Answer, Participant, Poll, Question
 
@@ -279,6 +280,33 @@ def load_rankings(
     return out
 
 
+def results_data_changed_at() -> Func:
+    """When the data that enters a poll's results last changed, as an annotation on Poll: the
+    newest answer or completion of a participant who completed the poll.
+
+    The snapshot's ``data_as_of`` and the reconciler's staleness test both use this, so a
+    snapshot is current exactly when nothing it would include has changed since. Answers of
+    participants still in progress are left out as they are left out of the results: counting
+    them made a poll with one participant who left mid-questionnaire stale for ever.
+    """
+    completed = Q(participant__completed_at__isnull=False)
+    newest_answer = (
+        Answer.objects.filter(completed, poll=OuterRef("pk"))
+        .order_by("-answered_at")
+        .values("answered_at")[:1]
+    )
+    newest_completion = (
+        Participant.objects.filter(poll=OuterRef("pk"), completed_at__isnull=False)
+        .order_by("-completed_at")
+        .values("completed_at")[:1]
+    )
+    # A completion is stamped a moment before its last answers are saved, so the newest of the
+    # two. Coalesce: SQLite's GREATEST is NULL when any argument is (a completed participant
+    # without answers), PostgreSQL's ignores NULLs.
+    completion = Subquery(newest_completion)
+    return Greatest(Coalesce(Subquery(newest_answer), completion), completion)
+
+
 def load_poll_data(
     poll_id: int, *, progress: Callable[[float, str], None] | None = None
 ) -> PollData:
@@ -286,9 +314,12 @@ def load_poll_data(
     (repeatable read on PostgreSQL) so participants and answers are one consistent snapshot."""
     poll = Poll.objects.values("min_subgroup_size").get(pk=poll_id)
     questions, option_axis = load_questions(poll_id)
-    data_as_of = Answer.objects.filter(poll_id=poll_id).aggregate(newest=Max("answered_at"))[
-        "newest"
-    ]
+    data_as_of = (
+        Poll.objects.filter(pk=poll_id)
+        .annotate(changed=results_data_changed_at())
+        .values_list("changed", flat=True)
+        .get()
+    )
     ids, arm, group, weight = load_participants(poll_id)
     if progress:
         progress(0.15, f"reading answers of {ids.size} participants")

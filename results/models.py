@@ -14,7 +14,7 @@ from surveys.models import Poll
 
 
 class ResultSnapshotQuerySet(models.QuerySet["ResultSnapshot"]):
-    def latest_for(self, poll: Poll) -> "ResultSnapshot | None":
+    def latest_for(self, poll: Poll | int) -> "ResultSnapshot | None":
         return self.filter(poll=poll).order_by("-computed_at", "-id").first()
 
 
@@ -22,7 +22,14 @@ class ResultSnapshot(models.Model):
     poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="snapshots")
     computed_at = models.DateTimeField(auto_now_add=True)
     data_as_of = models.DateTimeField(
-        null=True, help_text="The newest answer included: the reconciler compares against it."
+        null=True,
+        help_text="When the data this snapshot includes last changed: the newest answer or "
+        "completion of a participant who completed the poll. The reconciler compares against "
+        "the same measure (results.loading.results_data_changed_at).",
+    )
+    checked_at = models.DateTimeField(
+        null=True,
+        help_text="When a recompute last found this snapshot current (new or unchanged data).",
     )
     n_participants = models.PositiveIntegerField(default=0)
     n_treatment = models.PositiveIntegerField(default=0)

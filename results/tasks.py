@@ -232,18 +232,28 @@ def request_recompute(poll_id: int) -> str:
 )
 def reconcile() -> list[int]:
     """Enqueue a recompute of every poll whose results are stale or whose job lost its
-    worker; returns their ids."""
+    worker; returns the ids of the polls a recompute was actually sent for."""
     global _broker_down_until
     # The beat's own delivery proves the broker is back: publish again at once.
     _broker_down_until = 0.0
     from results.compute import stale_poll_ids
 
     polls = sorted(set(stale_poll_ids()) | set(orphaned_poll_ids()))
-    for poll_id in polls:
-        enqueue_recompute(poll_id, requeue_after=REQUEUE_AFTER_SECONDS)
-    if polls:
-        logger.info("reconciler enqueued recomputes of polls %s", polls)
-    return polls
+    sent = [
+        poll_id
+        for poll_id in polls
+        if enqueue_recompute(poll_id, requeue_after=REQUEUE_AFTER_SECONDS)
+    ]
+    if sent:
+        logger.info("reconciler enqueued recomputes of polls %s", sent)
+    if len(sent) < len(polls):
+        # Already queued (coalesced) or the broker is unreachable: not sent, so not claimed.
+        logger.info(
+            "reconciler left polls %s as they were (a recompute is already waiting, or the "
+            "broker is unreachable)",
+            [poll_id for poll_id in polls if poll_id not in sent],
+        )
+    return sent
 
 
 def orphaned_poll_ids() -> list[int]:
