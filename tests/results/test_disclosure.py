@@ -339,6 +339,26 @@ def cross_table_leaks(payload: dict[str, Any]) -> Iterator[str]:
         for arm in ARMS:
             if (row["item"], arm, row["subgroup"], row["subgroup_value"]) not in shown:
                 yield f"did {row['item']} {row['subgroup_value']} shows withheld {arm}"
+    waves = {
+        (r["item"], r["arm"], r["subgroup"], r["subgroup_value"], r["weighted"], w): r[f"n_t{w}"]
+        for r in payload["item_details"]
+        for w in (1, 2)
+    }
+    for row in payload["distributions"]:
+        ident = (row["item"], row["arm"], row["subgroup"], row["subgroup_value"], row["weighted"])
+        if row["pct"] is not None and waves.get((*ident, row["wave"])) is None:
+            yield f"distribution {ident} T{row['wave']} shown where the items table withholds it"
+    if payload["meta"]["weighted"]:
+        by_weight = {
+            w: {
+                (r["item"], r["arm"], r["subgroup"], r["subgroup_value"])
+                for r in payload["items"]
+                if r["weighted"] == w
+            }
+            for w in (False, True)
+        }
+        if by_weight[False] != by_weight[True]:
+            yield "weighted and unweighted rows withhold different cells"
     arm = payload["meta"]["gaps_arm"]
     for row in payload["gaps"]:
         for value in (row["value_a"], row["value_b"]):
