@@ -339,6 +339,13 @@ def _size(stream: IO[Any]) -> int | None:
     try:
         return os.fstat(stream.fileno()).st_size
     except (AttributeError, OSError, ValueError):
+        pass
+    try:  # in-memory buffers
+        here = stream.tell()
+        end = stream.seek(0, io.SEEK_END)
+        stream.seek(here)
+        return end - here
+    except (AttributeError, OSError, ValueError):
         return None
 
 

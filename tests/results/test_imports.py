@@ -187,3 +187,14 @@ def test_an_upload_over_the_size_limit_is_refused_before_parsing(
     assert f"uploads are limited to {MAX_UPLOAD_BYTES:,} bytes" in error["message"]
     assert "manage.py importresponses" in error["message"]
     assert not Participant.objects.filter(poll=fresh_copy).exists()
+
+
+def test_every_stream_is_measured_before_it_is_parsed(fresh_copy) -> None:
+    content = b"participant,arm\n" + b"".join(b"p%03d,treatment\n" % n for n in range(100))
+    with pytest.raises(ImportFailed, match="has 1,516 bytes; uploads are limited to 1,000"):
+        import_responses(poll=fresh_copy, stream=io.BytesIO(content), max_bytes=1000)
+    assert not Participant.objects.filter(poll=fresh_copy).exists()
+    result = import_responses(
+        poll=fresh_copy, stream=io.BytesIO(content[: 16 + 15 * 30]), max_bytes=1000
+    )
+    assert result.participants == 30
