@@ -23,7 +23,7 @@
     for (const item of data.distributions) {
       for (const wave of ["t1", "t2"]) rows.push({ item, wave });
     }
-    const labels = rows.map((r) => (r.wave === "t1" ? [...wrap(r.item.label), "T1"] : "T2"));
+    const labels = rows.map((r) => [...(r.wave === "t1" ? wrap(r.item.label) : []), r.wave.toUpperCase() + (r.item[`oppose_${r.wave}`] == null ? " (withheld: small group)" : "")]);
     const half = (r) => pct(r.item[`neutral_${r.wave}`]) / 2;
     const dataset = (label, color, values) => ({ label, backgroundColor: color, data: values, stack: "s" });
     new Chart(document.getElementById("chart-distributions"), {
