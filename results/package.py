@@ -211,6 +211,10 @@ contact details, tokens or addresses are exported.
 - Text cells that begin with `=`, `+`, `-`, `@`, a tab or a carriage return are prefixed with an
   apostrophe so spreadsheets do not run them as formulas.
 
+## Disclosure control
+
+{disclosure}
+
 ## How to cite
 
 Deliberate ({year}). *{title}* [data set]. Poll `{slug}`, exported {created}.
@@ -231,6 +235,7 @@ def readme(poll: Poll, snapshot: ResultSnapshot | None) -> str:
         sep=codebook.LIST_SEPARATOR,
         year=now.year,
         fingerprint=snapshot.fingerprint if snapshot else "none",
+        disclosure=codebook.DISCLOSURE.strip(),
     )
 
 

@@ -180,7 +180,9 @@ def test_package_has_data_codebook_datapackage_results_and_readme(researcher, po
         assert codebook.set_index("variable").loc["k_capital_t1", "answer_key"] == "kyiv"
         items = pd.read_csv(archive.open("results/items.csv"))
         assert items["mean_diff"].tolist() == [-1.25, 0.5]
-        assert "How to cite" in archive.read("README.md").decode()
+        readme = archive.read("README.md").decode()
+        assert "How to cite" in readme
+        assert "no such group can be recovered by adding or subtracting" in readme
 
 
 def test_large_export_is_built_in_the_background_with_an_expiring_link(
