@@ -20,19 +20,31 @@ SHOTS = os.environ.get("JOURNEY_SCREENSHOTS")
 class Journey:
     def __init__(self, page: Any, axe: Path, name: str, *, scripts: bool = True) -> None:
         self.axe, self.name, self.checked = axe, name, 0
-        self.scripts = scripts  # axe needs JavaScript; the no-JS pages are the same markup
+        self.scripts = scripts  # without JavaScript, axe runs in a twin page (see below)
         self.use(page)
 
     def use(self, page: Any) -> None:
         self.page = page
         self.csp = watch(page, self.axe if self.scripts else None)
 
+    def axe_without_scripts(self) -> list[dict[str, Any]]:
+        """axe on the page as served with JavaScript off: a twin page with the same cookies
+        loads the same URL with the site's own scripts refused, and axe runs there."""
+        context = self.page.context
+        twin_context = context.browser.new_context(storage_state=context.storage_state())
+        twin = twin_context.new_page()
+        twin.route("**/static/**/*.js", lambda route: route.abort())
+        refused = watch(twin, self.axe)
+        twin.goto(self.page.url)
+        violations = axe_violations(twin)
+        twin_context.close()
+        return violations + [{"csp": message} for message in refused]
+
     def check(self, label: str) -> None:
         """axe-core finds no violation and the CSP refused nothing; screenshots at 360 px and
         desktop width on request."""
-        if self.scripts:
-            violations = axe_violations(self.page)
-            assert violations == [], f"{self.name} {label} {self.page.url}: {violations}"
+        violations = axe_violations(self.page) if self.scripts else self.axe_without_scripts()
+        assert violations == [], f"{self.name} {label} {self.page.url}: {violations}"
         assert self.csp == [], f"{self.name} {label}: {self.csp}"
         self.checked += 1
         if SHOTS:
