@@ -630,7 +630,10 @@ def test_gap_change_welch_matches_scipy(a1: list[float], a2: list[float], side: 
     if da.size < 2 or db.size < 2 or (np.ptp(da) == 0 and np.ptp(db) == 0):
         assert math.isnan(result.p_welch)
     else:
-        assert close(result.p_welch, float(sps.ttest_ind(da, db, equal_var=False).pvalue))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy's own precision warning on near-constant data
+            expected = float(sps.ttest_ind(da, db, equal_var=False).pvalue)
+        assert close(result.p_welch, expected)
 
 
 @settings(max_examples=40, deadline=None)
