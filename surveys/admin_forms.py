@@ -6,8 +6,10 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.utils.text import slugify
 
+from surveys.definition_yaml import MAX_FILE_BYTES, too_large
 from surveys.definitions import TRANSLATED
 from surveys.models import DEFAULT_LANGUAGE, Poll
 
@@ -150,6 +152,13 @@ class DefinitionImportForm(forms.Form):
         help_text="A file in the format of manage.py dumppoll. A poll with the same slug is "
         "updated if you organise it; a poll with answers keeps its items.",
     )
+
+    def clean_file(self) -> UploadedFile:
+        # Refused by its size before anything reads it into memory.
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_FILE_BYTES:
+            raise forms.ValidationError(too_large(upload.size).message)
+        return upload
 
 
 class CloneForm(forms.Form):

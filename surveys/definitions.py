@@ -12,7 +12,6 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,14 @@ import jsonschema.validators
 import yaml
 from django.db import transaction
 
+from surveys.definition_yaml import (
+    MAX_FILE_BYTES,
+    DefinitionError,
+    Problem,
+    format_path,
+    parse_yaml,
+    too_large,
+)
 from surveys.models import Option, Poll, Position, Question, Section, source_url_problem
 
 SCHEMA_PATH = Path(__file__).with_name("poll-definition.schema.json")
@@ -38,166 +45,12 @@ DESIGN_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    message: str
-
-
-class DefinitionError(Exception):
-    """One or more problems in a definition; nothing was stored."""
-
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__("\n".join(f"{source}: {p.path}: {p.message}" for p in problems))
-
-
 @cache
 def schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
 
 
-def _path(parts: Iterator[Any] | list[Any]) -> str:
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
-# Definition files are small hand-written texts: these bounds leave the seed poll far inside
-# them and stop a crafted file from hanging or crashing the loader (a "billion laughs" of nested
-# aliases, a self-referencing alias, thousands of nested brackets, Python object tags).
-MAX_FILE_BYTES = 1_000_000
-MAX_VALUES = 100_000  # values in the document once every alias is expanded
-MAX_DEPTH = 30  # the format needs 7 levels
 MAX_SCALE_POINTS = 21
-CORE_TAGS = {
-    f"tag:yaml.org,2002:{name}"
-    for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")
-}
-NUMERIC_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}
-
-
-class _Loader(yaml.SafeLoader):
-    """The safe loader, refusing deep nesting as it scans: the composer recurses per level, and
-    a megabyte of "[" took seconds to reach Python's recursion limit."""
-
-    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
-        if self.flow_level >= MAX_DEPTH:
-            raise _Refused(None, f"nested more than {MAX_DEPTH} levels deep {_line(self)}")
-        super().fetch_flow_collection_start(TokenClass)
-
-    def add_indent(self, column: int) -> bool:
-        if len(self.indents) >= MAX_DEPTH:
-            raise _Refused(None, f"nested more than {MAX_DEPTH} levels deep {_line(self)}")
-        return super().add_indent(column)
-
-
-def _line(loader: yaml.SafeLoader) -> str:
-    return f"(line {loader.get_mark().line + 1})"
-
-
-class _Refused(Exception):
-    def __init__(self, path: list[Any] | None, message: str) -> None:
-        self.problem = Problem("(file)" if path is None else _path(path), message)
-
-
-class _Structure:
-    """Walks the composed YAML graph once per node (aliases are memoised, not re-walked), so
-    the check costs what the file costs, however far and deep its aliases would expand."""
-
-    def __init__(self, loader: yaml.SafeLoader) -> None:
-        self.loader = loader
-        self.seen: dict[int, tuple[int, int]] = {}  # node -> (values, levels) once expanded
-        self.open: set[int] = set()
-
-    def check(self, node: yaml.Node, path: list[Any], depth: int = 0) -> tuple[int, int]:
-        line = f"(line {node.start_mark.line + 1})"
-        if id(node) in self.open:
-            raise _Refused(path, f"an alias refers to a value that contains it {line}")
-        if id(node) not in self.seen:
-            self.open.add(id(node))
-            self.seen[id(node)] = self._expand(node, path, depth, line)
-            self.open.discard(id(node))
-        values, levels = self.seen[id(node)]
-        if depth + levels > MAX_DEPTH:
-            raise _Refused(path, f"nested more than {MAX_DEPTH} levels deep {line}")
-        return values, levels
-
-    def _expand(self, node: yaml.Node, path: list[Any], depth: int, line: str) -> tuple[int, int]:
-        if node.tag not in CORE_TAGS:
-            raise _Refused(path, f"the tag {node.tag} is not allowed {line}")
-        children: list[tuple[Any, yaml.Node]] = []
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise _Refused(path, f"a key must be plain text {line}")
-                children.append((key_node.value, value_node))
-        elif isinstance(node, yaml.SequenceNode):
-            children = list(enumerate(node.value))
-        elif node.tag in NUMERIC_TAGS:
-            try:
-                # Dates like 2024-13-45 and integers of thousands of digits raise ValueError.
-                self.loader.construct_object(node)
-            except ValueError as error:
-                raise _Refused(path, f"'{node.value}' cannot be read: {error} {line}") from None
-        values, levels = 1, 0
-        for key, child in children:
-            child_values, child_levels = self.check(child, [*path, key], depth + 1)
-            values, levels = values + child_values, max(levels, child_levels + 1)
-            if values > MAX_VALUES:
-                raise _Refused(path, f"expands to more than {MAX_VALUES} values through aliases")
-        return values, levels
-
-
-def _duplicate_keys(node: yaml.Node, path: list[Any]) -> Iterator[Problem]:
-    """PyYAML keeps the last of two equal mapping keys silently; we refuse them instead."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                line = key_node.start_mark.line + 1
-                yield Problem(_path([*path, key]), f"duplicate key '{key}' (line {line})")
-            seen.add(key)
-            yield from _duplicate_keys(value_node, [*path, key])
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _duplicate_keys(item, [*path, index])
-
-
-def _too_large(size: int) -> Problem:
-    return Problem("(file)", f"the file has {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
-
-
-def parse_yaml(text: str, source: str) -> dict[str, Any]:
-    """Plain data from YAML text: core tags only, aliases bounded, no duplicate keys."""
-    if len(text) > MAX_FILE_BYTES or len(text.encode()) > MAX_FILE_BYTES:
-        raise DefinitionError(source, [_too_large(len(text.encode()))])
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise DefinitionError(source, [Problem("(file)", "the file is empty")])
-        _Structure(loader).check(node, [])
-        duplicates = list(_duplicate_keys(node, []))
-        if duplicates:
-            raise DefinitionError(source, duplicates)
-        data = loader.construct_document(node)
-    except _Refused as refused:
-        raise DefinitionError(source, [refused.problem]) from None
-    except yaml.YAMLError as error:
-        raise DefinitionError(source, [Problem("(file)", f"not valid YAML: {error}")]) from None
-    except RecursionError:
-        # The composer recurses once per level of brackets before any of our checks can run.
-        problem = Problem("(file)", f"nested more than {MAX_DEPTH} levels deep")
-        raise DefinitionError(source, [problem]) from None
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
-        raise DefinitionError(source, [Problem("(top level)", "expected a mapping of fields")])
-    return data
 
 
 @cache
@@ -220,7 +73,7 @@ Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"patt
 def _number_problems(value: Any, path: list[Any]) -> Iterator[Problem]:
     """Infinity and NaN (YAML's .inf and .nan) slip past JSON Schema's minimum and maximum."""
     if isinstance(value, float) and not math.isfinite(value):
-        yield Problem(_path(path), f"{value} is not a finite number")
+        yield Problem(format_path(path), f"{value} is not a finite number")
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from _number_problems(item, [*path, key])
@@ -236,7 +89,7 @@ def _schema_problems(data: dict[str, Any]) -> list[Problem]:
         message = error.message
         if error.validator == "additionalProperties":
             message = f"unknown key: {message}"
-        problems.append(Problem(_path(error.absolute_path), message))
+        problems.append(Problem(format_path(error.absolute_path), message))
     return problems
 
 
@@ -272,7 +125,7 @@ TRANSLATED = {
 def _source_problems(data: dict[str, Any]) -> list[Problem]:
     """Source links that are not http or https (the model's rule, with the file's paths)."""
     return [
-        Problem(_path(["positions", index, "sources", number, "url"]), problem)
+        Problem(format_path(["positions", index, "sources", number, "url"]), problem)
         for index, position in enumerate(data["positions"])
         for number, source in enumerate(position.get("sources", []))
         if (problem := source_url_problem(source.get("url")))
@@ -288,15 +141,19 @@ def _cross_problems(data: dict[str, Any]) -> list[Problem]:
         missing = [lang for lang in languages if lang not in texts]
         extra = [lang for lang in texts if lang not in languages]
         if missing:
-            add(Problem(_path(path), f"missing text in {', '.join(missing)}"))
+            add(Problem(format_path(path), f"missing text in {', '.join(missing)}"))
         if extra:
-            add(Problem(_path(path), f"text in {', '.join(extra)}, not a language of the poll"))
+            add(
+                Problem(
+                    format_path(path), f"text in {', '.join(extra)}, not a language of the poll"
+                )
+            )
 
     for part in ("sections", "positions", "options", "questions"):
         counts = Counter(item["key"] for item in data[part])
         for index, item in enumerate(data[part]):
             if counts[item["key"]] > 1:
-                add(Problem(_path([part, index, "key"]), f"duplicate key '{item['key']}'"))
+                add(Problem(format_path([part, index, "key"]), f"duplicate key '{item['key']}'"))
 
     problems += _source_problems(data)
 
@@ -306,40 +163,48 @@ def _cross_problems(data: dict[str, Any]) -> list[Problem]:
     axes = Counter(o["axis"] for o in data["options"])
     for index, option in enumerate(data["options"]):
         if "position" in option and option["position"] not in positions:
-            add(Problem(_path(["options", index, "position"]), "no position with this key"))
+            add(Problem(format_path(["options", index, "position"]), "no position with this key"))
         if axes[option["axis"]] > 1:
-            add(Problem(_path(["options", index, "axis"]), "two options share this axis place"))
+            add(
+                Problem(
+                    format_path(["options", index, "axis"]), "two options share this axis place"
+                )
+            )
 
     for index, question in enumerate(data["questions"]):
         at = ["questions", index]
         kind = question["kind"]
         if question["section"] not in sections:
-            add(Problem(_path([*at, "section"]), f"no section '{question['section']}'"))
+            add(Problem(format_path([*at, "section"]), f"no section '{question['section']}'"))
         for field, kinds in FIELD_KINDS.items():
             if field in question and kind not in kinds:
-                add(Problem(_path([*at, field]), f"not allowed for a {kind} question"))
+                add(Problem(format_path([*at, field]), f"not allowed for a {kind} question"))
         if "option" in question and question["option"] not in options:
-            add(Problem(_path([*at, "option"]), f"no option '{question['option']}'"))
+            add(Problem(format_path([*at, "option"]), f"no option '{question['option']}'"))
         if kind == "ranking" and len(data["options"]) < 3:
-            add(Problem(_path(at), "a ranking needs at least three options"))
+            add(Problem(format_path(at), "a ranking needs at least three options"))
         # Ratings of options and the ranking are the paired items the method compares.
         if (kind == "ranking" or "option" in question) and question["waves"] != "both":
-            add(Problem(_path([*at, "waves"]), "a paired item must be asked in both waves"))
+            add(Problem(format_path([*at, "waves"]), "a paired item must be asked in both waves"))
         scale = question.get("scale")
         if scale and scale["min"] >= scale["max"]:
-            add(Problem(_path([*at, "scale"]), "min must be below max"))
+            add(Problem(format_path([*at, "scale"]), "min must be below max"))
         elif scale and scale["max"] - scale["min"] >= MAX_SCALE_POINTS:
             # Every point is a radio button on a phone screen.
-            add(Problem(_path([*at, "scale"]), f"at most {MAX_SCALE_POINTS} points"))
+            add(Problem(format_path([*at, "scale"]), f"at most {MAX_SCALE_POINTS} points"))
         number = question.get("number", {})
         if "min" in number and "max" in number and number["min"] > number["max"]:
-            add(Problem(_path([*at, "number"]), "min must not exceed max"))
+            add(Problem(format_path([*at, "number"]), "min must not exceed max"))
         choice_keys = [c["key"] for c in question.get("choices", [])]
         for choice_index, key in enumerate(choice_keys):
             if choice_keys.count(key) > 1:
-                add(Problem(_path([*at, "choices", choice_index, "key"]), f"duplicate '{key}'"))
+                add(
+                    Problem(
+                        format_path([*at, "choices", choice_index, "key"]), f"duplicate '{key}'"
+                    )
+                )
         if "answer" in question and question["answer"] not in choice_keys:
-            add(Problem(_path([*at, "answer"]), "the answer key is not one of the choices"))
+            add(Problem(format_path([*at, "answer"]), "the answer key is not one of the choices"))
     return problems
 
 
@@ -369,7 +234,7 @@ def load_definition(path: Path | str) -> dict[str, Any]:
         with Path(path).open("rb") as file:
             raw = file.read(MAX_FILE_BYTES + 1)
             if len(raw) > MAX_FILE_BYTES:
-                raise DefinitionError(source, [_too_large(os.fstat(file.fileno()).st_size)])
+                raise DefinitionError(source, [too_large(os.fstat(file.fileno()).st_size)])
     except OSError as error:
         raise DefinitionError(source, [Problem("(file)", error.strerror or str(error))]) from None
     try:

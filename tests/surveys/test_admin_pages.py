@@ -1,8 +1,11 @@
 """Every organiser page renders for the poll's organiser and says what it should."""
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from surveys import admin_pages
+from surveys.definition_yaml import MAX_FILE_BYTES
 from surveys.models import Poll
 from tests.surveys.test_admin_support import client_for, poll_with_activity, staff
 
@@ -36,6 +39,20 @@ def test_poll_list_and_import_page_render(poll: Poll) -> None:
     listing = client.get(reverse("admin:surveys_poll_changelist")).content.decode()
     assert "alpha" in listing and "Import definition" in listing
     assert client.get(reverse("admin:surveys_poll_import")).status_code == 200
+
+
+def test_an_oversized_definition_file_is_refused_by_its_size_before_it_is_read(
+    poll: Poll, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = client_for(staff("olga", polls=(poll,)))
+    upload = SimpleUploadedFile("big.yaml", b"slug: x\n" + b"#" * (MAX_FILE_BYTES + 1))
+    parsed = []
+    monkeypatch.setattr(admin_pages, "import_definition", lambda **kwargs: parsed.append(kwargs))
+    response = client.post(reverse("admin:surveys_poll_import"), {"file": upload})
+    assert response.status_code == 200
+    assert f"the limit is {MAX_FILE_BYTES:,}" in response.content.decode()
+    assert not parsed
+    assert list(Poll.objects.values_list("slug", flat=True)) == ["alpha"]
 
 
 def test_moderation_queue_and_participants_render_with_hostile_text_escaped(poll: Poll) -> None:
