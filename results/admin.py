@@ -14,7 +14,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from results import access
-from results.models import ApiToken, ExportJob, Grant, ResultSnapshot, Webhook, WebhookDelivery
+from results.models import (
+    ApiToken,
+    ExportJob,
+    Grant,
+    ImportJob,
+    ResultSnapshot,
+    Webhook,
+    WebhookDelivery,
+)
 from results.webhooks import check_webhook_url
 from surveys.admin import OrganiserScopedAdmin, PollFilter
 
@@ -297,3 +305,27 @@ class ExportJobAdmin(OrganiserScopedAdmin):
         "file",
         "size",
     )
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(OrganiserScopedAdmin):
+    """A record of API imports: started through the API only, never edited by hand."""
+
+    list_display = ("poll", "state", "progress", "user", "size", "created_at", "finished_at")
+    list_filter = (("poll", PollFilter), "state")
+    fields = readonly_fields = (
+        "poll",
+        "user",
+        "state",
+        "progress",
+        "message",
+        "size",
+        "result",
+        "errors",
+        "errors_not_listed",
+        "created_at",
+        "finished_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -3,8 +3,9 @@ layout of the export. Every problem is reported by row and column; a file with a
 stores nothing. Imported participants are marked ``imported``.
 
 The file is read as a stream and stored in chunks inside one transaction (rolled back on any
-problem), so memory stays flat however many rows it has. Uploads are capped in size; larger files
-go through ``manage.py importresponses``, which shows its progress.
+problem), so memory stays flat however many rows it has. API uploads over the inline limit are
+stored and imported by a Celery task (an ``ImportJob`` with progress), up to
+``settings.IMPORT_MAX_BYTES``; ``manage.py importresponses`` has no limit.
 """
 
 import csv
@@ -40,10 +41,27 @@ class RowError:
 
 
 class ImportFailed(Exception):
-    def __init__(self, errors: list[RowError]) -> None:
+    """``errors``: the first MAX_ERRORS problems; ``more``: how many others the check found."""
+
+    def __init__(self, errors: list[RowError], more: int = 0) -> None:
         self.errors = errors
-        super().__init__(
-            "\n".join(f"row {e.row}, column {e.column or '-'}: {e.message}" for e in errors)
+        self.more = more
+        lines = [f"row {e.row}, column {e.column or '-'}: {e.message}" for e in errors]
+        if more:
+            lines.append(f"and {more:,} more")
+        super().__init__("\n".join(lines))
+
+    @classmethod
+    def whole_file(cls, message: str) -> "ImportFailed":
+        """A problem of the file as a whole (row 0), such as its size."""
+        return cls([RowError(0, "", message)])
+
+    def summary(self) -> str:
+        if not self.more:
+            return f"{len(self.errors)} problems; nothing was imported."
+        return (
+            f"{len(self.errors) + self.more:,} problems: the first {len(self.errors)} are listed, "
+            f"and {self.more:,} more; nothing was imported."
         )
 
 
@@ -166,10 +184,13 @@ class Parser:
         self.positions = list(poll.positions.values_list("key", flat=True))
         self.options = list(poll.options.order_by("order", "id").values_list("key", flat=True))
         self.errors: list[RowError] = []
+        self.more = 0  # problems found past MAX_ERRORS: counted, not listed
 
     def error(self, row: int, column: str, message: str) -> None:
         if len(self.errors) < MAX_ERRORS:
             self.errors.append(RowError(row, column, message))
+        else:
+            self.more += 1
 
     def check_header(self, header: list[str]) -> None:
         if "participant" not in header:
@@ -253,15 +274,15 @@ def parse_rows(poll: Poll, parser: "Parser", stream: IO[str]) -> Iterator[list[R
         raise ImportFailed([RowError(1, "", "the file is empty: expected a header row")])
     parser.check_header(header)
     if parser.errors:
-        raise ImportFailed(parser.errors)
+        raise ImportFailed(parser.errors, parser.more)
     existing = set(poll.participants.values_list("public_id", flat=True))
     seen: dict[str, int] = {}
     chunk: list[Row] = []
     number = 1
     try:
+        # Past MAX_ERRORS the file is still read to the end, so the answer can say how many more
+        # problems there are (nothing is written after the first one).
         for number, row in enumerate(reader, 2):
-            if len(parser.errors) >= MAX_ERRORS:
-                break
             if None in row or any(value is None for value in row.values()):
                 parser.error(number, "", f"expected {len(header)} cells in this row")
                 continue
@@ -369,7 +390,7 @@ def import_responses(
             f"the file has {size:,} bytes; uploads are limited to {max_bytes:,} bytes. "
             "Import larger files with manage.py importresponses."
         )
-        raise ImportFailed([RowError(0, "", message)])
+        raise ImportFailed.whole_file(message)
     if isinstance(stream.read(0), bytes):
         stream = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
     parser = Parser(poll)
@@ -385,6 +406,6 @@ def import_responses(
     except UnicodeDecodeError as error:
         parser.error(0, "", f"the file is not UTF-8 text: {error}")
     if parser.errors:
-        raise ImportFailed(parser.errors)
+        raise ImportFailed(parser.errors, parser.more)
     schedule_recompute(poll.pk)
     return result

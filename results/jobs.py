@@ -1,4 +1,5 @@
-"""Celery tasks of the research API: building large exports and delivering webhooks.
+"""Celery tasks of the research API: building large exports, importing large uploads and
+delivering webhooks.
 
 The worker loads this module through ``CELERY_IMPORTS = ["results.jobs"]`` in the settings.
 """
@@ -31,6 +32,21 @@ def build_export(job_id: int) -> str:
     from results.package import run_export_job
 
     return run_export_job(job_id=job_id).state
+
+
+@shared_task(
+    name="results.jobs.run_import",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=3 * 3600,
+    soft_time_limit=3 * 3600 - 60,
+)
+def run_import(job_id: int) -> str:
+    """Import a stored upload. acks_late: a worker killed mid-import leaves nothing stored (one
+    transaction) and the message is delivered again; see ``run_import_job``."""
+    from results.import_jobs import run_import_job
+
+    return run_import_job(job_id=job_id).state
 
 
 @shared_task(name="results.jobs.purge_expired_exports")

@@ -1,5 +1,5 @@
 """Versioned, reproducible result snapshots (the only thing the API and admin read results from),
-and the researchers' access: API tokens, per-poll grants, webhooks and export jobs."""
+and the researchers' access: API tokens, per-poll grants, webhooks, export jobs and import jobs."""
 
 from typing import Any, ClassVar
 
@@ -261,6 +261,43 @@ class ExportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.poll} {self.format} ({self.state})"
+
+
+class ImportJob(models.Model):
+    """An API upload over the inline limit, stored under MEDIA_ROOT/imports/ and imported by a
+    Celery task. Its own model rather than a kind of ExportJob: an import has no format, download
+    link or expiry, and ends with a summary or a list of row errors that exports never have."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="import_jobs")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    progress = models.FloatField(default=0.0, help_text="0 to 1.")
+    message = models.CharField(max_length=200, blank=True)
+    upload = models.FileField(
+        upload_to="imports/", blank=True, help_text="The stored file; deleted when the job ends."
+    )
+    size = models.PositiveBigIntegerField(help_text="Bytes uploaded.")
+    result = models.JSONField(
+        null=True, blank=True, help_text="participants, answers and renamed ids, once done."
+    )
+    errors = models.JSONField(
+        default=list, blank=True, help_text="Row and column errors of a failed import."
+    )
+    errors_not_listed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.poll} import ({self.state})"
 
 
 @receiver(post_save, sender=ResultSnapshot, dispatch_uid="results.snapshot_webhooks")

@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from results import tables
-from results.models import ExportJob, Webhook, WebhookDelivery
+from results.models import ExportJob, ImportJob, Webhook, WebhookDelivery
 from surveys.models import Answer, Participant, Poll
 
 
@@ -221,6 +221,46 @@ class ImportResultSerializer(serializers.Serializer):
         child=serializers.CharField(),
         help_text="File ids already used by another poll, and the new ids they were given.",
     )
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    """An import in the background: its progress, then the summary or the errors."""
+
+    progress = serializers.FloatField(help_text="0 to 1.")
+    message = serializers.CharField(help_text="For instance 'row 12,000 of about 100,000'.")
+    size = serializers.IntegerField(help_text="Bytes uploaded.")
+    result = ImportResultSerializer(
+        allow_null=True, help_text="Once done: what was imported (as a 201 of a small upload)."
+    )
+    errors = ImportErrorSerializer(
+        many=True,
+        help_text="Once failed: errors by row and column, as a 400 of a small upload (at most "
+        "200; the row 0 errors concern the whole file). Nothing was imported.",
+    )
+    errors_not_listed = serializers.IntegerField(
+        help_text="Problems found beyond the errors listed."
+    )
+    status_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImportJob
+        fields = (
+            "id",
+            "state",
+            "progress",
+            "message",
+            "size",
+            "created_at",
+            "finished_at",
+            "result",
+            "errors",
+            "errors_not_listed",
+            "status_url",
+        )
+        read_only_fields = fields
+
+    def get_status_url(self, job: ImportJob) -> str:
+        return self.context["links"].url("import-job", pk=job.pk)
 
 
 class WebhookSerializer(serializers.ModelSerializer):

@@ -35,6 +35,7 @@ urlpatterns = [
         name="export-download",
     ),
     path(f"{poll}import/", views_jobs.ImportView.as_view(), name="poll-import"),
+    path(f"{poll}imports/<str:pk>/", views_jobs.ImportJobView.as_view(), name="import-job"),
     path(f"{poll}webhooks/", views_jobs.WebhookListView.as_view(), name="poll-webhooks"),
     path(f"{poll}webhooks/<str:pk>/", views_jobs.WebhookDetailView.as_view(), name="webhook"),
     path(

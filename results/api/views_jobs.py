@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, Http404, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -37,6 +38,7 @@ from results.api.permissions import (
 from results.api.serializers import (
     ExportJobSerializer,
     ImportFailedSerializer,
+    ImportJobSerializer,
     ImportResultSerializer,
     ImportUploadSerializer,
     RecomputeSerializer,
@@ -45,11 +47,15 @@ from results.api.serializers import (
     WebhookDeliverySerializer,
     WebhookSerializer,
 )
+from results.import_jobs import inline_limit, show_live_progress, start_import_job, too_large
 from results.imports import ImportFailed, import_responses
-from results.models import ExportJob, ResultSnapshot, Webhook, WebhookDelivery
+from results.models import ExportJob, ImportJob, ResultSnapshot, Webhook, WebhookDelivery
 
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 EXPORT_MEDIA_TYPES = sorted({f.media_type.split(";")[0] for f in package.FORMATS.values()})
+# What a multipart body carries besides the file (boundaries, part headers), at most.
+MULTIPART_OVERHEAD = 64 * 1024
+NO_IMPORT = error("Your grant does not allow imports (or gives aggregates only).")
 
 
 class RecomputeView(PollScoped, ResearchAPIView):
@@ -219,8 +225,23 @@ class ExportDownloadView(ResearchAPIView):
         return file_response(job.file.open("rb"), poll_slug=job.poll.slug, fmt=fmt)
 
 
+def import_errors(failure: ImportFailed) -> Response:
+    errors = [{"row": e.row, "column": e.column, "message": e.message} for e in failure.errors]
+    return Response({"detail": failure.summary(), "errors": errors}, status=400)
+
+
+def upload_too_large(size: int) -> Response:
+    message = too_large(size)
+    errors = [{"row": 0, "column": "", "message": message}]
+    return Response({"detail": message, "errors": errors}, status=413)
+
+
 class ImportView(PollScoped, ResearchAPIView):
-    """Import a panel dataset (wide CSV, as exported). Any bad cell: 400 and nothing stored."""
+    """Import a panel dataset (wide CSV, as exported). Any bad cell: 400 and nothing stored.
+
+    Files up to the inline limit (20 MB) are imported in the request: 201 with the summary.
+    Larger files, up to ``IMPORT_MAX_BYTES`` (1 GiB), are imported in the background: 202 with
+    the import job, whose status URL reports progress and then the summary or the errors."""
 
     parser_classes = (MultiPartParser,)
     needs_microdata = True
@@ -229,29 +250,59 @@ class ImportView(PollScoped, ResearchAPIView):
         request={"multipart/form-data": ImportUploadSerializer},
         responses={
             201: ImportResultSerializer,
+            202: OpenApiResponse(
+                ImportJobSerializer, description="A large file, imported in the background."
+            ),
             400: OpenApiResponse(ImportFailedSerializer, description="Errors by row and column."),
-            403: error("Your grant does not allow imports (or gives aggregates only)."),
+            403: NO_IMPORT,
+            413: OpenApiResponse(
+                ImportFailedSerializer, description="The file is over the upload limit."
+            ),
             **COMMON_ERRORS,
         },
     )
     def post(self, request: Request, slug: str) -> Response:
         self.require_import_grant()
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > settings.IMPORT_MAX_BYTES + MULTIPART_OVERHEAD:
+            # Refused before the body is read, so a huge upload never reaches the disk.
+            return upload_too_large(declared)
         upload = ImportUploadSerializer(data=request.data)
         if not upload.is_valid():
             raise ValidationError(
                 {"detail": "Upload the CSV as the multipart field 'file'.", "errors": []}
             )
+        file = upload.validated_data["file"]
+        if file.size > settings.IMPORT_MAX_BYTES:
+            return upload_too_large(file.size)
+        if file.size > inline_limit():
+            job = start_import_job(poll=self.poll, user=request.user, upload=file)
+            job.refresh_from_db()  # run already if tasks are eager (the embedded default)
+            links = Links(request, self.poll)
+            data = ImportJobSerializer(show_live_progress(job), context={"links": links}).data
+            return Response(data, status=202, headers={"Location": data["status_url"]})
         try:
-            result = import_responses(poll=self.poll, stream=upload.validated_data["file"])
+            result = import_responses(poll=self.poll, stream=file, max_bytes=inline_limit())
         except ImportFailed as failure:
-            errors = [
-                {"row": e.row, "column": e.column, "message": e.message} for e in failure.errors
-            ]
-            return Response(
-                {"detail": f"{len(errors)} problems; nothing was imported.", "errors": errors},
-                status=400,
-            )
+            return import_errors(failure)
         return Response(ImportResultSerializer(result).data, status=201)
+
+
+class ImportJobView(PollScoped, ResearchAPIView):
+    """A background import: progress, then the summary (done) or the row errors (failed).
+    Readable only by the user who started it, while their grant allows imports."""
+
+    needs_microdata = True
+
+    @extend_schema(responses={200: ImportJobSerializer, 403: NO_IMPORT, **COMMON_ERRORS})
+    def get(self, request: Request, slug: str, pk: str) -> Response:
+        self.require_import_grant()
+        job = get_object_or_404(ImportJob, pk=as_id(pk), poll=self.poll, user=request.user)
+        links = Links(request, self.poll)
+        return Response(ImportJobSerializer(show_live_progress(job), context={"links": links}).data)
 
 
 class WebhookListView(PollScoped, ResearchAPIView):

@@ -175,18 +175,27 @@ def test_an_oversized_cell_is_a_row_error_not_a_crash(fresh_copy) -> None:
     assert not Participant.objects.filter(poll=fresh_copy).exists()
 
 
-def test_an_upload_over_the_size_limit_is_refused_before_parsing(
-    fresh_copy, make_researcher
+def test_an_upload_over_the_hard_cap_is_refused_before_parsing(
+    fresh_copy, make_researcher, settings, tmp_path
 ) -> None:
+    # Over the inline limit uploads go to a background job (tests/results/test_import_jobs.py);
+    # over IMPORT_MAX_BYTES they are refused, and the answer names both limits.
+    settings.MEDIA_ROOT = tmp_path
+    settings.IMPORT_MAX_BYTES = 10_000
     _, secret = make_researcher("importer", polls=(fresh_copy,), can_import=True)
     header = "participant,arm,comment_t2\n"
-    filler = "".join(f"p{n},treatment,{'x' * 200}\n" for n in range(MAX_UPLOAD_BYTES // 200))
+    filler = "".join(f"p{n},treatment,{'x' * 200}\n" for n in range(100))
     response = upload(bearer(secret), fresh_copy, (header + filler).encode())
-    assert response.status_code == 400
+    assert response.status_code == 413
     (error,) = response.json()["errors"]
-    assert f"uploads are limited to {MAX_UPLOAD_BYTES:,} bytes" in error["message"]
+    assert "API uploads are limited to 10,000 bytes" in error["message"]
+    assert (
+        f"files over {MAX_UPLOAD_BYTES:,} bytes are imported in the background"
+        in (error["message"])
+    )
     assert "manage.py importresponses" in error["message"]
     assert not Participant.objects.filter(poll=fresh_copy).exists()
+    assert not list(tmp_path.rglob("*"))
 
 
 def test_every_stream_is_measured_before_it_is_parsed(fresh_copy) -> None:
