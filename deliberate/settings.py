@@ -126,6 +126,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+# API imports over the inline limit (results.imports.MAX_UPLOAD_BYTES) are stored under
+# MEDIA_ROOT/imports/ and imported by the worker; this caps them (bytes).
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 1024**3)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
