@@ -62,8 +62,8 @@ def _enqueue(job_id: int) -> None:
 
     try:
         run_import.delay(job_id)
-    except OperationalError as error:
-        _finish_unexpectedly(job_id, f"failed: the job queue is unreachable ({error})")
+    except OperationalError:
+        _finish_unexpectedly(job_id, "failed: the job queue is unreachable; upload again later")
         raise
 
 
@@ -147,7 +147,6 @@ def run_import_job(*, job_id: int) -> ImportJob:
     ImportJob.objects.exclude(state__in=FINISHED).filter(pk=job_id).update(
         state=ImportJob.State.RUNNING
     )
-    _report(job_id, 0.0, "starting")
     try:
         with transaction.atomic():
             if not _claim(job_id):
@@ -155,11 +154,12 @@ def run_import_job(*, job_id: int) -> ImportJob:
             job = ImportJob.objects.select_related("poll", "user").get(pk=job_id)
             if job.state in FINISHED:
                 return job
-            outcome: dict[str, Any] = {"progress": 1.0, "finished_at": timezone.now()}
+            _report(job_id, 0.0, "starting")  # only the worker holding the lock reports
+            outcome: dict[str, Any] = {"progress": 1.0}
             if not may_import(job.user, job.poll):
                 message = "failed: the grant no longer allows imports; nothing was imported"
                 outcome.update(state=ImportJob.State.FAILED, message=message)
-            elif not job.upload:
+            elif not job.upload or not job.upload.storage.exists(job.upload.name):
                 message = "failed: the uploaded file is gone; nothing was imported"
                 outcome.update(state=ImportJob.State.FAILED, message=message)
             else:
@@ -185,9 +185,10 @@ def run_import_job(*, job_id: int) -> ImportJob:
                         f"{result.answers:,} answers",
                         result=asdict(result),
                     )
-            ImportJob.objects.filter(pk=job_id).update(**outcome)
-    except Exception as error:
-        _finish_unexpectedly(job_id, f"failed: {error}")
+            ImportJob.objects.filter(pk=job_id).update(**outcome, finished_at=timezone.now())
+    except Exception:
+        # The researcher is told that it failed, not the internals of why (the worker logs it).
+        _finish_unexpectedly(job_id, "failed: an unexpected error; nothing was imported")
         raise
     _discard_upload(job_id)
     return ImportJob.objects.get(pk=job_id)

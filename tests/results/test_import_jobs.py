@@ -82,10 +82,12 @@ def test_a_large_upload_is_imported_by_a_job_with_progress_and_summary(
     media,
     small_inline_limit,
     recomputes,
+    settings,
     monkeypatch,
     django_capture_on_commit_callbacks,
 ):
     _, client = importer
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1000  # as a large upload: spooled to a temporary file
     monkeypatch.setattr("results.imports.CHUNK_ROWS", 10)
     seen: list[dict] = []
     from results import import_jobs
@@ -315,3 +317,52 @@ def test_a_real_worker_imports_a_large_upload(
     assert status["result"]["participants"] == 30
     assert Participant.objects.filter(poll=target, imported=True).count() == 30
     assert stored_uploads(tmp_path) == []
+
+
+def test_an_unexpected_error_fails_the_job_without_internals_and_deletes_the_file(
+    target, pending_job, media, monkeypatch
+):
+    def broken(**kwargs):
+        raise RuntimeError("connection to server at 10.0.0.5 failed")
+
+    monkeypatch.setattr("results.import_jobs.import_responses", broken)
+    with pytest.raises(RuntimeError):
+        run_import_job(job_id=pending_job.pk)
+    job = ImportJob.objects.get()
+    assert (job.state, job.message) == (
+        "failed",
+        "failed: an unexpected error; nothing was imported",
+    )
+    assert stored_uploads(media) == []
+
+
+def test_an_unreachable_queue_fails_the_job_and_deletes_the_file(
+    target, importer, media, small_inline_limit, monkeypatch, django_capture_on_commit_callbacks
+):
+    from kombu.exceptions import OperationalError
+
+    from results.jobs import run_import
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to redis:6379")
+
+    monkeypatch.setattr(run_import, "delay", unreachable)
+    _, client = importer
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(client, target, rows(10))
+    assert response.status_code == 202
+    failed = client.get(response["Location"]).json()
+    assert failed["state"] == "failed"
+    assert "job queue is unreachable" in failed["message"]
+    assert "redis" not in failed["message"]
+    assert stored_uploads(media) == []
+
+
+def test_a_job_whose_file_is_gone_fails_cleanly(target, pending_job, media):
+    Path(pending_job.upload.path).unlink()
+    job = run_import_job(job_id=pending_job.pk)
+    assert (job.state, job.message) == (
+        "failed",
+        "failed: the uploaded file is gone; nothing was imported",
+    )
+    assert not job.upload
