@@ -10,8 +10,8 @@ from typing import Any
 
 from django import forms
 from django.http import QueryDict
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from surveys.models import Question, Reason
 from surveys.spec import PollSpec, QuestionSpec
@@ -191,9 +191,8 @@ class QuestionnaireForm(forms.Form):
             elif dont_know and not empty:
                 self.add_error(name, _("Give an answer or tick “Don't know”, not both."))
             elif q.required and empty and not dont_know:
-                self.add_error(
-                    name, _("Enter a number.") if q.kind == Kind.NUMBER else _("Write an answer.")
-                )
+                message = _("Enter a number.") if q.kind == Kind.NUMBER else _("Write an answer.")
+                self.add_error(name, forms.ValidationError(message, code="required"))
         elif q.kind == Kind.RANKING:
             names = [field_name(q, option) for option in self.option_order]
             if any(n in self.errors for n in names):
@@ -202,7 +201,8 @@ class QuestionnaireForm(forms.Form):
             given = [r for r in ranks if r is not None]
             if not given:
                 if q.required:
-                    self.add_error(names[0], _("Give each option a rank, 1 for your first choice."))
+                    message = _("Give each option a rank, 1 for your first choice.")
+                    self.add_error(names[0], forms.ValidationError(message, code="required"))
             elif len(given) < len(ranks):
                 self.add_error(names[0], _("Give every option a rank, or none at all."))
             elif len(set(given)) < len(given):
@@ -222,6 +222,18 @@ class QuestionnaireForm(forms.Form):
         return {
             field_name(q): found[field_name(q)] for q in self.questions if field_name(q) in found
         }
+
+    def unanswered(self) -> set[str]:
+        """Question field names (``q-<key>``) whose first problem is a missing answer.
+
+        The summary counts these apart from answers that were given but are wrong, since
+        "7 questions need an answer" tells a participant what to do and "7 problems" does not.
+        """
+        missing: set[str] = set()
+        for name, errors in self.errors.as_data().items():
+            if name.startswith("q-") and errors and errors[0].code == "required":
+                missing.add(f"q-{question_key_of(name)}")
+        return missing
 
     def given(self) -> list[tuple[QuestionSpec, Given | None]]:
         """The page's answers in canonical form; call only when the form is valid."""
@@ -276,24 +288,46 @@ class GivenReason:
 
 
 class ReasonsForm(forms.Form):
-    """The deliberation page: for each option, an optional reason for or against."""
+    """The deliberation page: for each option, an optional reason for or against.
 
-    def __init__(self, data: QueryDict | None, *, option_keys: list[str]) -> None:
+    Nothing is chosen in advance: a stance matters only with a reason, so a stance without
+    text is ignored, and text without a stance gets a message that names the option (the
+    summary at the top lists the messages without the option's heading next to them).
+    """
+
+    def __init__(
+        self,
+        data: QueryDict | None,
+        *,
+        option_keys: list[str],
+        option_texts: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(data)
         self.option_keys = option_keys
-        stances = [("", ""), *Reason.Stance.choices]
+        texts = option_texts or {}
+        # Option texts are whole sentences; a few words name one well enough in a message.
+        self.option_names = {
+            key: Truncator(texts.get(key) or key).words(8, truncate="…") for key in option_keys
+        }
         for key in option_keys:
+            named = {"option": self.option_names[key]}
             self.fields[f"r-{key}.stance"] = forms.ChoiceField(
-                choices=stances,
+                choices=Reason.Stance.choices,
                 required=False,
-                error_messages={"invalid_choice": gettext_lazy("Choose “for” or “against”.")},
+                error_messages={
+                    "invalid_choice": _("For “%(option)s”, choose “For” or “Against”.") % named
+                },
             )
             self.fields[f"r-{key}.text"] = forms.CharField(
                 required=False,
                 max_length=TEXT_MAX,
                 widget=forms.Textarea,
                 error_messages={
-                    "max_length": gettext_lazy("Keep your reason under 2000 characters.")
+                    "max_length": _(
+                        "Your reason about “%(option)s” is too long: keep it under %(limit)s "
+                        "characters."
+                    )
+                    % {**named, "limit": TEXT_MAX}
                 },
             )
 
@@ -309,9 +343,11 @@ class ReasonsForm(forms.Form):
             if stance in self.errors or text in self.errors:
                 continue
             if cleaned.get(text) and not cleaned.get(stance):
-                self.add_error(stance, _("Say whether this is a reason for or against."))
-            elif cleaned.get(stance) and not cleaned.get(text):
-                self.add_error(text, _("Write your reason, or choose “No reason”."))
+                self.add_error(
+                    stance,
+                    _("You wrote a reason about “%(option)s”: say whether it is for or against.")
+                    % {"option": self.option_names[key]},
+                )
         return cleaned
 
     def option_errors(self) -> dict[str, str]:
@@ -322,6 +358,7 @@ class ReasonsForm(forms.Form):
         return errors
 
     def reasons(self) -> list[GivenReason]:
+        """The reasons written; a stance chosen without text is no reason and is dropped."""
         return [
             GivenReason(
                 key, self.cleaned_data[f"r-{key}.stance"], self.cleaned_data[f"r-{key}.text"]

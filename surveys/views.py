@@ -6,6 +6,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core import signing
 from django.db import connection
@@ -14,14 +15,15 @@ from django.db.models.functions import JSONArray
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
+from django.utils.translation import get_language_info, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from surveys import access, actions, flow, paradata
 from surveys.flow import Place
-from surveys.forms import QuestionnaireForm, ReasonsForm, field_name
+from surveys.forms import QuestionnaireForm, ReasonsForm
 from surveys.markup import FormState
-from surveys.models import Answer, Participant, Poll
+from surveys.models import Answer, Participant, Poll, localized
 from surveys.pages import Posted, posted_state, render_step
 from surveys.spec import poll_spec
 
@@ -33,7 +35,41 @@ ENTRY_AGE = 7 * 24 * 3600
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "surveys/home.html", {"polls": Poll.objects.open()})
+    """What Deliberate is and the polls anyone may join, in the visitor's language.
+
+    The language is the link's ``?lang=`` (remembered in the same cookie the poll pages read),
+    else what LocaleMiddleware chose from that cookie or the browser. A poll not written in
+    that language is listed in its first language, marked with ``lang`` for screen readers.
+    Invitation-only polls are not listed: a stranger could only reach their refusal page.
+    """
+    codes = [code for code, _name in settings.LANGUAGES]
+    asked = request.GET.get("lang")
+    language = asked if asked in codes else translation.get_language() or codes[0]
+    polls = []
+    for poll in Poll.objects.open().filter(access=Poll.Access.OPEN).order_by("pk"):
+        shown = language if language in poll.languages else (poll.languages or ["en"])[0]
+        polls.append(
+            {
+                "slug": poll.slug,
+                "language": shown,
+                "title": localized(poll.title, shown),
+                "question": localized(poll.question, shown),
+            }
+        )
+    with translation.override(language):
+        response = render(
+            request,
+            "surveys/home.html",
+            {
+                "polls": polls,
+                "language": language,
+                "languages": [(code, get_language_info(code)["name_local"]) for code in codes],
+                "path": request.path,
+            },
+        )
+    if asked in codes:
+        access.keep_language(response, language)
+    return response
 
 
 def _unavailable(request: HttpRequest, poll: Poll, language: str) -> HttpResponse:
@@ -237,16 +273,7 @@ def _submit(
         if not form.is_valid():
             state = posted_state(request.POST)
             state.errors = form.question_errors()
-            # "Question text.: message" read badly in the summary: drop the text's full stop.
-            texts = {
-                field_name(q): spec.text(q.text, participant.language).rstrip(" .:")
-                for q in questions
-            }
-            summary = [
-                (f"#{name}", f"{texts[name]}: {message}") for name, message in state.errors.items()
-            ]
-            summary += [("", str(message)) for message in form.non_field_errors()]
-            posted = Posted(state=state, summary=summary)
+            posted = Posted(state=state, summary=_questionnaire_summary(form, state.errors))
             return render_step(
                 request,
                 poll=poll,
@@ -261,8 +288,11 @@ def _submit(
     elif place.step == Step.BRIEFING:
         nxt = actions.advance_briefing(participant_id=participant.pk, spec=spec, page=place.page)
     elif place.step == Step.DELIBERATION:
+        language = participant.language
         reasons = ReasonsForm(
-            request.POST, option_keys=participant.option_order or spec.option_keys()
+            request.POST,
+            option_keys=participant.option_order or spec.option_keys(),
+            option_texts={o.key: spec.text(o.text, language) for o in spec.options},
         )
         if not reasons.is_valid():
             summary = [
@@ -280,6 +310,47 @@ def _submit(
     else:
         nxt = flow.current_place(participant)
     return HttpResponseRedirect(flow.url_of(poll.slug, nxt))
+
+
+def _questionnaire_summary(
+    form: QuestionnaireForm, errors: dict[str, str]
+) -> list[tuple[str, str]]:
+    """The error summary of a questionnaire page: counts, each linked to its first question.
+
+    Listing every question's full text filled more than a phone's screen with red; the count
+    says how much is left, and each question carries its own message where it is asked.
+    """
+    missing = form.unanswered()
+    unanswered = [name for name in errors if name in missing]
+    wrong = [name for name in errors if name not in missing]
+    summary: list[tuple[str, str]] = []
+    if unanswered:
+        count = len(unanswered)
+        summary.append(
+            (
+                f"#{unanswered[0]}",
+                ngettext(
+                    "%(count)s question needs an answer.",
+                    "%(count)s questions need an answer.",
+                    count,
+                )
+                % {"count": count},
+            )
+        )
+    if wrong:
+        count = len(wrong)
+        summary.append(
+            (
+                f"#{wrong[0]}",
+                ngettext(
+                    "%(count)s answer needs to be corrected.",
+                    "%(count)s answers need to be corrected.",
+                    count,
+                )
+                % {"count": count},
+            )
+        )
+    return summary + [("", str(message)) for message in form.non_field_errors()]
 
 
 @require_POST

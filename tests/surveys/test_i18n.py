@@ -44,3 +44,27 @@ def test_a_ukrainian_page_has_ukrainian_interface_and_content() -> None:
     assert "Policies (uk)" in html
     response = client.post(f"/p/{poll.slug}/t1/1/", {"wave": "1"})
     assert "Оберіть число від 0 до 10 або «Не знаю»." in response.content.decode()
+
+
+def test_ukrainian_has_three_plural_forms_chosen_by_the_standard_rule() -> None:
+    text = (ROOT / "deliberate/locale/uk/LC_MESSAGES/django.po").read_text()
+    header = re.search(r"Plural-Forms: (.*?)\\n", text.replace('"\n"', ""))
+    assert header is not None
+    assert header.group(1).startswith("nplurals=3;")
+    expected = {
+        1: "1 запитання потребує відповіді.",
+        2: "2 запитання потребують відповіді.",
+        4: "4 запитання потребують відповіді.",
+        5: "5 запитань потребують відповіді.",
+        11: "11 запитань потребують відповіді.",
+        12: "12 запитань потребують відповіді.",
+        21: "21 запитання потребує відповіді.",
+        22: "22 запитання потребують відповіді.",
+        25: "25 запитань потребують відповіді.",
+    }
+    with translation.override("uk"):
+        for count, message in expected.items():
+            shown = translation.ngettext(
+                "%(count)s question needs an answer.", "%(count)s questions need an answer.", count
+            ) % {"count": count}
+            assert shown == message

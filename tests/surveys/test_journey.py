@@ -1,5 +1,6 @@
 """The participant journey through the test client: steps, arms, resume, paradata, queries."""
 
+import re
 from typing import Any
 
 import pytest
@@ -72,6 +73,11 @@ def walk(client: Client, poll: Poll, participant: Participant) -> None:
         location = post_page(
             client, location, {"r-exit.stance": "for", "r-exit.text": "Fewer deaths."}
         )
+    else:
+        # The control arm is told what happens next (and why the questions come again).
+        assert location == f"/p/{poll.slug}/next/"
+        assert client.get(location).status_code == 200
+        location = post_page(client, location, {})
     assert location == f"/p/{poll.slug}/t2/1/"
     location = answer_wave(client, poll.slug, "t2", T2_PAGES)
     assert location == f"/p/{poll.slug}/done/"
@@ -330,3 +336,57 @@ def test_render_step_previews_every_step_for_an_unsaved_participant_without_quer
     ranking = pages[2].content.decode()
     assert ranking.index("q-rank-escalate") < ranking.index("q-rank-exit")
     assert Participant.objects.count() == 0
+
+
+def error_summary(html: str) -> str:
+    return html.split('id="error-summary"', 1)[1].split("</div>", 1)[0]
+
+
+def first_question(html: str) -> str:
+    """The id of the page's first question (the option order is the participant's own)."""
+    found = re.search(r'<input type="radio" id="(q-\w+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+def test_the_error_summary_counts_unanswered_questions_and_marks_each_in_place() -> None:
+    poll = make_poll(design={"control_share": 0.0})
+    client = Client()
+    start(client, poll)
+    response = client.post(f"/p/{poll.slug}/t1/1/", {"wave": "1"})
+    html = response.content.decode()
+    summary = error_summary(html)
+    # One line for the whole page, linked to the first question; no question texts in red.
+    assert f'<a href="#{first_question(html)}">3 questions need an answer.</a>' in summary
+    assert summary.count("<li>") == 1
+    assert "How much do you support" not in summary
+    for key in ("rate_exit", "rate_aid", "rate_escalate"):
+        assert f'<p class="field-error" id="q-{key}-error">' in html
+        assert f'aria-describedby="q-{key}-error"' in html
+    assert html.count('class="question q-rating has-error"') == 3
+    assert Answer.objects.count() == 0
+
+
+def test_missing_and_wrong_answers_are_counted_apart_and_singular_is_singular() -> None:
+    poll = make_poll(design={"control_share": 0.0})
+    client = Client()
+    start(client, poll)
+    html = client.post(
+        f"/p/{poll.slug}/t1/1/", {"wave": "1", "q-rate_exit": "11", "q-rate_aid": "3"}
+    ).content.decode()
+    summary = error_summary(html)
+    assert '<a href="#q-rate_escalate">1 question needs an answer.</a>' in summary
+    assert '<a href="#q-rate_exit">1 answer needs to be corrected.</a>' in summary
+    assert "“11” is not on the scale" in html
+    assert Answer.objects.count() == 0
+
+
+def test_the_ukrainian_summary_uses_the_right_plural_form() -> None:
+    poll = make_poll(design={"control_share": 0.0})
+    client = Client()
+    start(client, poll, lang="uk")
+    html = client.post(f"/p/{poll.slug}/t1/1/", {"wave": "1"}).content.decode()
+    assert (
+        f'<a href="#{first_question(html)}">3 запитання потребують відповіді.</a>'
+        in error_summary(html)
+    )

@@ -161,7 +161,7 @@ def test_a_reason_with_no_stance_is_rejected_and_nothing_is_stored(
     response = client.post(url, {"r-exit.text": "No stance given", "r-ghost.text": "x"})
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Say whether this is a reason for or against." in html
+    assert "You wrote a reason about “Option exit”: say whether it is for or against." in html
     assert "“r-ghost.text” is not an option of this poll." in html
     assert 'id="r-exit-stance-error"' in html
     assert Reason.objects.count() == 0
