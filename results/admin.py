@@ -329,3 +329,9 @@ class ImportJobAdmin(OrganiserScopedAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # viewing stays as the scoped admin allows
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a record; a job still running would lose its file

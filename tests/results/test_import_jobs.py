@@ -366,3 +366,29 @@ def test_a_job_whose_file_is_gone_fails_cleanly(target, pending_job, media):
         "failed: the uploaded file is gone; nothing was imported",
     )
     assert not job.upload
+
+
+def test_the_admin_lists_import_jobs_of_the_organisers_polls_only_and_adds_none(
+    django_user_model,
+):
+    from tests.factories import make_poll
+    from tests.surveys.test_admin_support import client_for, staff
+
+    mine, also_mine = make_poll(slug="mine-poll"), make_poll(slug="also-mine")
+    theirs = make_poll(slug="their-secret-poll")
+    researcher = django_user_model.objects.create_user("ana")
+    jobs = [
+        ImportJob.objects.create(poll=poll, user=researcher, size=1)
+        for poll in (mine, also_mine, theirs)
+    ]
+    client = client_for(staff("org", polls=(mine, also_mine)))
+    page = client.get(reverse("admin:results_importjob_changelist")).content.decode()
+    for job in jobs[:2]:
+        assert f"/importjob/{job.pk}/change/" in page
+        assert f"poll__id__exact={job.poll.pk}" in page  # the scoped poll filter
+    assert f"/importjob/{jobs[2].pk}/" not in page and "their-secret-poll" not in page
+    assert client.get(reverse("admin:results_importjob_add")).status_code == 403
+    change = client.get(reverse("admin:results_importjob_change", args=[jobs[0].pk]))
+    assert change.status_code == 200 and b'name="_save"' not in change.content  # read-only
+    other = client.get(reverse("admin:results_importjob_change", args=[jobs[2].pk]))
+    assert other.status_code == 302  # "does not exist": another organiser's poll
