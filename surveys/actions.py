@@ -9,13 +9,14 @@ import random
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
 from results.tasks import schedule_recompute
-from surveys import flow, paradata
+from surveys import flow, paradata, schedule, tokens
 from surveys.flow import Place
 from surveys.forms import Given, GivenReason
 from surveys.models import Answer, Participant, Poll, Reason, ReasonReport
@@ -132,12 +133,13 @@ def submit_questionnaire_page(
     now = timezone.now()
     seconds = paradata.seconds_between(participant.page_started_at, now)
     participant.step_times = paradata.add_seconds(participant.step_times, step, seconds)
-    if flow.is_last_page(spec, posted):
+    if flow.is_last_page(spec, posted, participant.arm):
         _finish_wave(participant, spec, wave)
+        if wave == 1:
+            participant.t1_completed_at = now
         if wave == 1 and not participant.arm:
             assign_condition(participant=participant, spec=spec, rng=rng)
-    nxt = flow.next_place(spec, arm=participant.arm, place=posted)
-    participant.step, participant.page, participant.page_started_at = nxt.step, nxt.page, now
+    nxt = _move(participant, flow.next_place(spec, arm=participant.arm, place=posted), now)
     if nxt.step == Step.BRIEFING:
         participant.briefed_at = now
     if nxt.step == Step.DONE:
@@ -156,9 +158,65 @@ def submit_questionnaire_page(
     return nxt
 
 
+def _move(participant: Participant, nxt: Place, now: datetime) -> Place:
+    """Put the participant at ``nxt``, past the wait when their T2 is open already. Who must
+    wait gets a return link (derived from their public id, so the wait page can show it again;
+    only its hash is stored, which is what the link is looked up by)."""
+    t2_open = schedule.t2_is_open(
+        schedule.Schedule.of(participant.poll),
+        t1_completed_at=participant.t1_completed_at,
+        now=now,
+    )
+    nxt = flow.past_wait(nxt, t2_open=t2_open)
+    if nxt.step == Step.WAIT:
+        participant.return_token_hash = tokens.hash_token(
+            tokens.return_token(participant.public_id)
+        )
+    participant.step, participant.page, participant.page_started_at = nxt.step, nxt.page, now
+    return nxt
+
+
+@transaction.atomic
+def continue_after_t1(*, participant_id: int, spec: PollSpec) -> Place:
+    """Move on from the page that says what happens next in the participant's arm."""
+    participant = (
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("poll")
+        .get(pk=participant_id)
+    )
+    if participant.step != Step.NEXT:
+        return flow.current_place(participant)
+    now = timezone.now()
+    nxt = flow.next_place(spec, arm=participant.arm, place=Place(Step.NEXT, 0))
+    nxt = _move(participant, nxt, now)
+    if nxt.step == Step.BRIEFING:
+        participant.briefed_at = now
+    participant.save()
+    return nxt
+
+
+@transaction.atomic
+def return_for_t2(*, participant_id: int) -> Place:
+    """A waiting participant whose T2 has opened goes on to it; anyone else stays put. Safe to
+    call on every visit: it changes nothing until the moment has come."""
+    participant = (
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("poll")
+        .get(pk=participant_id)
+    )
+    if participant.step != Step.WAIT:
+        return flow.current_place(participant)
+    nxt = _move(participant, Place(Step.WAIT, 0), timezone.now())
+    if nxt.step != Step.WAIT:
+        participant.save()
+    return nxt
+
+
 def _finish_wave(participant: Participant, spec: PollSpec, wave: int) -> None:
     """Flag straight-lining: one rating given throughout a grid of this wave's ratings."""
-    ratings = {q.id: q.section for q in spec.wave_questions(wave) if q.kind == "rating"}
+    ratings = {
+        q.id: q.section for q in spec.wave_questions(wave, participant.arm) if q.kind == "rating"
+    }
     grids: dict[str, list[float]] = defaultdict(list)
     rows = Answer.objects.filter(
         participant=participant, wave=wave, question_id__in=ratings, dont_know=False
@@ -257,8 +315,7 @@ def submit_reasons(*, participant_id: int, spec: PollSpec, reasons: list[GivenRe
     participant.step_times = paradata.add_seconds(
         participant.step_times, Step.DELIBERATION, seconds
     )
-    nxt = flow.next_place(spec, arm=participant.arm, place=posted)
-    participant.step, participant.page, participant.page_started_at = nxt.step, nxt.page, now
+    nxt = _move(participant, flow.next_place(spec, arm=participant.arm, place=posted), now)
     participant.save()
     return nxt
 

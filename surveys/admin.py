@@ -129,6 +129,22 @@ class PollAdmin(
                 ),
             },
         ),
+        (
+            "Schedule",
+            {
+                "classes": ("schedule",),
+                "description": "Leave all empty to run the poll in one sitting. To run it over "
+                "days, give when the second questionnaire opens: one date for everyone, or a "
+                "delay after each participant's first questionnaire. Both groups answer the "
+                "second questionnaire at the same time; whoever finishes the first one earlier "
+                "gets a personal link to come back. Times are in UTC.",
+                "fields": (
+                    ("t1_opens", "t1_closes"),
+                    ("t2_opens", "t2_after"),
+                    "deliberation_closes",
+                ),
+            },
+        ),
         ("People", {"fields": ("organisers",)}),
     )
 

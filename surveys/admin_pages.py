@@ -35,6 +35,7 @@ FIX_ANCHORS = {
     "questions": "#questions-group",
     "languages": "#questions-group",
     "design": "#design",
+    "schedule": "#schedule",
     "poll": "",
 }
 MONITOR_REFRESH_SECONDS = 10

@@ -21,6 +21,7 @@ import jsonschema.validators
 import yaml
 from django.db import transaction
 
+from surveys import schedule
 from surveys.definition_yaml import (
     MAX_FILE_BYTES,
     DefinitionError,
@@ -156,6 +157,11 @@ def _cross_problems(data: dict[str, Any]) -> list[Problem]:
                 add(Problem(format_path([part, index, "key"]), f"duplicate key '{item['key']}'"))
 
     problems += _source_problems(data)
+    _, timing_problems = schedule.read_definition(data.get("schedule", {}))
+    problems += [
+        Problem(format_path(["schedule", key] if key else ["schedule"]), problem)
+        for key, problem in timing_problems
+    ]
 
     sections = {s["key"] for s in data["sections"]}
     positions = {p["key"] for p in data["positions"]}
@@ -203,6 +209,9 @@ def _cross_problems(data: dict[str, Any]) -> list[Problem]:
                         format_path([*at, "choices", choice_index, "key"]), f"duplicate '{key}'"
                     )
                 )
+        if "arms" in question and question["waves"] != "t2":
+            # T1 comes before assignment, and a paired item must be asked of both arms.
+            add(Problem(format_path([*at, "arms"]), "only a T2-only question can be limited"))
         if "answer" in question and question["answer"] not in choice_keys:
             add(Problem(format_path([*at, "answer"]), "the answer key is not one of the choices"))
     return problems
@@ -219,11 +228,15 @@ FIELD_KINDS = {
 
 
 def validate(data: dict[str, Any], source: str) -> dict[str, Any]:
+    if isinstance(data.get("schedule"), dict):
+        data["schedule"] = {key: schedule.as_text(v) for key, v in data["schedule"].items()}
     problems = list(_number_problems(data, [])) or _schema_problems(data)
     if not problems:
         problems = _cross_problems(data)
     if problems:
         raise DefinitionError(source, problems)
+    if "schedule" in data:
+        data["schedule"] = schedule.to_definition(schedule.read_definition(data["schedule"])[0])
     return data
 
 
@@ -282,6 +295,8 @@ def save_poll(*, data: dict[str, Any], source: str) -> tuple[Poll, bool]:
         "question": data["question"],
         "intro": data.get("intro", {}),
         **{name: design[name] for name in DESIGN_FIELDS if name in design},
+        # A file without a schedule runs in one sitting, whatever the poll had before.
+        **vars(schedule.read_definition(data.get("schedule", {}))[0]),
     }
     if poll is None:
         poll = Poll.objects.create(slug=data["slug"], **fields)
@@ -353,6 +368,7 @@ def _create_items(poll: Poll, data: dict[str, Any]) -> None:
             answer=q.get("answer", ""),
             number_min=q.get("number", {}).get("min"),
             number_max=q.get("number", {}).get("max"),
+            arms=q.get("arms", []),
         )
         for i, q in enumerate(data["questions"])
     )
@@ -380,6 +396,7 @@ def dump_poll(poll: Poll) -> dict[str, Any]:
             "option": q.option.key if q.option else None,
             "choices": q.choices,
             "answer": q.answer,
+            "arms": q.arms,
         }
         if q.kind == Question.Kind.SINGLE:
             question["breakdown"] = q.breakdown
@@ -402,6 +419,7 @@ def dump_poll(poll: Poll) -> dict[str, Any]:
         "languages": poll.languages,
         **_compact({"title": poll.title, "question": poll.question, "intro": poll.intro}),
         "design": design,
+        **_compact({"schedule": schedule.to_definition(schedule.Schedule.of(poll))}),
         "sections": [
             _compact({"key": s.key, "title": s.title, "intro": s.intro})
             for s in poll.sections.order_by("order", "id")

@@ -152,3 +152,13 @@ def invitation_status(participant: Participant) -> str:
     if participant.consented_at:
         return "in progress"
     return "not started"
+
+
+def returning_participant(token: str) -> Participant | None:
+    """The participant of a return link (see ``surveys.tokens.return_token``); unknown and
+    revoked links give None, which the view answers with the invitations' one 404."""
+    return (
+        Participant.objects.filter(return_token_hash=hash_token(token), revoked_at__isnull=True)
+        .select_related("poll")
+        .first()
+    )

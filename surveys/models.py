@@ -18,6 +18,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from surveys import schedule
+
 DEFAULT_LANGUAGE = "en"
 Texts = dict[str, str]
 
@@ -93,6 +95,46 @@ class Poll(models.Model):
     organisers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="organised_polls", blank=True
     )
+    # The schedule (all optional; none of them set: the poll runs in one sitting).
+    t1_opens = models.DateTimeField(
+        _("first questionnaire opens"),
+        null=True,
+        blank=True,
+        help_text=_("Before this moment the poll's link shows when it opens. Empty: at once."),
+    )
+    t1_closes = models.DateTimeField(
+        _("first questionnaire closes"),
+        null=True,
+        blank=True,
+        help_text=_("After this moment nobody new can start. Empty: open until the poll closes."),
+    )
+    t2_opens = models.DateTimeField(
+        _("second questionnaire opens"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "One date for everyone, both groups. Participants who finish the first "
+            "questionnaire earlier get a personal return link for this date."
+        ),
+    )
+    t2_after = models.DurationField(
+        _("second questionnaire opens after"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Instead of a date: the time from each participant's first questionnaire to their "
+            "second, e.g. '7 00:00:00' for seven days. Fill in this or the date, not both."
+        ),
+    )
+    deliberation_closes = models.DateTimeField(
+        _("deliberation closes"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Shown to the deliberating group as the end of the discussion. It must come "
+            "before the second questionnaire opens."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -112,10 +154,19 @@ class Poll(models.Model):
             models.CheckConstraint(condition=Q(min_subgroup_size__gte=1), name="poll_min_k"),
             models.CheckConstraint(condition=has_english("title"), name="poll_title_en"),
             models.CheckConstraint(condition=has_english("question"), name="poll_question_en"),
+            models.CheckConstraint(
+                condition=Q(t2_opens__isnull=True) | Q(t2_after__isnull=True),
+                name="poll_t2_one_rule",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.slug
+
+    def clean(self) -> None:
+        problems = schedule.problems(schedule.Schedule.of(self))
+        if problems:
+            raise ValidationError(problems)
 
     def has_answers(self) -> bool:
         return self.answers.exists()
@@ -256,6 +307,12 @@ class Question(PollItem):
     answer = models.CharField(max_length=40, blank=True, help_text="Knowledge: the correct key.")
     number_min = models.FloatField(null=True, blank=True)
     number_max = models.FloatField(null=True, blank=True)
+    arms = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Second-questionnaire questions only: the arms asked, e.g. ["treatment"] '
+        "for questions about the briefing. Empty: everyone.",
+    )
 
     class Meta(PollItem.Meta):
         default_related_name = "questions"
@@ -314,8 +371,10 @@ class Participant(models.Model):
     class Step(models.TextChoices):
         WELCOME = "welcome", _("welcome and consent")
         T1 = "t1", _("first questionnaire")
+        NEXT = "next", _("what happens next")
         BRIEFING = "briefing", _("briefing")
         DELIBERATION = "deliberation", _("deliberation")
+        WAIT = "wait", _("waiting for the second questionnaire")
         T2 = "t2", _("second questionnaire")
         DONE = "done", _("finished")
 
@@ -340,6 +399,16 @@ class Participant(models.Model):
     consented_at = models.DateTimeField(null=True, blank=True)
     briefed_at = models.DateTimeField(null=True, blank=True, help_text="T1 is frozen from here.")
     completed_at = models.DateTimeField(null=True, blank=True)
+    t1_completed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the first questionnaire was finished."
+    )
+    return_token_hash = models.CharField(
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="SHA-256 of the personal return link, set when the participant must come back.",
+    )
     step_times = models.JSONField(
         default=dict,
         blank=True,

@@ -9,6 +9,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -20,7 +21,7 @@ from django.utils import translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from surveys import flow, markup
+from surveys import flow, markup, schedule
 from surveys.flow import Place
 from surveys.forms import DK, ReasonsForm, field_name
 from surveys.markup import FormState
@@ -112,7 +113,9 @@ def render_step(
             Step.T1: _questionnaire,
             Step.T2: _questionnaire,
             Step.BRIEFING: _briefing,
+            Step.NEXT: _next,
             Step.DELIBERATION: _deliberation,
+            Step.WAIT: _wait,
             Step.DONE: _done,
         }[step]
         template, step_context = builder(spec, participant, place, language, posted)
@@ -133,7 +136,7 @@ def _common_context(
     language: str,
 ) -> dict[str, Any]:
     before, total = flow.progress(spec, arm=participant.arm, place=place)
-    pages = flow.page_count(spec, place.step)
+    pages = flow.page_count(spec, place.step, participant.arm)
     return {
         "spec": spec,
         "participant": participant,
@@ -228,9 +231,9 @@ def _questionnaire(
     spec: PollSpec, participant: Participant, place: Place, language: str, posted: Posted | None
 ) -> tuple[str, dict[str, Any]]:
     wave = flow.wave_of(place.step) or 1
-    section = spec.pages(wave)[place.page]
+    section = spec.pages(wave, participant.arm)[place.page]
     order = participant.option_order or spec.option_keys()
-    questions = spec.page_questions(wave, section.key, order)
+    questions = spec.page_questions(wave, section.key, order, participant.arm)
     state = (
         posted.state if posted is not None else _stored_state(participant, wave, questions, None)
     )
@@ -241,7 +244,7 @@ def _questionnaire(
         "section_intro": spec.text(section.intro, language),
         "questions_html": markup.questions_markup(fragments, questions, order, state),
         "summary": posted.summary if posted else [],
-        "last_page": flow.is_last_page(spec, place),
+        "last_page": flow.is_last_page(spec, place, participant.arm),
     }
 
 
@@ -258,9 +261,9 @@ def _questionnaire_page(
     put in. The frame is the page template rendered once with placeholders, so its markup is
     exactly what rendering the template for the participant would give."""
     wave = flow.wave_of(place.step) or 1
-    section = spec.pages(wave)[place.page]
+    section = spec.pages(wave, participant.arm)[place.page]
     order = participant.option_order or spec.option_keys()
-    questions = spec.page_questions(wave, section.key, order)
+    questions = spec.page_questions(wave, section.key, order, participant.arm)
     state = _stored_state(participant, wave, questions, answers)
     fragments = _fragments(spec, wave, section.key, language)
     questions_html = markup.questions_markup(fragments, questions, order, state)
@@ -297,6 +300,38 @@ def _briefing(
     options = participant.option_order or spec.option_keys()
     return "surveys/journey/briefing_options.html", {
         "options": [(key, texts[key]) for key in options if key in texts]
+    }
+
+
+def _t2_opens(participant: Participant) -> datetime | None:
+    if not participant.poll_id:
+        return None
+    timing = schedule.Schedule.of(participant.poll)
+    return schedule.t2_opens_for(timing, t1_completed_at=participant.t1_completed_at)
+
+
+def _next(
+    spec: PollSpec, participant: Participant, place: Place, language: str, posted: Posted | None
+) -> tuple[str, dict[str, Any]]:
+    """After T1: what happens next in this participant's arm, in neutral words (nothing about
+    what the study expects to find). The date is the participant's own T2 date, if any."""
+    return "surveys/journey/next.html", {
+        "control": participant.arm == Participant.Arm.CONTROL,
+        "over_time": spec.over_time,
+        "t2_opens": _t2_opens(participant),
+        "deliberation_closes": participant.poll.deliberation_closes
+        if participant.poll_id
+        else None,
+    }
+
+
+def _wait(
+    spec: PollSpec, participant: Participant, place: Place, language: str, posted: Posted | None
+) -> tuple[str, dict[str, Any]]:
+    return "surveys/journey/wait.html", {
+        "t2_opens": _t2_opens(participant),
+        "ics_url": reverse("surveys:calendar", args=[spec.slug]),
+        "control": participant.arm == Participant.Arm.CONTROL,
     }
 
 
@@ -391,7 +426,12 @@ def _done(
                 "max": question.scale_max,
             }
         )
-    return "surveys/journey/done.html", {"movements": movements}
+    return "surveys/journey/done.html", {
+        "movements": movements,
+        "positions_url": reverse("surveys:positions", args=[spec.slug])
+        if participant.arm == Participant.Arm.CONTROL and spec.positions
+        else "",
+    }
 
 
 def _shown(answer: Any) -> str:

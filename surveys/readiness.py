@@ -11,6 +11,7 @@ from typing import Any
 
 from surveys.definitions import TRANSLATED, DefinitionError, dump_poll, validate
 from surveys.models import Poll, Question
+from surveys.schedule import Schedule, problems
 
 # Below this a control arm is too small to estimate its change; above 1 - this, the treatment.
 MIN_ARM_SHARE = 0.1
@@ -157,6 +158,12 @@ def _control_share(poll: Poll) -> Check:
     )
 
 
+def _schedule(poll: Poll) -> Check:
+    timing = Schedule.of(poll)
+    note = "" if timing.over_time else "No schedule: the poll runs in one sitting."
+    return _check("schedule", "A consistent schedule", problems(timing), "schedule", note)
+
+
 def _definition(poll: Poll, data: dict[str, Any]) -> Check:
     try:
         validate(data, poll.slug)
@@ -177,6 +184,7 @@ def check_poll(poll: Poll) -> Readiness:
         _languages(poll, data),
         _knowledge(poll),
         _control_share(poll),
+        _schedule(poll),
         _definition(poll, data),
     ]
     return Readiness(checks=checks)

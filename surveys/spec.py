@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.utils import translation
+from django.utils.functional import lazy
+
 from surveys.models import (
     Option,
     Poll,
@@ -43,9 +46,16 @@ class QuestionSpec:
     choices: tuple[tuple[str, Texts], ...]
     number_min: float | None
     number_max: float | None
+    arms: tuple[str, ...] = ()
 
     def in_wave(self, wave: int) -> bool:
         return self.waves == Question.Waves.BOTH or self.waves == f"t{wave}"
+
+    def asks(self, wave: int, arm: str) -> bool:
+        """Whether a participant of ``arm`` is asked this question in ``wave``. Arms limit T2
+        only (T1 comes before assignment): the control arm is never asked to judge a briefing
+        it did not read. ``arm`` empty (the admin preview, cached markup): every arm."""
+        return self.in_wave(wave) and (wave == 1 or not arm or not self.arms or arm in self.arms)
 
     def choice_keys(self) -> list[str]:
         return [key for key, _ in self.choices]
@@ -94,6 +104,7 @@ class PollSpec:
     questions: tuple[QuestionSpec, ...]
     options: tuple[OptionSpec, ...]
     positions: tuple[PositionSpec, ...]
+    over_time: bool = False
     by_key: dict[str, QuestionSpec] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -108,16 +119,17 @@ class PollSpec:
     def position(self, key: str) -> PositionSpec:
         return next(p for p in self.positions if p.key == key)
 
-    def pages(self, wave: int) -> list[SectionSpec]:
-        """The sections that have questions in ``wave``: one questionnaire page each."""
-        used = {q.section for q in self.questions if q.in_wave(wave)}
+    def pages(self, wave: int, arm: str = "") -> list[SectionSpec]:
+        """The sections that ask ``arm`` questions in ``wave``: one questionnaire page each."""
+        used = {q.section for q in self.questions if q.asks(wave, arm)}
         return [s for s in self.sections if s.key in used]
 
     def page_questions(
-        self, wave: int, section: str, option_order: list[str] | None = None
+        self, wave: int, section: str, option_order: list[str] | None = None, arm: str = ""
     ) -> list[QuestionSpec]:
-        """The questions of one page, option ratings in the participant's option order."""
-        questions = [q for q in self.questions if q.section == section and q.in_wave(wave)]
+        """The questions of one page for ``arm``, option ratings in the participant's option
+        order."""
+        questions = [q for q in self.questions if q.section == section and q.asks(wave, arm)]
         if option_order:
             rank = {key: i for i, key in enumerate(option_order)}
             # Questions about an option follow the participant's (possibly shuffled) option
@@ -128,8 +140,8 @@ class PollSpec:
                 questions[slot] = question
         return questions
 
-    def wave_questions(self, wave: int) -> list[QuestionSpec]:
-        return [q for q in self.questions if q.in_wave(wave)]
+    def wave_questions(self, wave: int, arm: str = "") -> list[QuestionSpec]:
+        return [q for q in self.questions if q.asks(wave, arm)]
 
     def text(self, texts: Texts, language: str) -> str:
         return localized(texts, language)
@@ -140,11 +152,31 @@ def _clean(texts: Any) -> Texts:
     return {lang: str(text).replace("\x1e", "") for lang, text in (texts or {}).items()}
 
 
+def _in_active_language(texts: Texts) -> str:
+    return localized(texts, translation.get_language() or "")
+
+
+# A source's title, publisher, date and "about" may be one text or one per language. The spec
+# is shared by every language, so a per-language one is resolved when the page is rendered
+# (every page renders inside translation.override(the participant's language)).
+_lazy_text = lazy(_in_active_language, str)
+SOURCE_TEXTS = ("title", "publisher", "date", "about")
+
+
+def _source_texts(source: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: _lazy_text(_clean(value))
+        if name in SOURCE_TEXTS and isinstance(value, dict)
+        else value
+        for name, value in source.items()
+    }
+
+
 def _linkable(sources: Any) -> tuple[dict[str, Any], ...]:
     # Defence in depth behind the model's validator: rows saved before it (or around it) may
     # hold a javascript: url; such a source is shown as a citation without a link.
     return tuple(
-        {**source, "url": ""} if source_url_problem(source.get("url")) else source
+        _source_texts({**source, "url": ""} if source_url_problem(source.get("url")) else source)
         for source in (sources if isinstance(sources, list) else [])
         if isinstance(source, dict)
     )
@@ -190,6 +222,7 @@ def build_spec(poll: Poll) -> PollSpec:
             choices=tuple((c["key"], _clean(c.get("label"))) for c in q.choices),
             number_min=q.number_min,
             number_max=q.number_max,
+            arms=tuple(q.arms or ()),
         )
         for q in Question.objects.filter(poll=poll).order_by("order", "id")
     )
@@ -215,6 +248,7 @@ def build_spec(poll: Poll) -> PollSpec:
         questions=questions,
         options=options,
         positions=positions,
+        over_time=poll.t2_opens is not None or poll.t2_after is not None,
     )
 
 

@@ -1,6 +1,7 @@
-"""Invitation tokens: random, shown once, stored only as a SHA-256 hash and looked up by it, and
+"""Invitation and return-link tokens: stored only as a SHA-256 hash and looked up by it, and
 kept out of every log line (a token in a log is a key to someone's answers)."""
 
+import base64
 import hashlib
 import logging
 import re
@@ -8,15 +9,27 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+from django.utils.crypto import salted_hmac
 from gunicorn.glogging import Logger as GunicornLogger
 
-# "/i/<token>" wherever it appears: a path, a request line, a full URL in a Referer.
-INVITATION_PATH = re.compile(r"/i/[^/\s?#\"']+")
-REDACTED = "/i/<token>"
+# "/i/<token>" and "/r/<token>" wherever they appear: a path, a request line, a full URL in a
+# Referer.
+INVITATION_PATH = re.compile(r"/([ir])/[^/\s?#\"']+")
+REDACTED = r"/\1/<token>"
+RETURN_SALT = "surveys.return-link"
 
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def return_token(public_id: str) -> str:
+    """The token of a participant's return link: an HMAC of their public id under the site's
+    secret key (256 bits). Derived rather than random so the wait page can show the same link
+    on every visit while the database holds only its hash; without the secret key the public
+    id (which is in exports) gives nothing. Rotating SECRET_KEY invalidates return links."""
+    digest = salted_hmac(RETURN_SALT, public_id, algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def hash_token(token: str) -> str:

@@ -18,8 +18,13 @@ urlpatterns = [
         {"step": "deliberation"},
         name="deliberation",
     ),
+    path("p/<slug:slug>/next/", views.step_page, {"step": "next"}, name="next"),
+    path("p/<slug:slug>/wait/", views.step_page, {"step": "wait"}, name="wait"),
+    path("p/<slug:slug>/return.ics", views.calendar_file, name="calendar"),
+    path("p/<slug:slug>/positions/", views.positions, name="positions"),
     path("p/<slug:slug>/t2/<int:page>/", views.step_page, {"step": "t2"}, name="t2"),
     path("p/<slug:slug>/done/", views.step_page, {"step": "done"}, name="done"),
     path("p/<slug:slug>/reasons/<int:reason_id>/report/", views.report, name="report"),
     path("i/<str:token>/", views.invitation, name="invitation"),
+    path("r/<str:token>/", views.return_link, name="return"),
 ]

@@ -19,7 +19,7 @@ from django.utils.translation import get_language_info, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from surveys import access, actions, flow, paradata
+from surveys import access, actions, flow, invitations, journey_time, paradata, schedule
 from surveys.flow import Place
 from surveys.forms import QuestionnaireForm, ReasonsForm
 from surveys.markup import FormState
@@ -110,6 +110,11 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
         return _finish(request, redirect(flow.url_of(slug, flow.current_place(participant))))
     if not access.poll_is_open(poll):
         return _unavailable(request, poll, language)
+    timing = schedule.Schedule.of(poll)
+    if schedule.t1_not_yet_open(timing, now=timezone.now()) or schedule.t1_closed(
+        timing, now=timezone.now()
+    ):
+        return journey_time.not_startable(request, poll, language, timing)
     if participant.pk is None and poll.access == Poll.Access.INVITATION:
         with translation.override(language):
             return render(
@@ -190,6 +195,48 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     return _finish(request, response)
 
 
+def return_link(request: HttpRequest, token: str) -> HttpResponse:
+    """/r/<token>/: a participant's personal return link, shown when they must come back for
+    T2. Works like an invitation link (signed cookie, then straight on, so the token stays out
+    of later URLs), with the same 404 and the same limit on failed look-ups."""
+    participant = invitations.returning_participant(token)
+    if participant is None:
+        if access.token_attempts_blocked(request):
+            return render(request, "surveys/journey/too_many.html", status=429)
+        access.count_failed_token(request)
+        return render(request, "surveys/journey/bad_link.html", status=404)
+    poll = participant.poll
+    _language(request, poll, participant)
+    place = flow.current_place(participant)
+    if access.poll_is_open(poll):
+        place = actions.return_for_t2(participant_id=participant.pk)
+    response = redirect(flow.url_of(poll.slug, place))
+    access.remember(response, participant, poll.slug)
+    return _finish(request, response)
+
+
+def calendar_file(request: HttpRequest, slug: str) -> HttpResponse:
+    """/p/<slug>/return.ics: the participant's T2 date with their return link, for a calendar."""
+    found = _participant_or_entry(request, slug)
+    if isinstance(found, HttpResponse):
+        return found
+    if found.step != Step.WAIT:
+        return redirect(flow.url_of(slug, flow.current_place(found)))
+    return journey_time.calendar_response(request, found)
+
+
+def positions(request: HttpRequest, slug: str) -> HttpResponse:
+    """/p/<slug>/positions/: the briefing offered, read-only, to the control arm once its T2 is
+    done; nothing is recorded (after T2 it can no longer touch the measurement)."""
+    found = _participant_or_entry(request, slug)
+    if isinstance(found, HttpResponse):
+        return found
+    if found.step != Step.DONE or found.arm != Participant.Arm.CONTROL:
+        return redirect(flow.url_of(slug, flow.current_place(found)))
+    _language(request, found.poll, found)
+    return _finish(request, journey_time.positions_page(request, found))
+
+
 def _participant_or_entry(request: HttpRequest, slug: str) -> Participant | HttpResponse:
     participant = access.participant_from_cookie(request, slug)
     if participant is None or participant.consented_at is None:
@@ -244,6 +291,17 @@ def step_page(request: HttpRequest, slug: str, step: str, page: int = 1) -> Http
         return _finish(request, redirect(flow.url_of(slug, current)))
     if not access.poll_is_open(poll) and step != Step.DONE:
         return _unavailable(request, poll, language)
+    if step == Step.WAIT:
+        nxt = actions.return_for_t2(participant_id=participant.pk)
+        if nxt.step != Step.WAIT:
+            return _finish(request, redirect(flow.url_of(slug, nxt)))
+        if request.method == "GET":
+            return _finish(request, journey_time.wait_page(request, participant))
+    if request.method == "POST" and step in (Step.NEXT, Step.WAIT):
+        nxt = flow.current_place(participant)
+        if step == Step.NEXT:
+            nxt = actions.continue_after_t1(participant_id=participant.pk, spec=poll_spec(poll))
+        return _finish(request, redirect(flow.url_of(slug, nxt)))
     if request.method == "POST":
         with translation.override(language):
             return _finish(request, _submit(request, poll, participant, wanted))
@@ -265,8 +323,8 @@ def _submit(
     if place.step in flow.QUESTIONNAIRES:
         wave = flow.QUESTIONNAIRES[place.step]
         order = participant.option_order or spec.option_keys()
-        section = spec.pages(wave)[place.page]
-        questions = spec.page_questions(wave, section.key, order)
+        section = spec.pages(wave, participant.arm)[place.page]
+        questions = spec.page_questions(wave, section.key, order, participant.arm)
         form = QuestionnaireForm(
             request.POST, spec=spec, questions=questions, wave=wave, option_order=order
         )

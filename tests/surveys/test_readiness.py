@@ -23,6 +23,7 @@ def test_a_complete_small_poll_passes_every_check() -> None:
         "languages",
         "knowledge",
         "control",
+        "schedule",
         "definition",
     ]
 
