@@ -1,4 +1,5 @@
 """The home page: what Deliberate is, and the polls anyone may join, in the visitor's language."""
+# ruff: noqa: RUF001 - the expected texts are Ukrainian.
 
 import re
 
@@ -31,7 +32,8 @@ def test_it_says_what_deliberate_is_and_lists_open_polls_in_english(polls: list[
     response = Client().get("/", HTTP_ACCEPT_LANGUAGE="en")
     html = response.content.decode()
     assert '<html lang="en">' in html
-    assert "Deliberate runs Deliberative Polls online." in html
+    assert "Deliberate runs Deliberative Polls online: everyone answers twice" in html
+    assert "How it works" in html
     # Drafts are not open; an invitation-only poll would only show a stranger its refusal page.
     assert listed(html) == ["small-poll", "english-only"]
     assert ">A small poll</a>" in html
@@ -43,7 +45,8 @@ def test_the_browser_preference_gives_ukrainian_and_titles_in_ukrainian(
 ) -> None:
     html = Client().get("/", HTTP_ACCEPT_LANGUAGE="uk,en;q=0.5").content.decode()
     assert '<html lang="uk">' in html
-    assert "Deliberate проводить деліберативні опитування онлайн." in html
+    assert "Deliberate проводить деліберативні опитування онлайн: усі відповідають двічі" in html
+    assert "Як це працює" in html
     assert ">A small poll (uk)</a>" in html
     # A poll without Ukrainian keeps its English title, marked so it is read as English.
     assert re.search(r'<li lang="en">\s*<a href="/p/english-only/">English only</a>', html)
