@@ -208,6 +208,11 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
 SPECTACULAR_SETTINGS = {
+    # Jobs (export, import) and webhook deliveries each have a "state": name the two choice sets.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStateEnum": "results.models.ExportJob.State",
+        "DeliveryStateEnum": "results.models.WebhookDelivery.State",
+    },
     "TITLE": "Deliberate research API",
     "DESCRIPTION": "Poll definitions, answers and results of Deliberative Polls, for researchers.",
     "VERSION": "1.0.0",
