@@ -13,8 +13,9 @@ from django.utils.crypto import salted_hmac
 from gunicorn.glogging import Logger as GunicornLogger
 
 # "/i/<token>" and "/r/<token>" wherever they appear: a path, a request line, a full URL in a
-# Referer.
-INVITATION_PATH = re.compile(r"/([ir])/[^/\s?#\"']+")
+# Referer; percent-encoded too ("/%69/<token>", "/i%2F<token>"), since Django routes the decoded
+# path and a raw request line keeps the encoding.
+INVITATION_PATH = re.compile(r"/([ir]|%69|%72)(?:/|%2f)[^/\s?#\"']+", re.IGNORECASE)
 REDACTED = r"/\1/<token>"
 RETURN_SALT = "surveys.return-link"
 

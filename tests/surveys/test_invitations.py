@@ -25,7 +25,7 @@ from surveys.invitations import (
     revoke_invitations,
 )
 from surveys.models import Participant
-from surveys.tokens import RedactingGunicornLogger, hash_token
+from surveys.tokens import RedactingGunicornLogger, hash_token, redact
 from tests.factories import make_poll
 from tests.surveys.test_admin_support import client_for, staff
 
@@ -195,6 +195,14 @@ def test_tokens_never_reach_the_request_log(caplog: pytest.LogCaptureFixture) ->
     lines = [record.getMessage() for record in caplog.records]
     assert "Not Found: /i/<token>/" in lines and "Too Many Requests: /i/<token>/" in lines
     assert not [line for line in lines if any(secret in line for secret in secrets)]
+
+
+@pytest.mark.parametrize("path", ["/%69/{token}/", "/i%2F{token}/", "/I%2f{token}/?lang=uk"])
+def test_percent_encoded_invitation_paths_are_redacted_too(path: str) -> None:
+    token = "Q2hlY2tzdW0tc2VjcmV0LXRva2VuLXZhbHVlLXh5eg"
+    line = f'"GET {path.format(token=token)} HTTP/1.1" 302'
+    assert token not in redact(line)
+    assert "<token>" in redact(line)
 
 
 def test_tokens_never_reach_gunicorns_access_log() -> None:
