@@ -72,7 +72,9 @@ def test_compose_file_references_only_what_exists() -> None:
     assert "deliberate.wsgi" in services["web"]["command"]
     assert (ROOT / "deliberate" / "wsgi.py").exists()
     assert services["worker"]["command"][:3] == ["celery", "-A", "deliberate"]
-    assert services["web"]["ports"] == ["8000:8000"]
+    # Only the TLS proxy on the host reaches gunicorn, so its X-Forwarded-For can be trusted.
+    assert services["web"]["ports"] == ["127.0.0.1:8000:8000"]
+    assert app["environment"]["TRUSTED_PROXY_COUNT"] == "${TRUSTED_PROXY_COUNT:-1}"
     assert "/healthz" in str(services["web"]["healthcheck"])
 
 
