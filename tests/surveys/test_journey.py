@@ -364,6 +364,8 @@ def test_the_error_summary_counts_unanswered_questions_and_marks_each_in_place()
         assert f'<p class="field-error" id="q-{key}-error">' in html
         assert f'aria-describedby="q-{key}-error"' in html
     assert html.count('class="question q-rating has-error"') == 3
+    # Focus goes to the summary without JavaScript too (journey.js does it again, harmlessly).
+    assert re.search(r'<div class="error-summary"[^>]*\bautofocus\b[^>]*>', html)
     assert Answer.objects.count() == 0
 
 
