@@ -135,9 +135,15 @@ def positions_page(request: HttpRequest, participant: Participant) -> HttpRespon
     language = participant.language if participant.language in spec.languages else "en"
     order = participant.position_order or [p.key for p in spec.positions]
     with translation.override(language):
+        # The body's headings go under each position's h2 here (the briefing page has h1).
         positions = [
             {
-                "markup": markup.position_markup(spec, key, language),
+                "markup": {
+                    **markup.position_markup(spec, key, language),
+                    "body": markup.render_markdown(
+                        spec.text(spec.position(key).body, language), top_heading=3
+                    ),
+                },
                 "sources": spec.position(key).sources,
             }
             for key in order
@@ -151,6 +157,6 @@ def positions_page(request: HttpRequest, participant: Participant) -> HttpRespon
                 "poll_title": spec.text(spec.title, language),
                 "positions": positions,
                 "options": options,
-                "languages": [],
+                "done_url": reverse("surveys:done", args=[spec.slug]),
             },
         )

@@ -91,6 +91,13 @@ def briefing_and_deliberation(journey: Journey, slug: str, first_position: str) 
     journey.submit()
 
 
+def past_next_page(journey: Journey, slug: str) -> None:
+    """The control arm is told what happens next before its T2."""
+    assert journey.at(f"/p/{slug}/next/"), journey.page.url
+    journey.check("next")
+    journey.submit()
+
+
 def welcome(journey: Journey, url: str) -> None:
     journey.page.goto(url)
     journey.check("welcome")
@@ -210,6 +217,7 @@ def test_control_journeys_resume_after_closing_the_browser_and_work_without_java
     assert journey.page.locator('input[name="q-rate_exit"][value="3"]').is_checked()
     journey.page.goto(f"{live_server.url}/p/{slug}/t1/3/")
     answer_wave_from(journey, slug, 3)
+    past_next_page(journey, slug)
     answer_wave(journey, slug, "t2", T2_PAGES)
     assert journey.at(f"/p/{slug}/done/")
     journey.check("done")
@@ -219,6 +227,7 @@ def test_control_journeys_resume_after_closing_the_browser_and_work_without_java
     journey = Journey(context.new_page(), axe_script, "control-en")
     welcome(journey, f"{live_server.url}/p/{slug}/")
     answer_wave(journey, slug, "t1", T1_PAGES)
+    past_next_page(journey, slug)
     answer_wave(journey, slug, "t2", T2_PAGES)
     journey.check("done")
     context.close()
