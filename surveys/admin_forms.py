@@ -122,6 +122,18 @@ class LanguagesField(forms.MultipleChoiceField):
         return [DEFAULT_LANGUAGE, *[code for code in chosen if code != DEFAULT_LANGUAGE]]
 
 
+class TextJSONField(forms.JSONField):
+    """JSON typed by an organiser (sources, choices). PostgreSQL stores no NUL character in JSON
+    or text, so one is a form error here instead of a database error (a 500) on save."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and ("\x00" in value or "\\u0000" in value):
+            raise forms.ValidationError(
+                "Text may not contain a NUL character (\\u0000).", code="null_characters"
+            )
+        return super().to_python(value)
+
+
 class InvitationsForm(forms.Form):
     count = forms.IntegerField(
         min_value=1,

@@ -8,7 +8,12 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
-from surveys.admin_forms import TRANSLATED_FIELDS, LanguagesField, translations_formfield
+from surveys.admin_forms import (
+    TRANSLATED_FIELDS,
+    LanguagesField,
+    TextJSONField,
+    translations_formfield,
+)
 from surveys.models import Option, Poll, Position, Question, Section
 from surveys.roles import can_organise
 
@@ -25,6 +30,8 @@ class TranslatedFieldsMixin:
             return LanguagesField(
                 label="Languages", help_text="English is always included.", initial=["en"]
             )
+        if isinstance(db_field, models.JSONField):
+            kwargs.setdefault("form_class", TextJSONField)
         return super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
 
 

@@ -95,10 +95,13 @@ class _Structure:
     def _expand(self, node: yaml.Node, path: list[Any], depth: int, line: str) -> tuple[int, int]:
         if node.tag not in CORE_TAGS:
             raise _Refused(path, f"the tag {node.tag} is not allowed {line}")
+        if isinstance(node, yaml.ScalarNode) and "\x00" in node.value:
+            # PostgreSQL stores no NUL character in text or JSON: refused here, not by a 500.
+            raise _Refused(path, f"contains a NUL character (\\0) {line}")
         children: list[tuple[Any, yaml.Node]] = []
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
+                if not isinstance(key_node, yaml.ScalarNode) or "\x00" in key_node.value:
                     raise _Refused(path, f"a key must be plain text {line}")
                 children.append((key_node.value, value_node))
         elif isinstance(node, yaml.SequenceNode):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from surveys.access import COOKIE_SALT, cookie_name
 from surveys.authoring import clone_poll
-from surveys.definitions import DefinitionError
+from surveys.definitions import DefinitionError, parse_yaml
 from surveys.models import Participant, Poll, Position
 from tests.factories import make_poll
 from tests.surveys.test_admin_support import client_for, form_fields, staff
@@ -63,6 +63,35 @@ def test_the_admin_form_refuses_a_javascript_source_and_stores_nothing() -> None
     assert response.status_code == 200
     assert "is not an http or https address" in response.content.decode()
     assert not Position.objects.filter(sources__contains=[{"url": ATTACK}]).exists()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"title": "Read this", "url": "https://ok.example/\u0000x"},
+        {"title": "Read\u0000this", "url": "https://ok.example/"},
+    ],
+)
+def test_the_admin_form_refuses_a_nul_character_in_raw_json_and_stores_nothing(
+    source: dict[str, str],
+) -> None:
+    poll = make_poll()
+    client = client_for(staff("olga", polls=(poll,)))
+    url = reverse("admin:surveys_poll_change", args=[poll.pk])
+    payload = form_fields(client.get(url).content.decode(), "poll_form")
+    field = next(name for name in payload if name.endswith("-sources"))
+    before = list(Position.objects.order_by("pk").values_list("sources", flat=True))
+    payload[field] = [json.dumps([source])]
+    response = client.post(url, payload)  # was a 500: PostgreSQL stores no NUL in JSON
+    assert response.status_code == 200
+    assert "may not contain a NUL character" in response.content.decode()
+    assert list(Position.objects.order_by("pk").values_list("sources", flat=True)) == before
+
+
+def test_a_definition_with_a_nul_character_is_refused_with_its_path() -> None:
+    text = 'slug: "nul-poll"\ntitle: {en: "A\\0B"}\n'
+    with pytest.raises(DefinitionError, match=r"title\.en: contains a NUL character"):
+        parse_yaml(text, "nul.yaml")
 
 
 def stored_attack(position_key: str = "A") -> Participant:
