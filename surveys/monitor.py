@@ -16,9 +16,9 @@ from surveys.models import Participant, Poll
 
 Step = Participant.Step
 Arm = Participant.Arm
-AFTER_T1 = [Step.BRIEFING, Step.DELIBERATION, Step.T2, Step.DONE]
-AFTER_BRIEFING = [Step.DELIBERATION, Step.T2, Step.DONE]
-AFTER_DELIBERATION = [Step.T2, Step.DONE]
+AFTER_T1 = [Step.NEXT, Step.BRIEFING, Step.DELIBERATION, Step.WAIT, Step.T2, Step.DONE]
+AFTER_BRIEFING = [Step.DELIBERATION, Step.WAIT, Step.T2, Step.DONE]
+AFTER_DELIBERATION = [Step.WAIT, Step.T2, Step.DONE]
 
 # (key, label, condition, only in the treatment arm)
 STAGES: list[tuple[str, str, Q, bool]] = [

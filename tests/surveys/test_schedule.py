@@ -385,3 +385,77 @@ def test_only_the_control_arm_after_t2_may_read_the_positions() -> None:
     # Before its T2 the control arm must not read the briefing: it would contaminate T2.
     assert client.get(f"/p/{poll.slug}/positions/")["Location"] == location
     assert Client().get(f"/p/{poll.slug}/positions/")["Location"] == f"/p/{poll.slug}/"
+
+
+def test_the_monitor_counts_a_waiting_participant_as_past_t1_and_the_deliberation() -> None:
+    from surveys.monitor import poll_monitor
+
+    poll = scheduled_poll(t2_opens=in_days(3))
+    control = Client()
+    _, location = finish_t1(control, poll, arm="control")
+    post_page(control, location, {})
+    treatment = Client()
+    _, location = finish_t1(treatment, poll, arm="treatment")
+    location = post_page(treatment, location, {})
+    for _ in range(3):
+        location = post_page(treatment, location, {})
+    post_page(treatment, location, {})
+    assert set(Participant.objects.values_list("step", flat=True)) == {Step.WAIT}
+    counts = {row.key: {c.arm: c.count for c in row.cells} for row in poll_monitor(poll).stages}
+    assert counts["t1_done"]["all"] == 2
+    assert counts["briefed"]["treatment"] == 1 and counts["deliberated"]["treatment"] == 1
+
+
+def seed_page_answers(spec: Any, wave: int, page: int, arm: str, order: list[str]) -> dict:
+    """A valid answer to every question of one page of the seed poll."""
+    section = spec.pages(wave, arm)[page]
+    data: dict[str, Any] = {"wave": str(wave)}
+    for q in spec.page_questions(wave, section.key, order, arm):
+        if q.kind == "rating":
+            data[f"q-{q.key}"] = str(q.scale_min)
+        elif q.kind == "ranking":
+            data.update({f"q-{q.key}.{key}": str(rank) for rank, key in enumerate(order, 1)})
+        elif q.kind in ("single", "multiple", "knowledge"):
+            data[f"q-{q.key}"] = q.choices[0][0]
+        elif q.kind == "number":
+            data[f"q-{q.key}"] = str(int(q.number_min or 0))
+        else:
+            data[f"q-{q.key}"] = "A view."
+    return data
+
+
+@pytest.mark.parametrize("arm", ["control", "treatment"])
+def test_the_seed_poll_without_a_schedule_runs_in_one_sitting_for_both_arms(arm: str) -> None:
+    seed = Path(__file__).resolve().parents[2] / "seeds" / "west-putin-exit.yaml"
+    poll, _ = save_poll(data=load_definition(seed), source=str(seed))
+    assert not schedule.Schedule.of(poll).over_time
+    spec = build_spec(poll)
+    client = Client()
+    participant = start(client, poll)
+    Participant.objects.filter(pk=participant.pk).update(arm=arm, group=1)
+    participant.refresh_from_db()
+    order = participant.option_order
+    location = f"/p/{poll.slug}/t1/1/"
+    for page in range(len(spec.pages(1))):
+        location = post_page(client, location, seed_page_answers(spec, 1, page, arm, order))
+    while not location.startswith(f"/p/{poll.slug}/t2/"):
+        assert "/wait/" not in location
+        data = {}
+        if location.endswith("/deliberation/"):
+            data = {f"r-{order[0]}.stance": "for", f"r-{order[0]}.text": "A reason."}
+        location = post_page(client, location, data)
+    pages = spec.pages(2, arm)
+    for page in range(len(pages)):
+        location = post_page(client, location, seed_page_answers(spec, 2, page, arm, order))
+    assert location == f"/p/{poll.slug}/done/"
+    participant.refresh_from_db()
+    assert participant.completed_at is not None and participant.return_token_hash is None
+    asked = set(
+        Answer.objects.filter(participant=participant, wave=2).values_list(
+            "question__key", flat=True
+        )
+    )
+    # Whether the briefing was balanced is asked of those who read it; the other evaluation
+    # item (do opponents have good reasons?) of both arms, as the control arm's baseline.
+    assert ("eval_balanced" in asked) == (arm == "treatment")
+    assert "eval_good_reasons" in asked
