@@ -199,6 +199,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Webhooks reach public addresses only; tests that deliver to a local server turn this on.
 WEBHOOK_ALLOW_LOOPBACK = env_bool("WEBHOOK_ALLOW_LOOPBACK", default=False)
+# The ports a webhook may target (comma-separated): 443 only, so deliveries cannot probe other
+# services; tests that deliver to a local server set their port.
+WEBHOOK_ALLOWED_PORTS = [int(port) for port in env_list("WEBHOOK_ALLOWED_PORTS", "443")]
 # The longest lifetime of a researcher API token, in days.
 API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
 

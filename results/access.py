@@ -132,7 +132,12 @@ def revoke_grant(*, grant: Grant) -> None:
 
 @transaction.atomic
 def register_webhook(*, poll: Poll, url: str, events: list[str], user: Any) -> Webhook:
-    """A new webhook with a fresh key; the address is checked (no internal targets)."""
+    """A new webhook with a fresh key, owned by ``user``; the address is checked (no internal
+    targets, port 443 only unless ``WEBHOOK_ALLOWED_PORTS`` lists more).
+
+    Any grant may register one, aggregates included: ``snapshot.ready`` carries the snapshot's
+    metadata only (id, time, participant count, fingerprint), which that level may read, and
+    ``export.ready`` is sent only to the webhooks of the user who started the export."""
     from results.webhooks import check_webhook_url
 
     check_webhook_url(url)
@@ -142,6 +147,12 @@ def register_webhook(*, poll: Poll, url: str, events: list[str], user: Any) -> W
     return Webhook.objects.create(
         poll=poll, url=url, events=events, secret=secrets.token_hex(32), created_by=user
     )
+
+
+def webhooks_of(user: Any, poll: Poll) -> QuerySet[Webhook]:
+    """The webhooks a researcher sees and manages through the API: those they registered on
+    the poll. Organisers see all of a poll's webhooks in the admin."""
+    return Webhook.objects.filter(poll=poll, created_by=user)
 
 
 def polls_for(user: Any) -> QuerySet[Poll]:

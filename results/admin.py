@@ -2,18 +2,22 @@
 through the functions in ``results.access``, as the API and the commands do; secrets are shown
 once, on the page that answers the form that created them (never in a message cookie)."""
 
+import hashlib
+import secrets
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from results import access
+from results import access, webhooks
 from results.models import (
     ApiToken,
     ExportJob,
@@ -23,15 +27,103 @@ from results.models import (
     Webhook,
     WebhookDelivery,
 )
-from results.webhooks import check_webhook_url
 from surveys.admin import OrganiserScopedAdmin, PollFilter
+
+ONCE_FIELD = "once"
+# How long a submitted add form is remembered: long enough for a reload or a back-and-resubmit.
+REPLAY_SECONDS = 24 * 3600
+PENDING = "pending"
+
+
+def new_form_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class OnceForm(forms.ModelForm):
+    """An add form carries a random key; the same form submitted twice creates one object."""
+
+    once = forms.CharField(
+        widget=forms.HiddenInput,
+        initial=new_form_key,
+        validators=[RegexValidator(r"^[A-Za-z0-9_-]{32}$", "Reload the form and try again.")],
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            del self.fields[ONCE_FIELD]  # only the add form creates a secret
 
 
 class ShowsSecretOnce:
-    """The add view answers with a page that shows the new secret, once, uncached."""
+    """The add view answers with a page that shows the new secret, once, uncached.
+
+    That page answers a POST, so a reload (or going back and submitting again) sends the same
+    form again: its random key, remembered (hashed, with the new object's id) in the cache,
+    turns the replay into a page that says the object exists, with no secret and nothing new
+    created. ``cache.add`` is atomic, so two submissions racing each other create one object.
+    """
 
     secret_label = "Secret"
     stored_as = "a hash"
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = [f for f in super().get_fields(request, obj) if f != ONCE_FIELD]  # type: ignore[misc]
+        return fields if obj is not None else [*fields, ONCE_FIELD]
+
+    def replay_key(self, request: HttpRequest) -> str | None:
+        once = request.POST.get(ONCE_FIELD, "")
+        if len(once) != 32:
+            return None  # the form itself refuses it
+        opts = self.model._meta  # type: ignore[attr-defined]
+        digest = hashlib.sha256(f"{opts.label}:{request.user.pk}:{once}".encode()).hexdigest()
+        return f"admin-secret-once:{digest}"
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        parent = super().changeform_view  # type: ignore[misc]
+        key = None
+        if request.method == "POST" and object_id is None and self.has_add_permission(request):  # type: ignore[attr-defined]
+            key = self.replay_key(request)
+        if key is None:
+            return parent(request, object_id, form_url, extra_context)
+        if not cache.add(key, PENDING, REPLAY_SECONDS):
+            return self.replayed(request, cache.get(key))
+        request.secret_once_key = key  # type: ignore[attr-defined]
+        response = None
+        try:
+            response = parent(request, object_id, form_url, extra_context)
+        finally:
+            if cache.get(key) == PENDING:
+                cache.delete(key)  # nothing was created (a form error): it may be sent again
+        return response
+
+    def replayed(self, request: HttpRequest, pk: Any) -> HttpResponse:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        response = TemplateResponse(
+            request,
+            "admin/results/secret_once.html",
+            {
+                **admin.site.each_context(request),
+                "title": f"{opts.verbose_name} already created".capitalize(),
+                "opts": opts,
+                "object": opts.verbose_name,
+                "replayed": True,
+                "changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+                "change_url": (
+                    reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[pk])
+                    if isinstance(pk, int)
+                    else None
+                ),
+            },
+            status=409,
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
     def response_add(
         self, request: HttpRequest, obj: Any, post_url_continue: str | None = None
@@ -39,6 +131,9 @@ class ShowsSecretOnce:
         secret = getattr(obj, "secret_once", None)
         if secret is None:
             return super().response_add(request, obj, post_url_continue)  # type: ignore[misc]
+        key = getattr(request, "secret_once_key", None)
+        if key is not None:
+            cache.set(key, obj.pk, REPLAY_SECONDS)
         opts = obj._meta
         response = TemplateResponse(
             request,
@@ -68,16 +163,25 @@ class ShowsSecretOnce:
 
 @admin.register(ResultSnapshot)
 class ResultSnapshotAdmin(OrganiserScopedAdmin):
+    """Written by the recompute task only: no add form (it had no poll and failed with 500)."""
+
     list_display = ("poll", "computed_at", "n_participants", "n_treatment", "n_control")
     # Only the polls of the (scoped) rows: another organiser's poll slugs are not listed.
     list_filter = (("poll", PollFilter),)
     readonly_fields = ("poll", "computed_at", "data_as_of", "fingerprint", "code_version")
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
-class ApiTokenForm(forms.ModelForm):
+
+class ApiTokenForm(OnceForm):
     class Meta:
         model = ApiToken
         fields = ("name", "expires_at")
+        help_texts = {
+            "expires_at": "In UTC. Between an hour and a year (365 days) from now, unless the "
+            "API_TOKEN_MAX_DAYS setting allows longer; fixed once the token is issued.",
+        }
 
     def clean_expires_at(self) -> Any:
         expires_at = self.cleaned_data["expires_at"]
@@ -211,10 +315,20 @@ class GrantAdmin(OrganiserScopedAdmin):
         self.message_user(request, f"{count} grants revoked.")
 
 
-class WebhookForm(forms.ModelForm):
-    url = forms.URLField(max_length=500, assume_scheme="https")
-    events = forms.JSONField(
-        required=False, initial=list, help_text="Event names; [] (empty) means all events."
+class WebhookForm(OnceForm):
+    url = forms.URLField(
+        max_length=500,
+        assume_scheme="https",
+        help_text="An https:// address on the standard port 443 whose host resolves to public "
+        "addresses only: private, loopback, link-local and similar addresses are refused. "
+        "Fixed once registered.",
+    )
+    events = forms.MultipleChoiceField(
+        choices=Webhook.Event.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked means all events. An export is announced only to the webhooks "
+        "of the person who started it.",
     )
 
     class Meta:
@@ -224,17 +338,9 @@ class WebhookForm(forms.ModelForm):
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]
         if self.instance.pk is None:
-            check_webhook_url(url)  # again in register_webhook; here to show it on the form
+            # Again in register_webhook; here to show it on the form.
+            webhooks.check_webhook_url(url)
         return url
-
-    def clean_events(self) -> list[str]:
-        events = self.cleaned_data.get("events") or []
-        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-            raise ValidationError('A list of event names, e.g. ["snapshot.ready"].')
-        unknown = sorted(set(events) - set(Webhook.Event.values))
-        if unknown:
-            raise ValidationError(f"Unknown events: {', '.join(unknown)}.")
-        return events
 
 
 @admin.register(Webhook)
@@ -273,21 +379,34 @@ class WebhookAdmin(ShowsSecretOnce, OrganiserScopedAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(OrganiserScopedAdmin):
+    """Written by the delivery code only: no add form. The log shows categories, as the API."""
+
     poll_path = "webhook__poll"
-    list_display = ("event", "webhook", "state", "attempts", "response_status", "created_at")
+    list_display = ("event", "webhook", "state", "attempts", "delivered_status", "created_at")
     list_filter = ("state", "event")
-    readonly_fields = (
+    fields = readonly_fields = (
         "webhook",
         "event",
         "payload",
         "state",
         "attempts",
-        "attempts_log",
-        "response_status",
+        "log",
+        "delivered_status",
         "created_at",
         "delivered_at",
         "next_attempt_at",
     )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="attempts log")
+    def log(self, obj: WebhookDelivery) -> list[dict[str, Any]]:
+        return webhooks.coarse_log(obj.attempts_log)
+
+    @admin.display(description="response status")
+    def delivered_status(self, obj: WebhookDelivery) -> int | None:
+        return obj.response_status if webhooks.delivered(obj.response_status) else None
 
 
 @admin.register(ExportJob)
@@ -305,6 +424,9 @@ class ExportJobAdmin(OrganiserScopedAdmin):
         "file",
         "size",
     )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # built by the export task, for a researcher's request
 
 
 @admin.register(ImportJob)

@@ -7,7 +7,16 @@ Signature (as Stripe and GitHub do it): ``X-Deliberate-Signature: t=<unix time>,
 Targets are checked by one function, ``resolve_public``, at registration and again at each
 delivery, whose connection goes to the address that was checked (a DNS answer that changes in
 between cannot point the POST at an internal host). Only public addresses are accepted; loopback
-only when ``WEBHOOK_ALLOW_LOOPBACK`` is on (tests). Redirects are never followed.
+only when ``WEBHOOK_ALLOW_LOOPBACK`` is on (tests). Only port 443 unless ``WEBHOOK_ALLOWED_PORTS``
+lists more. Redirects are never followed.
+
+The delivery log is written for the receiver's owner, who can read it through the API, so it must
+not become a port scanner: a failure is one of a few categories (no exact status code), and no
+attempt records how long it took (a refusal answers in milliseconds, a timeout in seconds).
+
+Who receives what: ``snapshot.ready`` goes to every webhook of the poll (the results are the
+poll's, and the event carries metadata only); ``export.ready`` only to the webhooks registered by
+the user who started the export.
 
 Deliveries never run inside the request that caused them: with a worker they are Celery tasks;
 in the embedded default (tasks run eagerly) they go to a small background thread pool. Retries
@@ -23,8 +32,9 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Container
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +56,14 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # little to map a network (refused, timed out and TLS failures all read "unreachable").
 UNREACHABLE = "unreachable"
 BLOCKED = "blocked: the host resolves to a non-public address"
+REDIRECTED = "rejected (redirect, not followed)"
+OTHER_FAILURE = "failed"
+SWITCHED_OFF = "webhook switched off"
+CATEGORIES = frozenset(
+    {UNREACHABLE, BLOCKED, REDIRECTED, OTHER_FAILURE, SWITCHED_OFF}
+    | {f"rejected (HTTP {family}xx)" for family in (4, 5)}
+)
+DEFAULT_ALLOWED_PORTS = (443,)
 
 
 def backoff_seconds(attempt: int) -> int:
@@ -55,6 +73,10 @@ def backoff_seconds(attempt: int) -> int:
 
 def loopback_allowed() -> bool:
     return bool(getattr(settings, "WEBHOOK_ALLOW_LOOPBACK", False))
+
+
+def allowed_ports() -> Container[int]:
+    return getattr(settings, "WEBHOOK_ALLOWED_PORTS", DEFAULT_ALLOWED_PORTS)
 
 
 def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
@@ -122,7 +144,14 @@ def target_of(url: str) -> tuple[str, str, int]:
         raise ValidationError(
             "Put no credentials in the URL; verify the signature instead.", code="webhook_url"
         )
-    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+    port = port or (443 if parts.scheme == "https" else 80)
+    if port not in allowed_ports():
+        # Any other port would let the delivery log probe services (SSH, databases) on hosts.
+        raise ValidationError(
+            "A webhook must use the standard https port 443 (leave the port out of the URL).",
+            code="webhook_port",
+        )
+    return parts.scheme, parts.hostname, port
 
 
 def check_webhook_url(url: str) -> list[IPAddress]:
@@ -137,12 +166,22 @@ def check_webhook_url(url: str) -> list[IPAddress]:
     return addresses
 
 
-def announce(*, poll: Poll, event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
+def announce(
+    *, poll: Poll, event: str, data: dict[str, Any], owner: Any = None
+) -> list[WebhookDelivery]:
     """Record one pending delivery per interested webhook; each is sent after the commit, never
-    inside the request or task that announced it."""
+    inside the request or task that announced it. With ``owner``, only that user's webhooks.
+
+    ``export.ready`` concerns one user's export: it needs ``owner`` (refused without, so a new
+    call site cannot broadcast one researcher's exports to everyone's webhooks)."""
+    if event == Webhook.Event.EXPORT_READY and owner is None:
+        raise ValueError("export.ready goes to the webhooks of the export's owner: pass owner.")
     deliveries = []
     now = timezone.now()
-    for webhook in Webhook.objects.filter(poll=poll, active=True):
+    webhooks = Webhook.objects.filter(poll=poll, active=True)
+    if owner is not None:
+        webhooks = webhooks.filter(created_by=owner)
+    for webhook in webhooks:
         if not webhook.wants(event):
             continue
         delivery = WebhookDelivery.objects.create(
@@ -251,8 +290,34 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, st
     if 200 <= status < 300:
         return status, ""
     if 300 <= status < 400:
-        return status, "rejected (redirect, not followed)"
-    return status, f"rejected (HTTP {status // 100}xx)"
+        return status, REDIRECTED
+    if 400 <= status < 600:
+        return status, f"rejected (HTTP {status // 100}xx)"
+    return status, OTHER_FAILURE
+
+
+def delivered(status: int | None) -> bool:
+    return status is not None and 200 <= status < 300
+
+
+def coarse_attempt(entry: dict[str, Any]) -> dict[str, Any]:
+    """An attempt as the log shows it: when, the status only if delivered, and a category.
+    Also applied on display, so entries logged before the log was coarse show no more."""
+    status = entry.get("status")
+    if delivered(status):
+        return {"at": entry.get("at"), "status": status, "error": ""}
+    error = entry.get("error", "")
+    if isinstance(status, int) and 300 <= status < 400:
+        error = REDIRECTED
+    elif isinstance(status, int) and 400 <= status < 600:
+        error = f"rejected (HTTP {status // 100}xx)"
+    elif error not in CATEGORIES:  # free text logged by older code (e.g. "Connection refused")
+        error = UNREACHABLE if status is None else OTHER_FAILURE
+    return {"at": entry.get("at"), "status": None, "error": error}
+
+
+def coarse_log(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [coarse_attempt(entry) for entry in entries]
 
 
 def claim(delivery_id: int) -> WebhookDelivery | None:
@@ -290,17 +355,12 @@ def attempt_delivery(*, delivery_id: int) -> WebhookDelivery:
         "X-Deliberate-Delivery": str(delivery.pk),
         "X-Deliberate-Signature": sign(delivery.webhook.secret, int(time.time()), body),
     }
-    started = time.monotonic()
+    started = timezone.now()
     if delivery.webhook.active:
         status, error = post(delivery.webhook.url, body, headers)
     else:
-        status, error = None, "webhook switched off"
-    record_attempt(
-        delivery=delivery,
-        status=status,
-        error=error,
-        milliseconds=int((time.monotonic() - started) * 1000),
-    )
+        status, error = None, SWITCHED_OFF
+    record_attempt(delivery=delivery, status=status, error=error, started=started)
     return delivery
 
 
@@ -316,20 +376,20 @@ def due_deliveries(limit: int = 500) -> list[int]:
 
 @transaction.atomic
 def record_attempt(
-    *, delivery: WebhookDelivery, status: int | None, error: str, milliseconds: int
+    *, delivery: WebhookDelivery, status: int | None, error: str, started: datetime
 ) -> None:
-    now = timezone.now()
+    """Log one attempt. Every time written is the attempt's start, to the second (the next try
+    too): a time taken after the attempt would tell how long the target took to fail."""
+    started = started.replace(microsecond=0)
     delivery.attempts += 1
-    delivery.response_status = status
-    delivery.attempts_log = [
-        *delivery.attempts_log,
-        {"at": now.isoformat(), "status": status, "error": error, "ms": milliseconds},
-    ]
-    if status is not None and 200 <= status < 300:
+    entry = coarse_attempt({"at": started.isoformat(), "status": status, "error": error})
+    delivery.response_status = entry["status"]
+    delivery.attempts_log = [*delivery.attempts_log, entry]
+    if delivered(status):
         delivery.state = WebhookDelivery.State.DELIVERED
-        delivery.delivered_at = now
+        delivery.delivered_at = started
     elif delivery.attempts >= MAX_ATTEMPTS:
         delivery.state = WebhookDelivery.State.FAILED
     else:
-        delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(delivery.attempts))
+        delivery.next_attempt_at = started + timedelta(seconds=backoff_seconds(delivery.attempts))
     delivery.save()

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from results import tables
 from results.models import ExportJob, ImportJob, Webhook, WebhookDelivery
+from results.webhooks import coarse_log, delivered
 from surveys.models import Answer, Participant, Poll
 
 
@@ -287,8 +288,23 @@ class WebhookCreatedSerializer(WebhookSerializer):
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
-    attempts_log = serializers.ListField(child=serializers.DictField())
+    """Failures in categories only, and no timings: the log must not map a network."""
+
+    attempts_log = serializers.SerializerMethodField(
+        help_text="[{at, status, error}]: status only when delivered (2xx), otherwise a "
+        "category in error (unreachable, blocked, rejected (HTTP 4xx/5xx), redirect)."
+    )
+    response_status = serializers.SerializerMethodField(
+        help_text="The receiver's 2xx status once delivered; null otherwise."
+    )
     payload = serializers.JSONField()
+
+    def get_attempts_log(self, delivery: WebhookDelivery) -> list[dict[str, Any]]:
+        return coarse_log(delivery.attempts_log)
+
+    def get_response_status(self, delivery: WebhookDelivery) -> int | None:
+        status = delivery.response_status
+        return status if delivered(status) else None
 
     class Meta:
         model = WebhookDelivery

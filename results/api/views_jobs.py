@@ -23,8 +23,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from results import package
-from results.access import register_webhook
+from results import access, package
 from results.api.permissions import (
     BAD_REQUEST,
     COMMON_ERRORS,
@@ -305,13 +304,23 @@ class ImportJobView(PollScoped, ResearchAPIView):
         return Response(ImportJobSerializer(show_live_progress(job), context={"links": links}).data)
 
 
+def own_webhook(request: Request, poll: Any, pk: str) -> Webhook:
+    """One of the caller's own webhooks on the poll; another user's is "not found" (their URLs
+    may carry secrets, and only their owner or the poll's organisers manage them)."""
+    return get_object_or_404(access.webhooks_of(request.user, poll), pk=as_id(pk))
+
+
 class WebhookListView(PollScoped, ResearchAPIView):
-    """The poll's webhooks; POST registers one: an https URL whose host resolves to public
-    addresses only (private, loopback, link-local and similar targets are refused)."""
+    """Your webhooks on the poll; POST registers one: an https URL on port 443 whose host
+    resolves to public addresses only (private, loopback, link-local and similar targets are
+    refused). Any grant may register one: ``snapshot.ready`` carries the snapshot's metadata
+    only, and ``export.ready`` is sent only for your own exports (which need microdata).
+    Other users' webhooks on the poll are neither listed nor reachable here; the poll's
+    organisers manage all of them in the admin."""
 
     @extend_schema(responses={200: WebhookSerializer(many=True), **COMMON_ERRORS})
     def get(self, request: Request, slug: str) -> Response:
-        webhooks = Webhook.objects.filter(poll=self.poll)
+        webhooks = access.webhooks_of(request.user, self.poll)
         return Response(WebhookSerializer(webhooks, many=True).data)
 
     @extend_schema(
@@ -322,7 +331,7 @@ class WebhookListView(PollScoped, ResearchAPIView):
         incoming = WebhookSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:
-            webhook = register_webhook(
+            webhook = access.register_webhook(
                 poll=self.poll,
                 url=incoming.validated_data["url"],
                 events=incoming.validated_data.get("events", []),
@@ -344,7 +353,7 @@ class WebhookDetailView(PollScoped, ResearchAPIView):
         return Response(status=204)
 
     def webhook(self, pk: str) -> Webhook:
-        return get_object_or_404(Webhook, pk=as_id(pk), poll=self.poll)
+        return own_webhook(self.request, self.poll, pk)
 
 
 class DeliveryCursor(CursorPagination):
@@ -353,13 +362,14 @@ class DeliveryCursor(CursorPagination):
 
 
 class WebhookDeliveryListView(PollScoped, ResearchAPIView, generics.ListAPIView):
-    """The delivery log of a webhook: every event, its attempts and their outcome."""
+    """The delivery log of one of your webhooks: every event, its attempts and their outcome
+    (a category for failures, no exact status code and no timings)."""
 
     serializer_class = WebhookDeliverySerializer
     pagination_class = DeliveryCursor
 
     def get_queryset(self) -> Any:
-        webhook = get_object_or_404(Webhook, pk=as_id(self.kwargs["pk"]), poll=self.poll)
+        webhook = own_webhook(self.request, self.poll, self.kwargs["pk"])
         return WebhookDelivery.objects.filter(webhook=webhook)
 
     @extend_schema(responses={200: WebhookDeliverySerializer(many=True), **COMMON_ERRORS})

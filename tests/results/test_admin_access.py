@@ -3,6 +3,7 @@ webhook addresses are checked and keyed, token lifetimes bounded, secrets shown 
 that creates them (never in the messages cookie), and list filters name only one's own polls."""
 
 import re
+import secrets
 import socket
 from datetime import timedelta
 
@@ -35,6 +36,11 @@ def form_errors(response) -> str:
     return " ".join(str(e) for e in response.context["adminform"].form.errors.values())
 
 
+def form_key() -> str:
+    """The random key an add form carries (the admin puts a fresh one in each form)."""
+    return secrets.token_urlsafe(24)
+
+
 def messages_of(client) -> str:
     return client.cookies.get("messages").value if "messages" in client.cookies else ""
 
@@ -48,7 +54,7 @@ def test_admin_refuses_a_webhook_to_an_internal_address(url):
     client = client_for(staff("org", polls=(poll,)))
     response = client.post(
         reverse("admin:results_webhook_add"),
-        {"poll": poll.pk, "url": url, "events": "[]", "active": "on"},
+        {"poll": poll.pk, "url": url, "active": "on", "once": form_key()},
     )
     assert response.status_code == 200  # the form again, with the error
     assert "address" in form_errors(response) or "https" in form_errors(response)
@@ -60,7 +66,12 @@ def test_admin_webhook_gets_a_key_shown_once_on_the_creating_page(public_dns):
     client = client_for(staff("org", polls=(poll,)))
     response = client.post(
         reverse("admin:results_webhook_add"),
-        {"poll": poll.pk, "url": "https://hooks.example.test/in", "events": "[]", "active": "on"},
+        {
+            "poll": poll.pk,
+            "url": "https://hooks.example.test/in",
+            "active": "on",
+            "once": form_key(),
+        },
     )
     assert response.status_code == 200
     assert "adminform" not in response.context, form_errors(response)
@@ -86,6 +97,7 @@ def test_admin_creates_a_token_and_shows_the_secret_once_on_the_page_not_in_a_me
             "name": "notebook",
             "expires_at_0": expires.strftime("%Y-%m-%d"),
             "expires_at_1": "12:00:00",
+            "once": form_key(),
         },
     )
     assert response.status_code == 200
@@ -109,6 +121,7 @@ def test_admin_refuses_a_token_that_would_live_longer_than_a_year(client):
             "name": "forever",
             "expires_at_0": expires.strftime("%Y-%m-%d"),
             "expires_at_1": "12:00:00",
+            "once": form_key(),
         },
     )
     assert response.status_code == 200
@@ -172,8 +185,6 @@ def test_admin_revoking_a_grant_ends_its_export_links(django_user_model):
 
 @pytest.mark.parametrize("model", ["resultsnapshot", "grant", "webhook"])
 def test_admin_poll_filters_list_only_the_organisers_own_polls(model, django_user_model):
-    import secrets
-
     mine = make_poll(slug="mine-poll")
     also_mine = make_poll(slug="also-mine")
     theirs = make_poll(slug="their-secret-poll")
@@ -186,3 +197,131 @@ def test_admin_poll_filters_list_only_the_organisers_own_polls(model, django_use
     page = client.get(reverse(f"admin:results_{model}_changelist")).content.decode()
     assert f"poll__id__exact={mine.pk}" in page and f"poll__id__exact={also_mine.pk}" in page
     assert "their-secret-poll" not in page and f"poll__id__exact={theirs.pk}" not in page
+
+
+@pytest.mark.parametrize("model", ["webhookdelivery", "exportjob", "resultsnapshot"])
+def test_records_written_by_the_system_have_no_add_form(model):
+    """The add forms were offered and a POST failed with a 500 (IntegrityError, no poll)."""
+    from results.models import WebhookDelivery
+
+    poll = make_poll(slug="mine")
+    client = client_for(staff("org", polls=(poll,)))
+    add = reverse(f"admin:results_{model}_add")
+    assert add not in client.get(reverse("admin:index")).content.decode()
+    assert add not in client.get(reverse(f"admin:results_{model}_changelist")).content.decode()
+    assert client.get(add).status_code == 403
+    response = client.post(add, {"poll": poll.pk, "format": "csv-long", "event": "x"})
+    assert response.status_code == 403
+    assert not (
+        WebhookDelivery.objects.exists()
+        or ExportJob.objects.exists()
+        or ResultSnapshot.objects.exists()
+    )
+
+
+def add_page_key(client, url: str) -> str:
+    page = client.get(url).content.decode()
+    return re.search(r'name="once" value="([^"]+)"', page).group(1)
+
+
+def test_resubmitting_the_token_form_does_not_create_a_second_token(client):
+    """The secret page answers a POST: a reload used to issue another live token silently."""
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_user("me", is_staff=True))
+    add = reverse("admin:results_apitoken_add")
+    expires = timezone.now() + timedelta(days=30)
+    form = {
+        "name": "notebook",
+        "expires_at_0": expires.strftime("%Y-%m-%d"),
+        "expires_at_1": "12:00:00",
+        "once": add_page_key(client, add),
+    }
+    first = client.post(add, form)
+    assert re.search(r'value="dlb_', first.content.decode())
+    replay = client.post(add, form)
+    assert replay.status_code == 409
+    page = replay.content.decode()
+    assert "already created" in page and "shown once" in page
+    assert "dlb_" not in page and 'id="secret-once"' not in page
+    assert ApiToken.objects.count() == 1
+    token = ApiToken.objects.get()
+    assert reverse("admin:results_apitoken_change", args=[token.pk]) in page
+    client.post(add, {**form, "once": add_page_key(client, add)})  # a new form: a new token
+    assert ApiToken.objects.count() == 2
+
+
+def test_a_token_form_with_an_error_can_be_corrected_and_sent_again(client):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_user("me", is_staff=True))
+    add = reverse("admin:results_apitoken_add")
+    form = {"name": "x", "expires_at_0": "2099-01-01", "expires_at_1": "12:00:00"}
+    form["once"] = add_page_key(client, add)
+    assert "365 days" in form_errors(client.post(add, form))
+    expires = timezone.now() + timedelta(days=30)
+    client.post(add, {**form, "expires_at_0": expires.strftime("%Y-%m-%d")})
+    assert ApiToken.objects.count() == 1
+
+
+def test_resubmitting_the_webhook_form_does_not_register_a_second_webhook(public_dns):
+    poll = make_poll(slug="mine")
+    client = client_for(staff("org", polls=(poll,)))
+    add = reverse("admin:results_webhook_add")
+    form = {"poll": poll.pk, "url": "https://hooks.example.test/in", "active": "on"}
+    form["once"] = add_page_key(client, add)
+    first = client.post(add, form)
+    secret = Webhook.objects.get().secret
+    assert secret in first.content.decode()
+    replay = client.post(add, form)
+    assert replay.status_code == 409 and secret not in replay.content.decode()
+    assert Webhook.objects.count() == 1
+
+
+def test_the_secret_page_has_no_inline_script_and_a_content_security_policy(client):
+    """``onfocus="this.select()"`` was refused by the policy (no inline script)."""
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_user("me", is_staff=True))
+    expires = timezone.now() + timedelta(days=30)
+    response = client.post(
+        reverse("admin:results_apitoken_add"),
+        {
+            "name": "notebook",
+            "expires_at_0": expires.strftime("%Y-%m-%d"),
+            "expires_at_1": "12:00:00",
+            "once": form_key(),
+        },
+    )
+    page = response.content.decode()
+    assert 'id="secret-once"' in page
+    assert not re.search(r"\son[a-z]+\s*=", page), re.search(r"\son[a-z]+\s*=.{0,40}", page)
+    assert "script-src" in response["Content-Security-Policy"]
+    assert "unsafe-inline" not in response["Content-Security-Policy"].split("script-src")[1]
+    assert re.search(r'<script src="[^"]*results/admin/secret-once\.js"', page)
+    from pathlib import Path
+
+    from django.contrib.staticfiles import finders
+
+    assert "select()" in Path(finders.find("results/admin/secret-once.js")).read_text()
+
+
+def test_the_add_forms_explain_their_rules_and_list_the_webhook_events(public_dns):
+    poll = make_poll(slug="mine")
+    client = client_for(staff("org", polls=(poll,)))
+    webhook_form = client.get(reverse("admin:results_webhook_add")).content.decode()
+    assert 'type="checkbox" name="events" value="snapshot.ready"' in webhook_form
+    assert 'type="checkbox" name="events" value="export.ready"' in webhook_form
+    assert "443" in webhook_form and "public addresses" in webhook_form
+    token_form = client.get(reverse("admin:results_apitoken_add")).content.decode()
+    assert "In UTC" in token_form and "365 days" in token_form
+    # ``null`` used to be accepted silently as "all events"; a name that is no event is refused.
+    add = reverse("admin:results_webhook_add")
+    base = {"poll": poll.pk, "url": "https://hooks.example.test/in", "active": "on"}
+    refused = client.post(add, {**base, "events": "null", "once": form_key()})
+    assert "events" in refused.context["adminform"].form.errors
+    assert not Webhook.objects.exists()
+    client.post(add, {**base, "events": ["export.ready"], "once": form_key()})
+    assert Webhook.objects.get().events == ["export.ready"]
+    client.post(add, {**base, "once": form_key()})
+    assert Webhook.objects.last().events == []  # none ticked: all events

@@ -79,7 +79,8 @@ def test_researcher_without_the_grant_gets_404_everywhere_and_an_empty_poll_list
         assert response.status_code == 404, (method, url, response.content[:200])
 
 
-def test_granted_researcher_reaches_every_endpoint(targets, researcher, poll):
+def test_granted_researcher_reaches_every_endpoint(targets, researcher, poll, django_user_model):
+    Webhook.objects.update(created_by=django_user_model.objects.get(username="granted"))
     listing = researcher.get(reverse("api:poll-list"))
     assert [p["slug"] for p in listing.json()["results"]] == [poll.slug]
     expected = {"get": {200}, "post": {201, 202, 400}, "delete": {204}}
@@ -135,7 +136,8 @@ MICRODATA = ("/participants/", "/answers/", "/export/", "/exports/", "/import/")
 def test_aggregates_grant_reaches_results_but_gets_403_on_every_microdata_endpoint(
     targets, poll, make_researcher
 ):
-    _, secret = make_researcher("aggregates-only", polls=(poll,), level="aggregates")
+    user, secret = make_researcher("aggregates-only", polls=(poll,), level="aggregates")
+    Webhook.objects.update(created_by=user)  # their own: an aggregates grant may have webhooks
     client = bearer(secret)
     seen_microdata = 0
     for method, url, data in targets:
@@ -155,3 +157,37 @@ def test_a_new_grant_gives_aggregates_only_by_default(poll, django_user_model):
 
     user = django_user_model.objects.create_user("new")
     assert grant_access(user=user, poll=poll).level == "aggregates"
+
+
+def test_a_researcher_sees_and_manages_only_the_webhooks_they_registered(poll, make_researcher):
+    """An aggregates-level researcher used to list everyone's webhook URLs (with the secrets in
+    their paths), delete them (204) and read their delivery logs."""
+    from results.models import WebhookDelivery
+
+    owner, _ = make_researcher("owner", polls=(poll,))
+    theirs = Webhook.objects.create(
+        poll=poll,
+        url="https://hooks.example.org/mic-secret-path?key=abc",
+        secret=secrets.token_hex(32),
+        created_by=owner,
+    )
+    WebhookDelivery.objects.create(webhook=theirs, event="export.ready", payload={"x": 1})
+    _, secret = make_researcher("snoop", polls=(poll,), level="aggregates")
+    snoop = bearer(secret)
+
+    def url(name: str, **kwargs) -> str:
+        return reverse(name, kwargs={"slug": poll.slug, **kwargs})
+
+    listing = snoop.get(url("api:poll-webhooks"))
+    assert listing.status_code == 200 and listing.json() == []
+    assert "mic-secret-path" not in listing.content.decode()
+    assert snoop.get(url("api:webhook", pk=theirs.pk)).status_code == 404
+    assert snoop.get(url("api:webhook-deliveries", pk=theirs.pk)).status_code == 404
+    assert snoop.delete(url("api:webhook", pk=theirs.pk)).status_code == 404
+    assert Webhook.objects.filter(pk=theirs.pk).exists()
+    # An aggregates grant may register its own (snapshot events carry metadata only).
+    created = snoop.post(
+        url("api:poll-webhooks"), {"url": "https://1.1.1.1/mine"}, format="json"
+    ).json()
+    assert [w["id"] for w in snoop.get(url("api:poll-webhooks")).json()] == [created["id"]]
+    assert snoop.delete(url("api:webhook", pk=created["id"])).status_code == 204

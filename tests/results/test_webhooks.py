@@ -56,6 +56,8 @@ def serve(state: Receiver) -> tuple[HTTPServer, str]:
 @pytest.fixture
 def loopback_allowed(settings) -> None:
     settings.WEBHOOK_ALLOW_LOOPBACK = True
+    # Local test servers listen on random ports; deployments allow 443 only.
+    settings.WEBHOOK_ALLOWED_PORTS = range(1, 65536)
 
 
 @pytest.fixture
@@ -81,7 +83,11 @@ def new_snapshot(poll, capture) -> ResultSnapshot:
     the test to send (the background threads cannot see the test's transaction)."""
     with capture(execute=False):
         snapshot = ResultSnapshot.objects.create(
-            poll=poll, fingerprint="a" * 64, code_version="t", payload=sample_payload()
+            poll=poll,
+            fingerprint="a" * 64,
+            code_version="t",
+            payload=sample_payload(),
+            released_at=timezone.now(),  # only released snapshots are announced
         )
     return snapshot
 
@@ -133,7 +139,7 @@ def test_failed_deliveries_are_retried_when_due_and_every_attempt_is_logged(
         reverse("api:webhook-deliveries", kwargs={"slug": poll.slug, "pk": hook["id"]})
     ).json()["results"]
     assert log[0]["state"] == "delivered" and log[0]["attempts"] == 3
-    assert [a["status"] for a in log[0]["attempts_log"]] == [503, 503, 204]
+    assert [a["status"] for a in log[0]["attempts_log"]] == [None, None, 204]
     assert [a["error"] for a in log[0]["attempts_log"]] == ["rejected (HTTP 5xx)"] * 2 + [""]
     assert webhooks.backoff_seconds(1) < webhooks.backoff_seconds(2) < webhooks.backoff_seconds(3)
 
@@ -222,6 +228,7 @@ def test_loopback_is_refused_unless_the_setting_allows_it(settings):
     with pytest.raises(ValidationError):
         webhooks.check_webhook_url("http://127.0.0.1:8000/hook")
     settings.WEBHOOK_ALLOW_LOOPBACK = True
+    settings.WEBHOOK_ALLOWED_PORTS = [443, 8000]
     webhooks.check_webhook_url("http://127.0.0.1:8000/hook")
     with pytest.raises(ValidationError):  # the setting opens loopback, nothing else
         webhooks.check_webhook_url("https://10.0.0.1/hook")
@@ -240,10 +247,11 @@ def fake_dns(monkeypatch, answers: dict[str, list[str]]) -> None:
 
 
 def test_a_name_that_rebinds_to_an_internal_address_after_registration_is_not_contacted(
-    researcher, poll, monkeypatch, django_capture_on_commit_callbacks
+    researcher, poll, monkeypatch, settings, django_capture_on_commit_callbacks
 ):
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
+    settings.WEBHOOK_ALLOWED_PORTS = [443, port]
     answers = {"hooks.example.test": ["93.184.216.34"]}
     fake_dns(monkeypatch, answers)
     register(researcher, poll, f"https://hooks.example.test:{port}/hook")
@@ -404,7 +412,9 @@ def test_without_a_worker_a_failed_delivery_is_retried_in_the_background(receive
     monkeypatch.setattr(webhooks, "backoff_seconds", lambda attempt: 0.2)
     poll = make_poll()
     Webhook.objects.create(poll=poll, url=url, secret=secrets.token_hex(32))
-    ResultSnapshot.objects.create(poll=poll, fingerprint="a", code_version="t", payload={})
+    ResultSnapshot.objects.create(
+        poll=poll, fingerprint="a", code_version="t", payload={}, released_at=timezone.now()
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         delivery = WebhookDelivery.objects.get()
@@ -412,4 +422,103 @@ def test_without_a_worker_a_failed_delivery_is_retried_in_the_background(receive
             break
         time.sleep(0.05)
     assert delivery.state == "delivered" and delivery.attempts == 2
-    assert [a["status"] for a in delivery.attempts_log] == [503, 204]
+    assert [a["status"] for a in delivery.attempts_log] == [None, 204]
+
+
+def test_the_delivery_log_keeps_no_exact_failure_status_and_no_timings(
+    researcher, poll, receiver, django_capture_on_commit_callbacks
+):
+    """The log used to say 418 or 302 exactly and how many ms each attempt took (168 ms for
+    a refused port, 3141 ms for a filtered one): a port and service scanner."""
+    state, url = receiver
+    hook = register(researcher, poll, url)
+    legacy = WebhookDelivery.objects.create(  # logged by the old code: shown coarse as well
+        webhook_id=hook["id"],
+        event="snapshot.ready",
+        payload={},
+        state="failed",
+        response_status=418,
+        attempts_log=[{"at": "2026-01-01T00:00:00+00:00", "status": 418, "error": "", "ms": 3141}],
+    )
+    state.redirect_to = "https://elsewhere.test/"
+    new_snapshot(poll, django_capture_on_commit_callbacks)
+    send_due()
+    stored = WebhookDelivery.objects.exclude(pk=legacy.pk).get()
+    assert stored.response_status is None
+    assert stored.attempts_log[0]["status"] is None and "ms" not in stored.attempts_log[0]
+    assert stored.attempts_log[0]["at"].count(".") == 0  # to the second
+    log = researcher.get(
+        reverse("api:webhook-deliveries", kwargs={"slug": poll.slug, "pk": hook["id"]})
+    ).json()["results"]
+    assert len(log) == 2
+    for delivery in log:
+        assert delivery["response_status"] is None
+        for attempt in delivery["attempts_log"]:
+            assert set(attempt) == {"at", "status", "error"} and attempt["status"] is None
+    assert {d["attempts_log"][0]["error"] for d in log} == {
+        "rejected (HTTP 4xx)",
+        "rejected (redirect, not followed)",
+    }
+    attempts = json.dumps([d["attempts_log"] for d in log])
+    assert "418" not in attempts and "307" not in attempts
+
+
+@pytest.mark.parametrize(
+    "url", ["https://1.1.1.1:22/", "https://1.1.1.1:6379/", "https://1.1.1.1:8443/x"]
+)
+def test_webhooks_to_ports_other_than_443_are_refused(researcher, poll, url, settings):
+    response = researcher.post(
+        reverse("api:poll-webhooks", kwargs={"slug": poll.slug}), {"url": url}, format="json"
+    )
+    assert response.status_code == 400 and "443" in json.dumps(response.json()["url"])
+    assert not Webhook.objects.exists()
+    webhooks.check_webhook_url("https://1.1.1.1/hook")  # the standard port is fine
+    webhooks.check_webhook_url("https://1.1.1.1:443/hook")
+    settings.WEBHOOK_ALLOWED_PORTS = [443, 8443]
+    webhooks.check_webhook_url("https://1.1.1.1:8443/x")
+
+
+def test_a_stored_webhook_on_another_port_is_not_contacted(
+    poll, loopback_allowed, settings, django_capture_on_commit_callbacks
+):
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    Webhook.objects.create(poll=poll, url=f"http://127.0.0.1:{port}/", secret=secrets.token_hex(32))
+    settings.WEBHOOK_ALLOWED_PORTS = [443]
+    new_snapshot(poll, django_capture_on_commit_callbacks)
+    send_due()
+    readable, _, _ = select.select([listener], [], [], 0.3)
+    listener.close()
+    assert readable == []
+    assert WebhookDelivery.objects.get().attempts_log[0]["error"] == webhooks.BLOCKED
+
+
+def test_export_ready_goes_only_to_the_webhooks_of_the_user_who_started_the_export(
+    poll, receiver, make_researcher, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    """An aggregates researcher's webhook used to receive every other user's export.ready."""
+    from results import package
+    from results.models import ExportJob
+    from tests.results.api_fixtures import bearer
+
+    settings.MEDIA_ROOT = tmp_path
+    _, url = receiver
+    owner, owner_secret = make_researcher("exporter", polls=(poll,))
+    _, other_secret = make_researcher("watcher", polls=(poll,), level="aggregates")
+    mine = register(bearer(owner_secret), poll, url + "?who=owner")
+    theirs = register(bearer(other_secret), poll, url + "?who=watcher")
+    job = ExportJob.objects.create(poll=poll, user=owner, format="csv-long")
+    built = tmp_path / "built.csv"
+    built.write_text("a,b\n")
+    with django_capture_on_commit_callbacks(execute=False):
+        package.finish_export_job(job=job, path=built)
+    assert list(WebhookDelivery.objects.values_list("webhook_id", "event")) == [
+        (mine["id"], "export.ready")
+    ]
+    new_snapshot(poll, django_capture_on_commit_callbacks)  # the poll's results: everyone's
+    snapshot_hooks = WebhookDelivery.objects.filter(event="snapshot.ready")
+    assert sorted(snapshot_hooks.values_list("webhook_id", flat=True)) == sorted(
+        [mine["id"], theirs["id"]]
+    )
+    with pytest.raises(ValueError):  # no call site may broadcast an export
+        webhooks.announce(poll=poll, event="export.ready", data={})
