@@ -336,6 +336,7 @@ def finish_export_job(*, job: ExportJob, path: Path) -> None:
         poll=job.poll,
         event=Webhook.Event.EXPORT_READY,
         data={"export_id": job.pk, "format": job.format, "size": job.size},
+        owner=job.user,
     )
 
 
