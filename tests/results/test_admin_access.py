@@ -325,3 +325,18 @@ def test_the_add_forms_explain_their_rules_and_list_the_webhook_events(public_dn
     assert Webhook.objects.get().events == ["export.ready"]
     client.post(add, {**base, "once": form_key()})
     assert Webhook.objects.last().events == []  # none ticked: all events
+
+
+def test_the_webhook_change_form_needs_no_form_key_and_keeps_the_address(public_dns):
+    poll = make_poll(slug="mine")
+    client = client_for(staff("org", polls=(poll,)))
+    webhook = Webhook.objects.create(
+        poll=poll, url="https://hooks.example.test/in", secret=secrets.token_hex(32)
+    )
+    change = reverse("admin:results_webhook_change", args=[webhook.pk])
+    assert 'name="once"' not in client.get(change).content.decode()
+    response = client.post(change, {"events": ["snapshot.ready"], "url": "https://evil.test/"})
+    assert response.status_code == 302
+    webhook.refresh_from_db()
+    assert webhook.events == ["snapshot.ready"] and not webhook.active
+    assert webhook.url == "https://hooks.example.test/in"
