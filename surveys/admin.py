@@ -6,7 +6,7 @@ user sees nothing of a poll, whatever global model permissions they hold. The po
 (checklist, lifecycle, invitations, monitor, import/export, clone) live in ``admin_pages``.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -115,6 +115,16 @@ class PollAdmin(
     filter_horizontal = ("organisers",)
     readonly_fields = ("status",)
     actions = ("close_polls",)
+    # The schedule's times as one labelled browser date-and-time field each: the admin's split
+    # date and time boxes leave the time box without a label of its own.
+    formfield_overrides: ClassVar = {
+        models.DateTimeField: {
+            "form_class": forms.DateTimeField,
+            "widget": forms.DateTimeInput(
+                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+            ),
+        }
+    }
     fieldsets = (
         (None, {"fields": ("slug", "status", "languages", "title", "question", "intro")}),
         (
