@@ -459,3 +459,14 @@ def test_the_seed_poll_without_a_schedule_runs_in_one_sitting_for_both_arms(arm:
     # item (do opponents have good reasons?) of both arms, as the control arm's baseline.
     assert ("eval_balanced" in asked) == (arm == "treatment")
     assert "eval_good_reasons" in asked
+
+
+def test_the_admin_shows_the_schedule_as_labelled_date_and_time_fields() -> None:
+    from tests.surveys.test_admin_support import client_for, staff
+
+    poll = scheduled_poll(t2_opens="2026-12-08T09:30:00Z")
+    client = client_for(staff("organiser", polls=(poll,)))
+    url = f"/admin/surveys/poll/{poll.pk}/change/"
+    page = client.get(url).content.decode()
+    assert 'type="datetime-local"' in page and "Schedule" in page
+    assert 'for="id_t2_opens"' in page and 'value="2026-12-08T09:30"' in page
