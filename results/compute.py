@@ -24,10 +24,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.db import connection, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from results.aggregates import TABLE_COLUMNS, PayloadBuilder
 from results.breakdowns import group_rows_omitted
@@ -250,8 +252,13 @@ def save_snapshot(
     version: str,
     settings: dict[str, Any],
 ) -> ResultSnapshot:
-    """Store a snapshot and prune the poll's history to the newest KEEP_SNAPSHOTS."""
+    """Store a snapshot, released or held back by ``release_decision``, and prune the poll's
+    history to the newest KEEP_SNAPSHOTS (never the latest released one: readers of aggregates
+    only still read it while newer ones are held back)."""
     meta = payload["meta"]
+    contributions = participant_digests(data)
+    released = ResultSnapshot.objects.released_for(data.poll_id)
+    release = release_decision(contributions, n=data.n, released=released, k=data.min_subgroup_size)
     snapshot = ResultSnapshot.objects.create(
         poll_id=data.poll_id,
         data_as_of=data.data_as_of,
@@ -263,18 +270,63 @@ def save_snapshot(
         code_version=version,
         settings=settings,
         payload=payload,
+        contributions=contributions,
+        released_at=timezone.now() if release else None,
     )
     stale = ResultSnapshot.objects.filter(poll_id=data.poll_id).order_by("-computed_at", "-id")
+    if not release and released is not None:
+        stale = stale.exclude(pk=released.pk)
     old_ids = list(stale.values_list("id", flat=True)[KEEP_SNAPSHOTS:])
     if old_ids:
         ResultSnapshot.objects.filter(id__in=old_ids).delete()
     logger.info(
-        "results of poll %s recomputed: %s participants, fingerprint %s",
+        "results of poll %s recomputed: %s participants, fingerprint %s, %s",
         data.poll_id,
         data.n,
         fingerprint[:12],
+        "released" if release else "held back",
     )
     return snapshot
+
+
+def participant_digests(data: PollData) -> dict[str, str]:
+    """Participant id -> keyed digest of everything of theirs the results read (arm, group,
+    weight, answers, rankings). Keyed: a plain hash of a few small answers could be reversed
+    by trying every combination, and this column must not be microdata in disguise."""
+    if data.n == 0:
+        return {}
+    columns = [
+        data.arm.reshape(1, -1),
+        data.group.reshape(1, -1),
+        data.weight.reshape(1, -1),
+        data.values.reshape(-1, data.n),
+        data.dont_know.reshape(-1, data.n),
+        data.answered.reshape(-1, data.n),
+        *(data.rankings[key].T for key in sorted(data.rankings)),
+    ]
+    per_participant = np.vstack([np.asarray(c, dtype=np.float64) for c in columns]).T
+    return {
+        str(int(pid)): salted_hmac("results.release", row.tobytes()).hexdigest()[:16]
+        for pid, row in zip(data.participant_ids, per_participant, strict=True)
+    }
+
+
+def release_decision(
+    contributions: dict[str, str], *, n: int, released: ResultSnapshot | None, k: int
+) -> bool:
+    """The release rule. The participants whose contribution differs from the last released
+    snapshot (added, removed, or with changed data, each counted once) must number none or at
+    least k, so the difference of two releases is itself a group of at least k; a poll's first
+    release therefore needs k participants. Against a snapshot from before contributions were
+    recorded only the counts are known: the participant count must then have moved by k."""
+    if released is None:
+        return n == 0 or n >= k
+    if released.contributions is None:
+        return abs(n - released.n_participants) >= k
+    before = released.contributions
+    differ = {pid for pid, digest in contributions.items() if before.get(pid) != digest}
+    differ.update(pid for pid in before if pid not in contributions)
+    return not differ or len(differ) >= k
 
 
 def locked_poll_ids() -> set[int]:

@@ -15,7 +15,24 @@ from surveys.models import Poll
 
 class ResultSnapshotQuerySet(models.QuerySet["ResultSnapshot"]):
     def latest_for(self, poll: Poll | int) -> "ResultSnapshot | None":
+        """The newest snapshot, released or not: for readers who may see the microdata."""
         return self.filter(poll=poll).order_by("-computed_at", "-id").first()
+
+    def released_for(self, poll: Poll | int) -> "ResultSnapshot | None":
+        """The newest released snapshot: what readers of aggregates only may see (the release
+        rule is ``results.compute.release_decision``)."""
+        return (
+            self.filter(poll=poll, released_at__isnull=False)
+            .order_by("-computed_at", "-id")
+            .first()
+        )
+
+    def for_reader(self, poll: Poll, user: Any) -> "ResultSnapshot | None":
+        """The snapshot a researcher reads: the latest with microdata access (they can read the
+        answers anyway), otherwise the latest released one."""
+        from results.access import has_microdata
+
+        return self.latest_for(poll) if has_microdata(user, poll) else self.released_for(poll)
 
 
 class ResultSnapshot(models.Model):
@@ -38,6 +55,20 @@ class ResultSnapshot(models.Model):
     code_version = models.CharField(max_length=40)
     settings = models.JSONField(default=dict, help_text="The analysis settings used.")
     payload = models.JSONField()
+    released_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,  # set by the release rule only, never by hand in the admin
+        help_text="When the snapshot was released to readers of aggregates only (empty: held "
+        "back, because it differs from the previous release by fewer than k participants).",
+    )
+    contributions = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Participant id -> keyed digest of the data they contribute, to count who "
+        "changed between releases (empty for snapshots from before releases were recorded).",
+    )
 
     objects = ResultSnapshotQuerySet.as_manager()
 
@@ -302,8 +333,9 @@ class ImportJob(models.Model):
 
 @receiver(post_save, sender=ResultSnapshot, dispatch_uid="results.snapshot_webhooks")
 def announce_snapshot(sender: type, instance: ResultSnapshot, created: bool, **kwargs: Any) -> None:
-    """Every new snapshot is announced to the poll's webhooks once its transaction commits."""
-    if created and not kwargs.get("raw"):
+    """Every released snapshot is announced to the poll's webhooks once its transaction commits;
+    one held back is not (its participant count alone would tell one new completion)."""
+    if created and instance.released_at is not None and not kwargs.get("raw"):
         from results.webhooks import announce
 
         announce(

@@ -240,6 +240,9 @@ def readme(poll: Poll, snapshot: ResultSnapshot | None) -> str:
 
 
 def write_package(poll: Poll, path: Path, *, progress: Progress | None = None) -> None:
+    # The latest snapshot, released or not: a package carries the answers themselves and only
+    # microdata grants may ask for one (ExportView and its download link both check), so the
+    # release rule, which keeps consecutive snapshots from telling one participant, adds nothing.
     snapshot = ResultSnapshot.objects.latest_for(poll)
     report = progress or (lambda fraction, message: None)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -165,10 +165,15 @@ class AnswerListView(PollScoped, ResearchAPIView, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-def latest_snapshot(poll: Poll) -> ResultSnapshot:
-    snapshot = ResultSnapshot.objects.latest_for(poll)
+def latest_snapshot(poll: Poll, user: Any) -> ResultSnapshot:
+    """The snapshot this researcher reads: the latest with microdata access, else the latest
+    released one (two consecutive snapshots would tell one new participant's answers)."""
+    snapshot = ResultSnapshot.objects.for_reader(poll, user)
     if snapshot is None:
-        raise NotFound("This poll has no results yet; POST to recompute/ to compute them.")
+        raise NotFound(
+            "This poll has no released results yet: results are released in steps of at least "
+            f"{poll.min_subgroup_size} participants; POST to recompute/ to compute them."
+        )
     return snapshot
 
 
@@ -176,11 +181,12 @@ RESULT_TABLES = ("items", "did", "gaps", "knowledge", "options", "small_groups")
 
 
 class ResultsView(PollScoped, ResearchAPIView):
-    """The latest results snapshot: when, on how many participants, with which settings."""
+    """The latest results snapshot you may read (with aggregates-only access, the latest
+    released one): when, on how many participants, with which settings."""
 
     @extend_schema(responses={200: SnapshotSerializer, **COMMON_ERRORS})
     def get(self, request: Request, slug: str) -> Response:
-        snapshot = latest_snapshot(self.poll)
+        snapshot = latest_snapshot(self.poll, request.user)
         links = Links(request, self.poll)
         data = {
             "id": snapshot.pk,
@@ -230,13 +236,13 @@ def table_parameters(table: str) -> list[OpenApiParameter]:
 
 
 class ResultTableView(PollScoped, ResearchAPIView):
-    """One results table of the latest snapshot, as JSON or CSV (``?format=csv``)."""
+    """One results table of the snapshot ResultsView shows, as JSON or CSV (``?format=csv``)."""
 
     renderer_classes = (JSONRenderer, TableCSVRenderer)
     table = ""
 
     def get(self, request: Request, slug: str) -> Response:
-        snapshot = latest_snapshot(self.poll)
+        snapshot = latest_snapshot(self.poll, request.user)
         content = snapshot.payload.get(self.table)
         if content is None:
             content = {} if self.table == "options" else []

@@ -182,6 +182,7 @@ def snapshot(poll: Poll) -> ResultSnapshot:
         fingerprint="f" * 64,
         code_version="test",
         payload=sample_payload(),
+        released_at=timezone.now(),  # aggregates-only grants read released snapshots only
     )
 
 
