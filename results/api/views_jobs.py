@@ -58,7 +58,12 @@ NO_IMPORT = error("Your grant does not allow imports (or gives aggregates only).
 
 
 class RecomputeView(PollScoped, ResearchAPIView):
-    """Ask for the poll's results to be computed again; poll the status URL for progress."""
+    """Ask for the poll's results to be computed again; poll the status URL for progress.
+
+    Microdata only: results are recomputed after every completion anyway, and a recompute's
+    progress tells how many participants the newest, not yet released, snapshot holds."""
+
+    needs_microdata = True
 
     @extend_schema(request=None, responses={202: RecomputeSerializer, **COMMON_ERRORS})
     def post(self, request: Request, slug: str) -> Response:
@@ -75,6 +80,8 @@ class RecomputeView(PollScoped, ResearchAPIView):
 
 class RecomputeStatusView(PollScoped, ResearchAPIView):
     """Progress of a recompute, and the snapshot it produced once done."""
+
+    needs_microdata = True
 
     @extend_schema(responses={200: RecomputeStatusSerializer, **COMMON_ERRORS})
     def get(self, request: Request, slug: str, job_id: str) -> Response:
