@@ -7,7 +7,7 @@ exactly the columns of ``results.tables``; the other tables are documented in ``
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import combinations
 from typing import Any
 
@@ -30,6 +30,16 @@ Row = dict[str, Any]
 KNOWLEDGE_INDEX = "_knowledge_index"  # question keys start with a letter, so never collide
 COLLAPSED = ("oppose", "neutral", "support")
 
+# Which people a wave's columns (n, shares, distribution) describe in a row: everyone who
+# answered at that wave, or, where that would single out the few outside the pairs, the pairs.
+ANSWERED = "answered"
+PAIRS = "pairs"
+POPULATION = (
+    f"Whom the wave's n, percentage and distribution columns describe: '{ANSWERED}' (everyone "
+    f"who answered at that wave, DK included) or '{PAIRS}' (the complete pairs; pct_dk 0), "
+    "where 1..k-1 answered that wave without being a complete pair (see the codebook)."
+)
+
 # Columns of the tables this module adds beside results.tables (for the codebook).
 TABLE_COLUMNS: dict[str, dict[str, str]] = {
     "item_details": {
@@ -38,8 +48,12 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "subgroup": "As in items.",
         "subgroup_value": "As in items.",
         "weighted": "As in items.",
-        "n_t1": "Participants who answered at T1 (DK included); empty when withheld.",
-        "n_t2": "Participants who answered at T2 (DK included); empty when withheld.",
+        "n_t1": "Participants who answered at T1 (DK included), or complete pairs: see "
+        "population_t1.",
+        "n_t2": "Participants who answered at T2 (DK included), or complete pairs: see "
+        "population_t2.",
+        "population_t1": "T1: " + POPULATION,
+        "population_t2": "T2: " + POPULATION,
         "df": "Degrees of freedom of the paired t-test.",
         "rank_biserial": "Matched-pairs rank-biserial correlation (W+ - W-)/(W+ + W-).",
         "gross_change": "Mean absolute change over complete pairs.",
@@ -67,8 +81,8 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "weighted": "As in items.",
         "wave": "1 (T1) or 2 (T2).",
         "value": "Scale point.",
-        "pct": "Percent of those who answered at that wave (DK included) giving this value; "
-        "empty when that wave is withheld (small cells, see the codebook).",
+        "pct": "Percent of the population giving this value.",
+        "population": POPULATION,
     },
     "knowledge": {
         "item": f"Knowledge question key, or {KNOWLEDGE_INDEX} for the number correct.",
@@ -77,8 +91,10 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "subgroup_value": "As in items.",
         "weighted": "As in items.",
         "n_items": "Knowledge questions counted (1 for an item row).",
-        "n_t1": "Participants asked at T1; empty when withheld.",
-        "n_t2": "Participants asked at T2; empty when withheld.",
+        "n_t1": "Participants asked at T1, or asked at both waves: see population_t1.",
+        "n_t2": "Participants asked at T2, or asked at both waves: see population_t2.",
+        "population_t1": "T1: " + POPULATION,
+        "population_t2": "T2: " + POPULATION,
         "n_pairs": "Participants asked at both waves.",
         "mean_t1": "Mean number correct at T1 over pairs (item rows: share correct, 0..1).",
         "mean_t2": "Mean number correct at T2 over pairs.",
@@ -88,8 +104,9 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "t": "Paired t statistic.",
         "p_t": "Two-sided p-value of the paired t-test.",
         "d_z": "Hedges-corrected standardised mean difference of paired data.",
-        "pct_correct_t1": "Percent correct at T1 among those asked (index: mean over items).",
-        "pct_correct_t2": "Percent correct at T2 among those asked.",
+        "pct_correct_t1": "Percent correct at T1 among the population (index: mean over items, "
+        "empty unless every item and the index describe those asked).",
+        "pct_correct_t2": "Percent correct at T2 among the population.",
     },
 }
 
@@ -118,14 +135,6 @@ def weight_options(data: PollData) -> list[bool]:
     return [False, True] if data.has_weights else [False]
 
 
-# Columns about everyone who answered at one wave (not the complete pairs), decided per wave
-# (see Withheld).
-WAVE_COLUMNS = {
-    1: ("n_t1", "pct_oppose_t1", "pct_neutral_t1", "pct_support_t1", "pct_dk_t1", "pct_correct_t1"),
-    2: ("n_t2", "pct_oppose_t2", "pct_neutral_t2", "pct_support_t2", "pct_dk_t2", "pct_correct_t2"),
-}
-
-
 @dataclass(frozen=True)
 class Withheld:
     """What complementary suppression withholds for one item (or knowledge measure).
@@ -135,22 +144,26 @@ class Withheld:
     everyone who answered at that wave is a population of its own, with its own margins (a
     category with no complete pair can still have answerers at T1).
 
-    Within one shown row the wave answerers minus the complete pairs (those who said don't
-    know or skipped at the other wave) are not protected: that group is defined only by an
-    answer nobody but the participant sees, and withholding it would blank the whole-sample
-    distributions whenever a few said don't know. The codebook says so.
+    The wave answerers minus the complete pairs (those who said don't know or skipped at the
+    other wave) are a hidden cell of their own: a wave statistic and the same statistic over
+    the pairs of the same cell, in any two tables, differ by exactly them. When 1..k-1 of
+    them, the wave's columns are withheld (with complements across cells); the pairs' row
+    stays. See Layout.paired_withheld and the codebook.
     """
 
     pairs: frozenset[CellKey]
     waves: tuple[frozenset[CellKey], frozenset[CellKey]]
 
-    def blanked(self, key: CellKey, values: Row) -> Row:
-        """``values`` with the columns of withheld waves set to None."""
-        out = dict(values)
-        for wave, withheld in enumerate(self.waves, 1):
-            if key in withheld:
-                out.update(dict.fromkeys(WAVE_COLUMNS[wave]))
-        return out
+    def over_pairs(self, key: CellKey) -> tuple[bool, bool]:
+        """Per wave: True when the cell's wave columns are computed over its complete pairs."""
+        return (key in self.waves[0], key in self.waves[1])
+
+    @staticmethod
+    def labels(over_pairs: tuple[bool, bool]) -> Row:
+        return {
+            f"population_t{wave}": PAIRS if pairs else ANSWERED
+            for wave, pairs in enumerate(over_pairs, 1)
+        }
 
 
 class PayloadBuilder:
@@ -190,18 +203,25 @@ class PayloadBuilder:
         return np.stack([members, members & (self.data.weight > 0)])
 
     def paired_withheld(
-        self, layout: Layout, answered: tuple[np.ndarray, np.ndarray], pairs: np.ndarray
+        self,
+        layout: Layout,
+        answered: tuple[np.ndarray, np.ndarray],
+        pairs: np.ndarray,
+        rated: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Withheld:
-        """``answered[w]``: counted at wave w (DK included); ``pairs``: complete pairs."""
-        held = layout.withheld(self.population(pairs), k=self.k, forced=self.cell_withheld)
-        # A cell with a row shows its wave answerers too; one without hides them. A cell whose
-        # pairs are few or none can still have answerers at one wave, so each wave is decided
-        # on its own counts, with the cells without a row already withheld.
-        waves = [
-            layout.withheld(self.population(wave_answered), k=self.k, forced=held)
-            for wave_answered in answered
-        ]
-        return Withheld(held, (waves[0], waves[1]))
+        """``answered[w]``: counted at wave w (DK included); ``rated[w]``: a substantive answer
+        at wave w (the options rankings' population; default ``answered``); ``pairs``: complete
+        pairs. Both wave populations are protected, with their outsiders (see Withheld)."""
+        rated = rated or answered
+        both = np.concatenate([self.population(pairs)] * 2)
+        waves = tuple(
+            np.concatenate([self.population(a), self.population(r)])
+            for a, r in zip(answered, rated, strict=True)
+        )
+        held, waves_held = layout.paired_withheld(
+            both, (waves[0], waves[1]), k=self.k, forced=self.cell_withheld
+        )
+        return Withheld(held, waves_held)
 
     def item_withheld(self, i: int) -> Withheld:
         if i not in self._withheld:
@@ -209,7 +229,9 @@ class PayloadBuilder:
             sub1 = ~np.isnan(x1) & ~self.data.dont_know[i, 0]
             sub2 = ~np.isnan(x2) & ~self.data.dont_know[i, 1]
             answered = (sub1 | self.data.dont_know[i, 0], sub2 | self.data.dont_know[i, 1])
-            self._withheld[i] = self.paired_withheld(self.layout, answered, sub1 & sub2)
+            self._withheld[i] = self.paired_withheld(
+                self.layout, answered, sub1 & sub2, rated=(sub1, sub2)
+            )
         return self._withheld[i]
 
     def knowledge_withheld(self, j: int | None) -> Withheld:
@@ -270,8 +292,11 @@ class PayloadBuilder:
                     )
                     if change.n_pairs == 0:
                         continue  # nobody to describe (an all-zero weight, say)
+                    over_pairs = withheld.over_pairs(cell.key)
+                    if any(over_pairs):
+                        change = self.waves_over_pairs(i, cell, w, change, over_pairs)
                     ident = {"item": question.key, **cell.label(), "weighted": weighted}
-                    values = withheld.blanked(cell.key, {**ident, **asdict(change)})
+                    values = {**ident, **asdict(change), **withheld.labels(over_pairs)}
                     family.append((values, ident, change, withheld))
                 holm, bh = stats.adjust_pvalues([change.p_t for _, _, change, _ in family])
                 for (values, ident, change, withheld), p_holm, p_bh in zip(
@@ -279,9 +304,38 @@ class PayloadBuilder:
                 ):
                     items.append(json_row({**values, "p_holm": p_holm, "p_bh": p_bh}, tables.ITEMS))
                     details.append(self.detail_row(values, change))
-                    shown = [cell.key not in held for held in withheld.waves]
-                    distributions.extend(self.distribution_rows(ident, change, shown))
+                    over_pairs = withheld.over_pairs(cell.key)
+                    distributions.extend(self.distribution_rows(ident, change, over_pairs))
         return items, details, distributions
+
+    def waves_over_pairs(
+        self,
+        i: int,
+        cell: Cell,
+        weights: np.ndarray | None,
+        change: stats.ItemChange,
+        over_pairs: tuple[bool, bool],
+    ) -> stats.ItemChange:
+        """``change`` with the wave columns of the ``over_pairs`` waves computed over the
+        cell's complete pairs (its row's population) instead of the wave's answerers."""
+        x1, x2 = self.ratings[i]
+        dk = self.data.dont_know[i]
+        pairs = ~np.isnan(x1) & ~np.isnan(x2) & ~dk[0] & ~dk[1]
+        paired = stats.item_change(
+            np.where(pairs, x1, np.nan)[cell.mask],
+            np.where(pairs, x2, np.nan)[cell.mask],
+            scale_min=change.scale_min,
+            scale_max=change.scale_max,
+            weights=weights,
+        )
+        fields: dict[str, Any] = {}
+        for wave, switch in enumerate(over_pairs, 1):
+            if switch:
+                # pct_dk is 0 here: a complete pair never said don't know.
+                for name in ("n", "pct_oppose", "pct_neutral", "pct_support", "pct_dk"):
+                    fields[f"{name}_t{wave}"] = getattr(paired, f"{name}_t{wave}")
+                fields[f"distribution_t{wave}"] = getattr(paired, f"distribution_t{wave}")
+        return replace(change, **fields)
 
     @staticmethod
     def detail_row(values: Row, change: stats.ItemChange) -> Row:
@@ -292,8 +346,10 @@ class PayloadBuilder:
         return json_row(flat, TABLE_COLUMNS["item_details"])
 
     @staticmethod
-    def distribution_rows(ident: Row, change: stats.ItemChange, shown: list[bool]) -> list[Row]:
-        """Rows of both waves; a withheld wave keeps its rows with an empty pct."""
+    def distribution_rows(
+        ident: Row, change: stats.ItemChange, over_pairs: tuple[bool, bool]
+    ) -> list[Row]:
+        """Rows of both waves, each over the population the row's wave columns describe."""
         rows = []
         for wave, distribution in ((1, change.distribution_t1), (2, change.distribution_t2)):
             for value, pct in zip(
@@ -303,7 +359,8 @@ class PayloadBuilder:
                     **ident,
                     "wave": wave,
                     "value": value,
-                    "pct": pct if shown[wave - 1] else None,
+                    "pct": pct,
+                    "population": PAIRS if over_pairs[wave - 1] else ANSWERED,
                 }
                 rows.append(json_row(row, TABLE_COLUMNS["distributions"]))
         return rows
@@ -429,15 +486,19 @@ class PayloadBuilder:
                         "pct_correct_t1": float(np.nanmean(index.pct_correct_t1)),
                         "pct_correct_t2": float(np.nanmean(index.pct_correct_t2)),
                     }
-                    # Its pct_correct is the mean of the items' pct_correct: empty where any
-                    # item's is, or the withheld one would be the difference.
+                    # Its pct_correct is the mean of the items' pct_correct over those asked:
+                    # empty unless every item and the index describe those asked at the wave.
+                    over_pairs = withheld.over_pairs(cell.key)
                     for wave in (1, 2):
-                        if any(
+                        if over_pairs[wave - 1]:
+                            values[f"n_t{wave}"] = index.n_pairs
+                        if over_pairs[wave - 1] or any(
                             cell.key in self.knowledge_withheld(j).waves[wave - 1]
                             for j in range(len(items))
                         ):
                             values[f"pct_correct_t{wave}"] = None
-                    rows.append(json_row(withheld.blanked(cell.key, values), columns))
+                    values.update(withheld.labels(over_pairs))
+                    rows.append(json_row(values, columns))
                 for j, (_, question) in enumerate(items):
                     withheld = self.knowledge_withheld(j)
                     if cell.key in withheld.pairs:
@@ -452,5 +513,20 @@ class PayloadBuilder:
                         "pct_correct_t1": one.pct_correct_t1[0],
                         "pct_correct_t2": one.pct_correct_t2[0],
                     }
-                    rows.append(json_row(withheld.blanked(cell.key, values), columns))
+                    over_pairs = withheld.over_pairs(cell.key)
+                    if any(over_pairs):
+                        # Those asked at both waves: the row's own population.
+                        both = ~np.isnan(k1[:, j]) & ~np.isnan(k2[:, j])
+                        paired = stats.knowledge(
+                            np.where(both, k1[:, j], np.nan)[cell.mask][:, None],
+                            np.where(both, k2[:, j], np.nan)[cell.mask][:, None],
+                            weights=w,
+                        )
+                        for wave in (1, 2):
+                            if over_pairs[wave - 1]:
+                                values[f"n_t{wave}"] = getattr(paired, f"n_t{wave}")
+                                share = getattr(paired, f"pct_correct_t{wave}")[0]
+                                values[f"pct_correct_t{wave}"] = share
+                    values.update(withheld.labels(over_pairs))
+                    rows.append(json_row(values, columns))
         return rows

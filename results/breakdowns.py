@@ -216,6 +216,62 @@ class Layout:
             counts, self.margins, k=k, hidden=self.hidden, forced=forced_here
         )
 
+    def paired_withheld(
+        self,
+        pairs: np.ndarray,
+        waves: tuple[np.ndarray, np.ndarray],
+        *,
+        k: int,
+        forced: Iterable[CellKey] = (),
+    ) -> tuple[frozenset[CellKey], tuple[frozenset[CellKey], frozenset[CellKey]]]:
+        """Cells without a row (the complete pairs) and, per wave, cells whose wave columns
+        are withheld; ``pairs`` and ``waves[w]`` are rows of 0/1 per participant of the same
+        shape, each wave row including its pairs row (complete pairs answered at both waves).
+
+        One system for the three populations: per cell, a wave's answerers are its pairs plus
+        the hidden outsiders (don't know or no answer at the other wave). Published side by
+        side, wave minus pairs is the outsiders, so 1..k-1 of them withhold that wave's
+        columns (the total of that margin, see ``prefer_total``), then complements follow
+        across cells as for any withheld cell, and the audit covers every combination.
+        """
+        pairs = np.atleast_2d(np.asarray(pairs, dtype=np.int64))
+        held = set(self.withheld(pairs, k=k, forced=forced))
+        pair_counts = self.counts(pairs)
+        counts: dict[tuple[str, CellKey], tuple[int, ...]] = {
+            ("pairs", key): value for key, value in pair_counts.items()
+        }
+        margins: list[disclosure.Margin] = []
+        hidden: set[tuple[str, CellKey]] = set()
+        for wave, rows in enumerate(waves, 1):
+            rows = np.atleast_2d(np.asarray(rows, dtype=np.int64))
+            answered, outside = f"wave{wave}", f"outside{wave}"
+            counts.update(((answered, key), v) for key, v in self.counts(rows).items())
+            counts.update(((outside, key), v) for key, v in self.counts(rows - pairs).items())
+            hidden.update((outside, key) for key in pair_counts)
+            margins += [
+                disclosure.Margin((answered, key), (("pairs", key), (outside, key)), True)
+                for key in pair_counts
+            ]
+        populations = [name for name in dict.fromkeys(p for p, _ in counts)]
+        for name in populations:
+            hidden.update((name, key) for key in self.hidden)
+            margins += [
+                disclosure.Margin((name, m.total), tuple((name, p) for p in m.parts))
+                for m in self.margins
+            ]
+        waves_held: list[set[CellKey]] = [set(), set()]
+        for _ in range(len(pair_counts) + 1):
+            # A cell without a row shows no wave either; a pairs cell the joint audit adds
+            # (rare: an outsider group only its row can hide) is a row less, so decide again.
+            fixed = {(name, key) for key in held for name in populations if name[0] != "o"}
+            out = disclosure.suppress(counts, margins, k=k, hidden=hidden, forced=fixed)
+            more = {key for name, key in out if name == "pairs"} - held
+            waves_held = [{key for name, key in out if name == f"wave{w}"} for w in (1, 2)]
+            if not more:
+                break
+            held |= more
+        return frozenset(held), (frozenset(waves_held[0]), frozenset(waves_held[1]))
+
 
 def whole(arm: str) -> CellKey:
     return (arm, "", "")

@@ -261,14 +261,25 @@ left) until the withheld cells together hold k or more, so the published total m
 published parts describes no small group (complementary suppression). Participants without a
 breakdown answer, without a small group or without an arm are never rows but count as withheld
 cells: when fewer than k, they are protected like one. The rule is applied per population:
-complete pairs of each item (the row), and separately everyone who answered at each wave (the
-n_t1/n_t2, percentage and distribution columns of that wave, which are empty when withheld);
-weighted rows follow the unweighted decision, counting participants with a positive weight.
+complete pairs of each item (the row) and everyone who answered at each wave (the n_t1/n_t2,
+percentage and distribution columns of that wave, and the options rankings), decided together:
+in each cell, a wave's answerers are its complete pairs plus those outside them (don't know or
+no answer at the other wave), a cell that is never published. Any two numbers about the same
+cell, one over the wave's answerers and one over the pairs (percentages against transitions,
+a distribution against transitions, a ranking's mean against the item's mean, knowledge shares
+against means), differ by exactly those outside, so 1 to k-1 of them withhold that wave's
+answerers, with complements across cells as above. The row keeps that wave's columns computed
+over its complete pairs instead, and says so: population_t1/population_t2 in items,
+item_details, knowledge and rankings, population in distributions, are 'answered' or 'pairs';
+over pairs, n_t equals n_pairs and pct_dk is 0 (a pair never said don't know). Publishing
+them over the pairs loses least: the pairs are the row's own, already protected population,
+where withholding would empty most per-arm distributions of a poll in which a few people say
+don't know. The knowledge index's pct_correct is empty unless the index and every item describe
+those asked. Weighted rows follow the unweighted decision, counting participants with a
+positive weight.
 Difference-in-differences, gaps, small-group and option rows appear only where the cells they
 combine are shown; small-group summaries average only the groups shown; opinion-group sizes
 and migration counts follow the same rule. Empty means withheld or undefined, never zero.
-Not protected: within one shown row, those who answered at one wave but are not complete pairs
-(they said don't know or skipped the other wave); that group is known to nobody but its members.
 Arm sizes (meta n_treatment, n_control) are always published: they reveal no answer."""
 
 

@@ -3,10 +3,12 @@ groups and their migration) and for small-group homogenization and polarization.
 
 Both are computed per arm (all, treatment, control) over the arm's participants. What is shown
 follows results.stats.disclosure like every other table: an arm is skipped when it is small or
-when "all" minus the other arm would reveal a small one; a ratings column at a wave follows the
-items table's decision for that option's item; opinion groups and their migration protect their
-small cells across the group sizes and the migration table; small-group rows are those the items
-table shows, and the summaries average over exactly those groups.
+when "all" minus the other arm would reveal a small one; a ratings column at a wave describes
+the population the items table's wave columns describe for that option's item and arm (its
+answerers, or its complete pairs where 1..k-1 are outside them), labelled population_t1/_t2;
+opinion groups and their migration protect their small cells across the group sizes and the
+migration table; small-group rows are those the items table shows, and the summaries average
+over exactly those groups.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -37,12 +39,15 @@ OPTION_COLUMNS: dict[str, dict[str, str]] = {
         "arm": "all, treatment or control.",
         "option": "Option key.",
         "axis": "The option's place on the poll's axis.",
-        "n_t1": "Participants rating the option at T1 (empty, with mean and rank: withheld).",
-        "n_t2": "Participants rating the option at T2 (empty, with mean and rank: withheld).",
+        "n_t1": "Participants rating the option at T1 (or its complete pairs: population_t1).",
+        "n_t2": "Participants rating the option at T2 (or its complete pairs: population_t2).",
         "mean_t1": "Mean rating at T1.",
         "mean_t2": "Mean rating at T2.",
-        "rank_t1": "Place by mean rating at T1 (1 = highest).",
-        "rank_t2": "Place by mean rating at T2.",
+        "rank_t1": "Place by the published mean_t1 (1 = highest).",
+        "rank_t2": "Place by the published mean_t2.",
+        "population_t1": "'answered': everyone rating the option at T1; 'pairs': its item's "
+        "complete pairs, where 1..k-1 rated it at T1 only (as in the items table).",
+        "population_t2": "As population_t1, at T2.",
     },
     "borda": {
         "arm": "all, treatment or control.",
@@ -183,14 +188,24 @@ def options_tables(
         result = stats.option_set(
             r1[mask], r2[mask], k1[mask], k2[mask], option_keys=keys, axis_order=keys
         )
-        # A wave's ratings of an option are its item's answerers at that wave in this arm.
-        waves_shown = {
-            key: [whole(arm) not in held for held in builder.item_withheld(item_of[key]).waves]
-            if key in item_of
-            else [True, True]
-            for key in keys
-        }
-        add_option_rows(out, arm, int(mask.sum()), result, data, waves_shown)
+        # A wave's ratings of an option are its item's raters at that wave in this arm; where
+        # the items table describes that wave over the item's complete pairs, so does this.
+        over_pairs: dict[str, dict[int, tuple[int | None, float | None]]] = {}
+        for key, i in item_of.items():
+            if whole(arm) in builder.item_withheld(i).pairs:
+                # No items row, so no population to describe (empty, as in the items table).
+                over_pairs[key] = {1: (None, None), 2: (None, None)}
+                continue
+            switched = builder.item_withheld(i).over_pairs(whole(arm))
+            x1, x2 = ratings[i]
+            dk = data.dont_know[i]
+            pairs = mask & ~np.isnan(x1) & ~np.isnan(x2) & ~dk[0] & ~dk[1]
+            over_pairs[key] = {
+                wave: (int(pairs.sum()), float(np.mean(x[pairs])) if pairs.any() else np.nan)
+                for wave, x in ((1, x1), (2, x2))
+                if switched[wave - 1]
+            }
+        add_option_rows(out, arm, int(mask.sum()), result, data, over_pairs)
     return out
 
 
@@ -231,15 +246,44 @@ def opinion_cells_withheld(result: stats.OptionSet, k: int) -> frozenset[Any]:
     return disclosure.suppress(counts, margins, k=k, hidden=hidden)
 
 
+def rankings_row(
+    arm: str,
+    key: str,
+    result: stats.OptionSet,
+    data: PollData,
+    over_pairs: dict[int, tuple[int | None, float | None]],
+) -> Row:
+    """One rankings row; ``over_pairs``: waves described over the item's complete pairs
+    ((None, None): the items table has no row for the arm)."""
+    row: Row = {"arm": arm, "option": key, "axis": data.option_axis[key]}
+    for wave, n, mean in (
+        (1, result.n_ratings_t1[key], result.mean_rating_t1[key]),
+        (2, result.n_ratings_t2[key], result.mean_rating_t2[key]),
+    ):
+        n, mean = over_pairs.get(wave, (n, mean))
+        row[f"n_t{wave}"], row[f"mean_t{wave}"] = n, mean
+        label = "pairs" if wave in over_pairs else "answered"
+        row[f"population_t{wave}"] = label if n is not None else None
+    return row
+
+
 def add_option_rows(
     out: dict[str, list[Row]],
     arm: str,
     n: int,
     result: stats.OptionSet,
     data: PollData,
-    waves_shown: dict[str, list[bool]],
+    over_pairs: dict[str, dict[int, tuple[int | None, float | None]]],
 ) -> None:
     keys = result.option_keys
+    ranked = [rankings_row(arm, key, result, data, over_pairs.get(key, {})) for key in keys]
+    for wave in (1, 2):
+        # Places follow the published means (whatever population each describes), so a rank
+        # never orders a mean that is not shown.
+        means = [(row[f"mean_t{wave}"], j) for j, row in enumerate(ranked)]
+        order = sorted((m, j) for m, j in means if m is not None and not np.isnan(m))
+        for place, (_, j) in enumerate(sorted(order, key=lambda mj: (-mj[0], mj[1])), 1):
+            ranked[j][f"rank_t{wave}"] = place
     withheld = opinion_cells_withheld(result, data.min_subgroup_size)
     out["summary"].append(
         _row(
@@ -254,22 +298,8 @@ def add_option_rows(
             OPTION_COLUMNS["summary"],
         )
     )
-    for key in keys:
-        ranked = {
-            "arm": arm,
-            "option": key,
-            "axis": data.option_axis[key],
-            "n_t1": result.n_ratings_t1[key],
-            "n_t2": result.n_ratings_t2[key],
-            "mean_t1": result.mean_rating_t1[key],
-            "mean_t2": result.mean_rating_t2[key],
-            "rank_t1": result.order_t1.index(key) + 1 if key in result.order_t1 else None,
-            "rank_t2": result.order_t2.index(key) + 1 if key in result.order_t2 else None,
-        }
-        for wave, shown in enumerate(waves_shown[key], 1):
-            if not shown:
-                ranked.update({f"n_t{wave}": None, f"mean_t{wave}": None, f"rank_t{wave}": None})
-        out["rankings"].append(_row(ranked, OPTION_COLUMNS["rankings"]))
+    for key, row in zip(keys, ranked, strict=True):
+        out["rankings"].append(_row(row, OPTION_COLUMNS["rankings"]))
         borda = {
             "arm": arm,
             "option": key,

@@ -26,7 +26,8 @@ ITEMS = {
     "d_z": "Standardised mean difference of paired data, Hedges-corrected.",
     "p_holm": "p_t adjusted by Holm across the poll's items (same arm, subgroup, weighting).",
     "p_bh": "p_t adjusted by Benjamini-Hochberg across the poll's items.",
-    "pct_oppose_t1": "Percent below the scale midpoint at T1 (of all who answered, DK included).",
+    "pct_oppose_t1": "Percent below the scale midpoint at T1 (of all who answered, DK included, "
+    "or of the complete pairs: see population_t1).",
     "pct_neutral_t1": "Percent at the scale midpoint at T1.",
     "pct_support_t1": "Percent above the scale midpoint at T1.",
     "pct_dk_t1": "Percent answering don't know at T1.",
@@ -34,6 +35,9 @@ ITEMS = {
     "pct_neutral_t2": "Percent at the scale midpoint at T2.",
     "pct_support_t2": "Percent above the scale midpoint at T2.",
     "pct_dk_t2": "Percent answering don't know at T2.",
+    "population_t1": "Whom the T1 percentages describe: 'answered' (all who answered at T1) or "
+    "'pairs' (the complete pairs, where 1..k-1 answered without being one; see the codebook).",
+    "population_t2": "As population_t1, for T2.",
     "var_t1": "Variance at T1 (complete pairs).",
     "var_t2": "Variance at T2 (complete pairs).",
     "agreement_t1": "van der Eijk agreement A at T1, -1 to 1.",

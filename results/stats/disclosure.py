@@ -13,8 +13,9 @@ the sum over the withheld parts. The rule, as statistical offices apply it to fr
 * complementary, for every margin until nothing changes: if a margin has withheld non-empty
   members, it has at least two of them (so no single one is the margin minus the rest), and
   when its total is published the withheld parts together hold 0 or at least k of every count
-  (so their sum is not a small group either). Missing ones are added smallest first; a margin
-  with no published part left withholds its total instead;
+  (so their sum is not a small group either; of a part split by a ``prefer_total`` margin only
+  its withheld pieces count, the others being published). Missing ones are added smallest
+  first; a margin with no published part left withholds its total instead;
 * audit: the linear system of all margins is solved for the withheld cells, and any cell it
   still determines exactly (possible when margins cross) gets one more complementary cell.
 
@@ -33,10 +34,17 @@ Counts = Sequence[int]
 
 @dataclass(frozen=True)
 class Margin:
-    """``total`` is the sum of ``parts`` (every person of the total is in exactly one part)."""
+    """``total`` is the sum of ``parts`` (every person of the total is in exactly one part).
+
+    ``prefer_total``: when one more member must be withheld, the total goes first (the parts
+    only when it already is). For margins whose total says less than a part: a wave's
+    answerers are the complete pairs (a whole row) plus the few outside them, so withholding
+    the wave's columns loses less than withholding the row.
+    """
 
     total: Hashable
     parts: tuple[Hashable, ...]
+    prefer_total: bool = False
 
 
 def is_small(counts: Counts, k: int) -> bool:
@@ -78,11 +86,12 @@ def _complete_margins(
     exempt: set[Hashable],
     k: int,
 ) -> None:
+    split = {m.total: m for m in margins if m.prefer_total}
     changed = True
     while changed:
         changed = False
         for margin in margins:
-            while _needs_more(counts, margin, withheld, exempt, k):
+            while _needs_more(counts, split, margin, withheld, exempt, k):
                 added = _next_cell(counts, margin, withheld)
                 if added is None:
                     break
@@ -92,6 +101,7 @@ def _complete_margins(
 
 def _needs_more(
     counts: Mapping[Hashable, Counts],
+    split: Mapping[Hashable, Margin],
     margin: Margin,
     withheld: set[Hashable],
     exempt: set[Hashable],
@@ -108,18 +118,38 @@ def _needs_more(
         return not (set(hidden_parts) <= exempt and not total_withheld)
     if margin.total in withheld:
         return False  # total minus the withheld parts is the published parts: nothing new
-    together = np.sum([counts[p] for p in hidden_parts], axis=0)
+    together = np.sum([_residual(counts, split, p, withheld) for p in hidden_parts], axis=0)
     return is_small(together, k)
+
+
+def _residual(
+    counts: Mapping[Hashable, Counts],
+    split: Mapping[Hashable, Margin],
+    cell: Hashable,
+    withheld: set[Hashable],
+) -> np.ndarray:
+    """The people of a withheld cell that no published number covers: a ``prefer_total``
+    margin splits it into parts (a wave's answerers: pairs + outsiders); its published parts
+    are known, so subtracting them from a total leaves only the withheld ones."""
+    margin = split.get(cell)
+    if margin is None:
+        return np.asarray(counts[cell])
+    hidden = [p for p in margin.parts if p in withheld]
+    zero = np.zeros(len(counts[cell]), dtype=np.int64)
+    return np.sum([zero, *(_residual(counts, split, p, withheld) for p in hidden)], axis=0)
 
 
 def _next_cell(
     counts: Mapping[Hashable, Counts], margin: Margin, withheld: set[Hashable]
 ) -> Hashable | None:
+    total_free = margin.total not in withheld and not is_empty(counts[margin.total])
+    if margin.prefer_total and total_free:
+        return margin.total
     candidates = [p for p in margin.parts if p not in withheld and not is_empty(counts[p])]
     if candidates:
         # Next smallest: the least information lost, as statistical offices choose.
         return min(candidates, key=lambda p: tuple(counts[p]))
-    if margin.total not in withheld and not is_empty(counts[margin.total]):
+    if total_free:
         return margin.total
     return None
 
@@ -165,15 +195,29 @@ def _widen(
     withheld: set[Hashable],
     exposed: set[Hashable],
 ) -> bool:
-    """One more complementary cell for each exposed cell; False when none can be added."""
+    """One more complementary cell for each exposed cell; False when none can be added.
+
+    First from a margin of the cell itself; when those have no published member left, from a
+    margin of one of their withheld members (a hidden cell such as the outsiders of a wave is
+    exposed through its neighbours: the wave of a breakdown's non-answerers is "all" minus
+    the published answers).
+    """
     added = False
     for cell in sorted(exposed, key=repr):
-        for margin in margins:
-            if cell != margin.total and cell not in margin.parts:
-                continue
-            extra = _next_cell(counts, margin, withheld)
-            if extra is not None:
-                withheld.add(extra)
-                added = True
-                break
+        own = [m for m in margins if cell == m.total or cell in m.parts]
+        extra = next((c for m in own if (c := _next_cell(counts, m, withheld)) is not None), None)
+        if extra is None:
+            near = {member for m in own for member in (m.total, *m.parts) if member in withheld}
+            near.discard(cell)
+            second = [
+                m
+                for m in margins
+                if m not in own and (m.total in near or any(p in near for p in m.parts))
+            ]
+            extra = next(
+                (c for m in second if (c := _next_cell(counts, m, withheld)) is not None), None
+            )
+        if extra is not None:
+            withheld.add(extra)
+            added = True
     return added

@@ -56,9 +56,13 @@ def build_poll(
     slug: str = "leaky",
     dont_know: frozenset[int] = frozenset(),
     skipped: frozenset[int] = frozenset(),
+    dk_every: int = 4,
+    dk_t1: frozenset[int] = frozenset(),
 ) -> Poll:
-    """Participants per leaning answer (``None``: no answer), alternating arms, two small
-    groups in the treatment arm; some say don't know at T2, so the waves' counts differ."""
+    """Participants per leaning answer (``None``: no answer), alternating arms (even index:
+    treatment), two small groups in the treatment arm; on rate_exit every ``dk_every``-th
+    and ``dont_know`` say don't know at T2, ``dk_t1`` at T1, ``skipped`` skip T1, so the
+    waves' counts differ from the complete pairs."""
     definition = small_definition(slug=slug)
     questions = [
         leaning(list(sizes)) if q["key"] == "leaning" else q for q in definition["questions"]
@@ -96,7 +100,9 @@ def build_poll(
             for key in ("rate_exit", "rate_aid", "rate_escalate"):
                 # Every fourth participant (and those in dont_know) says don't know to one
                 # item at T2 only.
-                dk = wave == 2 and key == "rate_exit" and (index % 4 == 1 or index in dont_know)
+                every = bool(dk_every) and index % max(dk_every, 1) == 1
+                at_t2 = wave == 2 and (every or index in dont_know)
+                dk = key == "rate_exit" and (at_t2 or (wave == 1 and index in dk_t1))
                 if wave == 1 and key == "rate_exit" and index in skipped:
                     continue  # no answer at all (an optional item, an import)
                 value = None if dk else rng.randint(0, 10)
@@ -253,6 +259,17 @@ def attacks(
                     # Whose answers the column sums: the pairs, or everyone asked at a wave.
                     base = f"n_t{column[-1]}" if column.startswith(("pct_", "n_t")) else "n_pairs"
                     people = sizes[(item, base)]
+                    # A wave column over the complete pairs (labelled) leaves its outsiders.
+                    over_pairs = {}
+                    if base != "n_pairs":
+                        labels = rows_by_cell(payload[table], item, weighted)
+                        if table == "items" and column.startswith("n_"):
+                            labels = rows_by_cell(payload["item_details"], item, weighted)
+                        over_pairs = {
+                            key: people[key] - sizes[(item, "n_pairs")][key]
+                            for key, r in labels.items()
+                            if r.get(f"population_t{column[-1]}") == "pairs"
+                        }
                     yield from subtract(
                         (table, item, weighted, column),
                         {
@@ -266,6 +283,7 @@ def attacks(
                         people,
                         margin_list,
                         k,
+                        over_pairs,
                     )
 
 
@@ -276,19 +294,25 @@ def subtract(
     people: dict[Key, int],
     margin_list: list[tuple[Key, list[Key]]],
     k: int,
+    over_pairs: dict[Key, int] | None = None,
 ) -> Iterator[str]:
-    """Each margin's published total minus its published parts: the sum over the rest."""
+    """Each margin's published total minus its published parts: the sum over the rest, and
+    over the outsiders of parts published over their complete pairs (``over_pairs``: part ->
+    how many answered the wave outside them)."""
+    over_pairs = over_pairs or {}
     for total, parts in margin_list:
-        if not shown.get(total):
+        if not shown.get(total) or total in over_pairs:
             continue  # not shown, or zero: a zero total says every part is zero, nothing more
         unknown = [p for p in parts if shown.get(p) is None and people.get(p, 0) > 0]
-        if not unknown:
+        outside = [p for p in parts if p in over_pairs and over_pairs[p] > 0]
+        if not unknown and not outside:
             continue
         derived = shown[total] - sum(shown[p] for p in parts if shown.get(p) is not None)
-        lone = unknown[0] if len(unknown) == 1 else None
+        lone = unknown[0] if len(unknown) == 1 and not outside else None
         if lone is not None and truth.get(lone) is not None and abs(derived - truth[lone]) < 1e-6:
             yield f"{what}: {total} minus published parts gives {lone} = {derived:.4f}"
         hidden_people = sum(people.get(p, 0) for p in unknown)
+        hidden_people += sum(over_pairs[p] for p in outside)
         if 0 < hidden_people < k:
             yield f"{what}: {total} minus published parts gives {unknown} ({hidden_people} people)"
 
@@ -390,9 +414,198 @@ def option_leaks(payload: dict[str, Any], full: dict[str, Any]) -> Iterator[str]
     for row in payload["options"]["rankings"]:
         for wave in (1, 2):
             key = (f"rate_{row['option']}", row["arm"], "", "")
-            cell = rows_by_cell(payload["items"], key[0], False).get(key[1:])
-            if row[f"n_t{wave}"] is not None and (cell is None or cell[f"pct_dk_t{wave}"] is None):
-                yield f"rankings {row['arm']} {row['option']} T{wave} shown, items wave withheld"
+            cell = rows_by_cell(payload["item_details"], key[0], False).get(key[1:])
+            population = f"population_t{wave}"
+            if row[f"n_t{wave}"] is not None and (
+                cell is None or cell.get(population) != row.get(population)
+            ):
+                yield f"rankings {row['arm']} {row['option']} T{wave}: not the items' population"
+
+
+# -- the reviewer's attack: a wave's answerers minus the same cell's complete pairs ---------
+
+CATEGORIES = ("oppose", "neutral", "support")
+Derived = dict[tuple, tuple[float, ...]]
+
+
+def _put(out: Derived, key: tuple, size: float | None, *parts: float | None) -> None:
+    """One subtraction: the outsiders' size and what it gives about them (skipped if unknown)."""
+    if size is not None and all(p is not None for p in parts):
+        out[key] = (round(size, 6), *(round(p, 6) for p in parts))
+
+
+def outsider_subtractions(payload: dict[str, Any]) -> Derived:
+    """Everything a reader gets by subtracting, for one cell, item and wave, a published number
+    over the complete pairs from the same number over the wave's answerers, in the same or
+    another table: (table, item, cell, wave) -> (how many outside the pairs, their sums)."""
+    out: Derived = {}
+    details = {
+        (r["item"], r["arm"], r["subgroup"], r["subgroup_value"]): r
+        for r in payload["item_details"]
+        if not r["weighted"]
+    }
+    dist: dict[tuple, dict[int, float | None]] = {}
+    for r in payload["distributions"]:
+        if not r["weighted"]:
+            key = (r["item"], r["arm"], r["subgroup"], r["subgroup_value"], r["wave"])
+            dist.setdefault(key, {})[r["value"]] = r["pct"]
+    items = {}
+    for row in payload["items"]:
+        if row["weighted"]:
+            continue
+        cell = (row["item"], row["arm"], row["subgroup"], row["subgroup_value"])
+        items[cell] = row
+        detail = details[cell]
+        for wave in (1, 2):
+            n = detail[f"n_t{wave}"]
+            if n is None:
+                continue
+            # The pairs' categories at this wave: transition row (T1) or column (T2) sums.
+            pairs = [
+                sum(
+                    detail[f"transition_{a}_{b}" if wave == 1 else f"transition_{b}_{a}"]
+                    for b in CATEGORIES
+                )
+                for a in CATEGORIES
+            ]
+            size = n - row["n_pairs"]
+            shares = [row[f"pct_{c}_t{wave}"] for c in (*CATEGORIES, "dk")]
+            # items: its percentages x n_t (item_details) minus the transitions; the means.
+            _put(
+                out,
+                ("items", *cell, wave),
+                size,
+                *[
+                    None if share is None else share * n / 100 - pairs[j]
+                    for j, share in enumerate(shares[:3])
+                ],
+                None if shares[3] is None else shares[3] * n / 100,
+            )
+            # distributions: the scale points x n_t, collapsed at the midpoint, minus the same.
+            points = dist.get((*cell, wave), {})
+            if points and all(v is not None for v in points.values()):
+                mid = (min(points) + max(points)) / 2
+                collapsed = [0.0, 0.0, 0.0]
+                for value, pct in points.items():
+                    collapsed[0 if value < mid else 1 if value == mid else 2] += pct * n / 100
+                _put(
+                    out,
+                    ("distributions", *cell, wave),
+                    size,
+                    *[collapsed[j] - pairs[j] for j in range(3)],
+                )
+    for row in payload["options"]["rankings"]:
+        pair = items.get((f"rate_{row['option']}", row["arm"], "", ""))
+        for wave in (1, 2):
+            n, mean = row[f"n_t{wave}"], row[f"mean_t{wave}"]
+            if pair is None or n is None or mean is None or pair[f"mean_t{wave}"] is None:
+                continue
+            # The reviewer's: rankings (everyone rating it) minus items (complete pairs).
+            total = mean * n - pair[f"mean_t{wave}"] * pair["n_pairs"]
+            _put(
+                out,
+                ("rankings", pair["item"], row["arm"], "", "", wave),
+                n - pair["n_pairs"],
+                total,
+            )
+    for row in payload["knowledge"]:
+        if row["weighted"]:
+            continue
+        cell = (row["item"], row["arm"], row["subgroup"], row["subgroup_value"])
+        for wave in (1, 2):
+            n, pct = row[f"n_t{wave}"], row[f"pct_correct_t{wave}"]
+            mean = row[f"mean_t{wave}"]
+            if n is None:
+                continue
+            correct = None
+            if row["item"] != "_knowledge_index" and pct is not None and mean is not None:
+                correct = pct * n / 100 - mean * row["n_pairs"]
+            _put(
+                out,
+                ("knowledge", *cell, wave),
+                n - row["n_pairs"],
+                *([correct] * (correct is not None)),
+            )
+    return out
+
+
+def outsider_leaks(payload: dict[str, Any], full: dict[str, Any]) -> Iterator[str]:
+    """The subtractions that give the true numbers of a group of 1..k-1 outside the pairs
+    (the truth: the same subtraction on the unsuppressed tables, where every wave is over
+    its answerers)."""
+    k = payload["meta"]["min_subgroup_size"]
+    truth = outsider_subtractions(full)
+    for key, derived in outsider_subtractions(payload).items():
+        true = truth.get(key)
+        if true is None or not 0 < true[0] < k:
+            continue
+        if np.allclose(derived[: len(true)], true[: len(derived)], atol=1e-4):
+            yield f"{key}: wave answerers minus complete pairs gives {true[0]:g} people: {derived}"
+
+
+def _equation(column: dict[tuple, int], plus: list[tuple], minus: list[tuple]) -> np.ndarray:
+    """sum(plus) - sum(minus) = published numbers, over the unknown cells only."""
+    row = np.zeros(len(column))
+    for sign, cells in ((1, plus), (-1, minus)):
+        for cell in cells:
+            if cell in column:
+                row[column[cell]] += sign
+    return row
+
+
+def outsiders_determined(
+    payload: dict[str, Any], sizes: dict[tuple[str, str], dict[Key, int]]
+) -> Iterator[str]:
+    """Across cells: pairs, T1 and T2 answerers of every cell are one linear system (the
+    margins of each, and per cell answerers = pairs + outsiders). A wave counts as published
+    over its answerers where the payload's n_t equals the true number of answerers. Any
+    outsider group of 1..k-1 the published cells determine is a leak."""
+    k = payload["meta"]["min_subgroup_size"]
+    n_of: dict[tuple, dict[str, Any]] = {}
+    for table in ("items", "item_details", "knowledge"):
+        for r in payload[table]:
+            if not r["weighted"]:
+                key = (r["item"], r["arm"], r["subgroup"], r["subgroup_value"])
+                n_of.setdefault(key, {}).update(
+                    {c: r[c] for c in ("n_pairs", "n_t1", "n_t2") if c in r}
+                )
+    for item in {r["item"] for r in payload["items"]} | {"k_capital", "_knowledge_index"}:
+        pairs = sizes[(item, "n_pairs")]
+        keys = sorted(pairs)
+        unknown: list[tuple] = []
+        for key in keys:
+            row = n_of.get((item, *key))
+            if row is None or row["n_pairs"] != pairs[key]:
+                unknown.append(("pairs", key))
+            for wave in (1, 2):
+                answered = sizes[(item, f"n_t{wave}")][key]
+                if row is None or row[f"n_t{wave}"] != answered:
+                    unknown.append((f"t{wave}", key))
+                if answered - pairs[key]:
+                    unknown.append((f"out{wave}", key))
+        column = {u: j for j, u in enumerate(unknown)}
+        rows = [
+            _equation(column, [(population, p) for p in parts], [(population, total)])
+            for population in ("pairs", "t1", "t2", "out1", "out2")
+            for total, parts in margins(sizes)
+        ]
+        rows += [
+            _equation(column, [("pairs", key), (f"out{wave}", key)], [(f"t{wave}", key)])
+            for key in keys
+            for wave in (1, 2)
+        ]
+        equations = [row for row in rows if row.any()]
+        if not equations or not unknown:
+            continue
+        _, singular, vt = np.linalg.svd(np.array(equations))
+        rank = int((singular > 1e-9).sum())
+        null = vt[rank:]
+        free = np.abs(null).max(axis=0) > 1e-9 if null.size else np.zeros(len(unknown), bool)
+        for (population, key), j in column.items():
+            if population.startswith("out") and not free[j]:
+                size = sizes[(item, f"n_t{population[-1]}")][key] - pairs[key]
+                if 0 < size < k:
+                    yield f"{item} {key} T{population[-1]}: {size} outside the pairs determined"
 
 
 def all_leaks(payload: dict[str, Any], full: dict[str, Any], poll: Poll) -> list[str]:
@@ -402,6 +615,8 @@ def all_leaks(payload: dict[str, Any], full: dict[str, Any], poll: Poll) -> list
         *determined(payload, full, sizes),
         *cross_table_leaks(payload),
         *option_leaks(payload, full),
+        *outsider_leaks(payload, full),
+        *outsiders_determined(payload, sizes),
     ]
 
 
@@ -485,10 +700,68 @@ def test_suppressed_cells_are_listed_and_the_csv_leaves_withheld_columns_empty(
     shown = set(zip(frame["arm"], frame["subgroup_value"], strict=True))
     assert not {(a, v) for a in ("treatment", "control") for v in ("left", "right")} & shown
     assert {("all", "left"), ("all", "right")} <= shown
-    # So a row shows its pairs but withholds its T1 answerers: the CSV leaves those cells
-    # empty, never 0.
-    blank = [r for r in table if r["pct_dk_t1"] is None]
-    assert blank and all(r["n_pairs"] >= K for r in blank)
-    assert (frame["pct_dk_t1"] == "").sum() == len(blank)
-    assert (frame["pct_support_t1"] == "").sum() == len(blank)
+    # So a row shows its pairs but not its T1 answerers: its T1 shares describe the pairs,
+    # labelled in the row (JSON and CSV) and in item_details; no cell is left empty.
+    blank = [r for r in table if r["population_t1"] == "pairs"]
+    assert blank and all(r["n_pairs"] >= K and r["pct_dk_t1"] == 0 for r in blank)
+    assert (frame["population_t1"] == "pairs").sum() == len(blank)
+    assert (frame["pct_support_t1"] == "").sum() == 0
+    population = {
+        (r["item"], r["arm"], r["subgroup"], r["subgroup_value"], r["weighted"]): r
+        for r in payload["item_details"]
+    }
+    for row in blank:
+        detail = population[
+            (row["item"], row["arm"], row["subgroup"], row["subgroup_value"], row["weighted"])
+        ]
+        assert detail["population_t1"] == "pairs" and detail["n_t1"] == row["n_pairs"]
     assert list(frame.columns) == list(table[0])
+
+
+def outsiders(count: int, where: str) -> frozenset[int]:
+    """Participant indices (even: treatment, odd: control) for ``count`` outsiders: all in the
+    treatment arm, or alternating between the arms."""
+    if where == "treatment":
+        return frozenset(range(0, 2 * count, 2))
+    return frozenset(range(count))
+
+
+OUTSIDER_SCENARIOS = [
+    pytest.param(wave, count, where, id=f"{count}-outside-at-{wave}-{where}")
+    for wave in ("t1", "t2")
+    for count in (1, 2, 4)
+    for where in ("treatment", "both-arms")
+] + [
+    # Five in all (not small) but two and three per arm: the arms' waves are the small ones.
+    pytest.param("t1", 5, "both-arms", id="5-outside-at-t1-small-per-arm"),
+    pytest.param("t2", 5, "both-arms", id="5-outside-at-t2-small-per-arm"),
+]
+
+
+@pytest.mark.parametrize(("wave", "count", "where"), OUTSIDER_SCENARIOS)
+def test_nobody_outside_the_complete_pairs_can_be_recovered(wave, count, where):
+    """The reviewer's attack: a rating said don't know at one wave (so not a complete pair)
+    but given at the other is the wave's answerers minus the pairs, in every table (items
+    percentages x item_details n vs transitions, distributions vs transitions, rankings vs
+    items means, knowledge), and across cells."""
+    people = outsiders(count, where)
+    extra = {"dk_t1": people} if wave == "t1" else {"dont_know": people}
+    poll = build_poll(sizes={"left": 11, "right": 11}, dk_every=0, seed=count, **extra)
+    payload = recompute_poll(poll.pk).payload
+    full = oracle(poll)
+    # The attack is real: on the unsuppressed tables it recovers the small group.
+    assert list(outsider_leaks({**full, "meta": payload["meta"]}, full))
+    assert all_leaks(payload, full, poll) == []
+    # Least lost: the rows stay, their wave columns describe the complete pairs, labelled.
+    details = rows_by_cell(payload["item_details"], "rate_exit", False)
+    items = rows_by_cell(payload["items"], "rate_exit", False)
+    small = [
+        key
+        for key, row in rows_by_cell(full["item_details"], "rate_exit", False).items()
+        if key in items and 0 < row["n_t1"] - items[key]["n_pairs"] < K
+    ]
+    assert small
+    for key in small:
+        assert details[key]["population_t1"] == "pairs"
+        assert details[key]["n_t1"] == items[key]["n_pairs"]
+        assert items[key]["population_t1"] == "pairs" and items[key]["pct_dk_t1"] == 0
