@@ -320,21 +320,24 @@ class PayloadBuilder:
         cell's complete pairs (its row's population) instead of the wave's answerers."""
         x1, x2 = self.ratings[i]
         dk = self.data.dont_know[i]
-        pairs = ~np.isnan(x1) & ~np.isnan(x2) & ~dk[0] & ~dk[1]
-        paired = stats.item_change(
-            np.where(pairs, x1, np.nan)[cell.mask],
-            np.where(pairs, x2, np.nan)[cell.mask],
-            scale_min=change.scale_min,
-            scale_max=change.scale_max,
-            weights=weights,
-        )
+        pairs = (~np.isnan(x1) & ~np.isnan(x2) & ~dk[0] & ~dk[1])[cell.mask]
+        nobody = np.full(int(cell.size), np.nan)
         fields: dict[str, Any] = {}
-        for wave, switch in enumerate(over_pairs, 1):
-            if switch:
-                # pct_dk is 0 here: a complete pair never said don't know.
-                for name in ("n", "pct_oppose", "pct_neutral", "pct_support", "pct_dk"):
-                    fields[f"{name}_t{wave}"] = getattr(paired, f"{name}_t{wave}")
-                fields[f"distribution_t{wave}"] = getattr(paired, f"distribution_t{wave}")
+        for wave, x in ((1, x1), (2, x2)):
+            if not over_pairs[wave - 1]:
+                continue
+            # The pairs' answers at this wave as a T1 with no T2: only its wave columns are
+            # needed, and without pairs the paired tests are skipped.
+            one = stats.item_change(
+                np.where(pairs, x[cell.mask], np.nan),
+                nobody,
+                scale_min=change.scale_min,
+                scale_max=change.scale_max,
+                weights=weights,
+            )
+            # pct_dk is 0 here: a complete pair never said don't know.
+            for name in ("n", "pct_oppose", "pct_neutral", "pct_support", "pct_dk", "distribution"):
+                fields[f"{name}_t{wave}"] = getattr(one, f"{name}_t1")
         return replace(change, **fields)
 
     @staticmethod

@@ -128,3 +128,38 @@ def test_the_result_does_not_depend_on_the_order_of_the_margins():
     }
     for withheld in results:
         assert derivable(counts, margins, withheld) == set()
+
+
+def waves_and_pairs(out_a: int, out_b: int) -> tuple[dict, list[Margin], set]:
+    """Two cells a, b of "all"; each wave's answerers ("w", cell) = its complete pairs
+    ("p", cell) + the hidden outsiders ("o", cell)."""
+    pairs = {"a": 10, "b": 12}
+    outside = {"a": out_a, "b": out_b}
+    counts: dict = {}
+    for cell in ("a", "b"):
+        counts[("p", cell)] = (pairs[cell],)
+        counts[("o", cell)] = (outside[cell],)
+        counts[("w", cell)] = (pairs[cell] + outside[cell],)
+    for population in ("p", "o", "w"):
+        counts[(population, "all")] = (counts[(population, "a")][0] + counts[(population, "b")][0],)
+    margins = [Margin((pop, "all"), ((pop, "a"), (pop, "b"))) for pop in ("p", "w", "o")] + [
+        Margin(("w", c), (("p", c), ("o", c)), prefer_total=True) for c in ("a", "b", "all")
+    ]
+    hidden = {("o", c) for c in ("a", "b", "all")}
+    return counts, margins, hidden
+
+
+def test_few_outside_the_pairs_withhold_the_wave_not_the_row():
+    counts, margins, hidden = waves_and_pairs(out_a=2, out_b=0)
+    withheld = suppress(counts, margins, k=K, hidden=hidden)
+    # a's wave is withheld, its pairs (the row) stay; and "all"'s wave too: all minus a's
+    # pairs minus b (whose wave is its pairs) would be a's two outsiders.
+    assert ("w", "a") in withheld and ("p", "a") not in withheld
+    assert ("w", "all") in withheld and ("p", "all") not in withheld
+    assert not derivable(counts, margins, withheld) & {("o", "a")}
+
+
+def test_outsiders_of_k_or_more_leave_every_wave_published():
+    counts, margins, hidden = waves_and_pairs(out_a=K, out_b=0)
+    withheld = suppress(counts, margins, k=K, hidden=hidden)
+    assert not {("w", "a"), ("w", "b"), ("w", "all")} & withheld
