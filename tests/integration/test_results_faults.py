@@ -21,7 +21,7 @@ from results.models import ResultSnapshot
 from results.progress import JobStatus, job_status
 from results.simulate import add_simulated_participants
 from results.tasks import request_recompute
-from surveys.models import Participant, Poll
+from surveys.models import Poll
 from tests.factories import make_poll
 from tests.integration.processes import (
     RECONCILE_SECONDS,
@@ -36,7 +36,7 @@ from tests.integration.processes import (
     wait_until,
 )
 from tests.results.conftest import FAST_MIN_SUBGROUP_SIZE
-from tests.surveys.test_journey import T1_PAGES, T2_PAGES, answer_wave, post_page, start
+from tests.surveys.test_journey import T2_PAGES, answer_wave, post_page, start, through_to_t2
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -145,16 +145,7 @@ def test_a_worker_killed_during_a_recompute_leaves_no_trace_and_beat_recovers_re
 
 def walk_to_the_last_page(client: Client, poll: Poll) -> None:
     """Consent, T1, briefing and reasons (treatment), and T2 up to its last page."""
-    participant = start(client, poll)
-    location = answer_wave(client, poll.slug, "t1", T1_PAGES)
-    participant.refresh_from_db()
-    if participant.arm == Participant.Arm.TREATMENT:
-        while "/briefing/" in location:
-            location = post_page(client, location, {})
-        location = post_page(
-            client, location, {"r-exit.stance": "for", "r-exit.text": "Fewer deaths."}
-        )
-    assert location == f"/p/{poll.slug}/t2/1/"
+    through_to_t2(client, poll, start(client, poll))
     location = answer_wave(client, poll.slug, "t2", T2_PAGES[:-1])
     assert location == f"/p/{poll.slug}/t2/{len(T2_PAGES)}/"
 

@@ -345,19 +345,22 @@ def test_a_hanging_webhook_does_not_hold_up_a_participants_final_submit(
 
     from django.test import Client
 
+    from surveys.models import Poll
     from tests.factories import make_poll
-    from tests.surveys.test_journey import T1_PAGES, T2_PAGES, answer_wave, post_page, start
+    from tests.surveys.test_journey import T2_PAGES, answer_wave, post_page, start, through_to_t2
 
     # A delivery inside the request would hold it at least this long; the request itself
     # (which recomputes the results in the embedded default) takes far less, even on a busy
     # machine.
     monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 30)
     poll = make_poll(design={"control_share": 0.99, "group_size": 4})
+    # Released (and so announced) from one participant on: this poll has only one.
+    Poll.objects.filter(pk=poll.pk).update(min_subgroup_size=1)
     target = HangingReceiver()
     Webhook.objects.create(poll=poll, url=target.url, secret=secrets.token_hex(32))
     client = Client()
     participant = start(client, poll)
-    assert answer_wave(client, poll.slug, "t1", T1_PAGES) == f"/p/{poll.slug}/t2/1/"
+    assert through_to_t2(client, poll, participant) == f"/p/{poll.slug}/t2/1/"
     location = answer_wave(client, poll.slug, "t2", T2_PAGES[:-1])
     started = time.monotonic()
     assert post_page(client, location, T2_PAGES[-1], wave=2) == f"/p/{poll.slug}/done/"

@@ -60,8 +60,9 @@ def answer_wave(client: Client, slug: str, step: str, pages: list[dict[str, Any]
     return location
 
 
-def walk(client: Client, poll: Poll, participant: Participant) -> None:
-    """From T1 to the finish, whichever arm the participant is assigned."""
+def through_to_t2(client: Client, poll: Poll, participant: Participant) -> str:
+    """T1, then the briefing and reasons (treatment) or the page on what happens next
+    (control): returns the first page of T2."""
     location = answer_wave(client, poll.slug, "t1", T1_PAGES)
     participant.refresh_from_db()
     if participant.arm == Participant.Arm.TREATMENT:
@@ -79,6 +80,12 @@ def walk(client: Client, poll: Poll, participant: Participant) -> None:
         assert client.get(location).status_code == 200
         location = post_page(client, location, {})
     assert location == f"/p/{poll.slug}/t2/1/"
+    return location
+
+
+def walk(client: Client, poll: Poll, participant: Participant) -> None:
+    """From T1 to the finish, whichever arm the participant is assigned."""
+    through_to_t2(client, poll, participant)
     location = answer_wave(client, poll.slug, "t2", T2_PAGES)
     assert location == f"/p/{poll.slug}/done/"
 
