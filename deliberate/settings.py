@@ -213,7 +213,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     # Jobs (export, import) and webhook deliveries each have a "state": name the two choice sets.
     "ENUM_NAME_OVERRIDES": {
-        "JobStateEnum": "results.models.ExportJob.State",
+        "JobStateEnum": "results.models.JobState",
         "DeliveryStateEnum": "results.models.WebhookDelivery.State",
     },
     "TITLE": "Deliberate research API",

@@ -251,6 +251,15 @@ class WebhookDelivery(models.Model):
         return f"{self.event} → {self.webhook} ({self.state})"
 
 
+class JobState(models.TextChoices):
+    """Where a background job (an export or an import) stands."""
+
+    PENDING = "pending", "pending"
+    RUNNING = "running", "running"
+    DONE = "done", "done"
+    FAILED = "failed", "failed"
+
+
 class ExportJobQuerySet(models.QuerySet["ExportJob"]):
     def expired(self) -> "ExportJobQuerySet":
         return self.filter(expires_at__lte=timezone.now())
@@ -259,11 +268,7 @@ class ExportJobQuerySet(models.QuerySet["ExportJob"]):
 class ExportJob(models.Model):
     """A large export built by a Celery task into a file, downloadable until it expires."""
 
-    class State(models.TextChoices):
-        PENDING = "pending", "pending"
-        RUNNING = "running", "running"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
+    State = JobState
 
     poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="export_jobs")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -299,11 +304,7 @@ class ImportJob(models.Model):
     Celery task. Its own model rather than a kind of ExportJob: an import has no format, download
     link or expiry, and ends with a summary or a list of row errors that exports never have."""
 
-    class State(models.TextChoices):
-        PENDING = "pending", "pending"
-        RUNNING = "running", "running"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
+    State = JobState
 
     poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="import_jobs")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

@@ -4,6 +4,7 @@ page is drawn by surveys.pages.render_step (which the admin preview calls too).
 
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -181,25 +182,30 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     stays out of later URLs and Referer headers. Every bad token gets the same 404, and only
     failed look-ups are limited (so a valid link still works for someone who shares an address,
     say a proxy, with whoever is guessing)."""
-    participant = access.invited_participant(token)
-    if participant is None:
-        if access.token_attempts_blocked(request):
-            return render(request, "surveys/journey/too_many.html", status=429)
-        access.count_failed_token(request)
-        return render(request, "surveys/journey/bad_link.html", status=404)
-    poll = participant.poll
-    _language(request, poll, participant)
-    # A poll that is not open shows its "unavailable" page at /p/<slug>/, not under the token.
-    response = redirect(flow.url_of(poll.slug, flow.current_place(participant)))
-    access.remember(response, participant, poll.slug)
-    return _finish(request, response)
+    return _admit(request, access.invited_participant(token), flow.current_place)
 
 
 def return_link(request: HttpRequest, token: str) -> HttpResponse:
     """/r/<token>/: a participant's personal return link, shown when they must come back for
     T2. Works like an invitation link (signed cookie, then straight on, so the token stays out
     of later URLs), with the same 404 and the same limit on failed look-ups."""
-    participant = invitations.returning_participant(token)
+
+    def place(participant: Participant) -> Place:
+        if access.poll_is_open(participant.poll):
+            return actions.return_for_t2(participant_id=participant.pk)
+        return flow.current_place(participant)
+
+    return _admit(request, invitations.returning_participant(token), place)
+
+
+def _admit(
+    request: HttpRequest,
+    participant: Participant | None,
+    place: Callable[[Participant], Place],
+) -> HttpResponse:
+    """A personal link's participant goes in the signed per-poll cookie and the browser straight
+    on to ``place`` (a poll that is not open shows its page at /p/<slug>/, not under the token).
+    Every bad token gets the same 404; only failed look-ups count towards the limit."""
     if participant is None:
         if access.token_attempts_blocked(request):
             return render(request, "surveys/journey/too_many.html", status=429)
@@ -207,10 +213,7 @@ def return_link(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "surveys/journey/bad_link.html", status=404)
     poll = participant.poll
     _language(request, poll, participant)
-    place = flow.current_place(participant)
-    if access.poll_is_open(poll):
-        place = actions.return_for_t2(participant_id=participant.pk)
-    response = redirect(flow.url_of(poll.slug, place))
+    response = redirect(flow.url_of(poll.slug, place(participant)))
     access.remember(response, participant, poll.slug)
     return _finish(request, response)
 
