@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -37,6 +38,12 @@ PENDING = "pending"
 
 def new_form_key() -> str:
     return secrets.token_urlsafe(24)
+
+
+def https_urls(db_field: models.Field, **kwargs: Any) -> forms.Field | None:
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return db_field.formfield(**kwargs)
 
 
 class OnceForm(forms.ModelForm):
@@ -334,6 +341,9 @@ class WebhookForm(OnceForm):
     class Meta:
         model = Webhook
         fields = ("poll", "url", "events", "active")
+        # The admin builds subclasses of this form from the model's fields too: https there as
+        # well (Django 6 changes the default scheme; this keeps its warning away).
+        formfield_callback = https_urls
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]
