@@ -41,6 +41,17 @@ def form_key() -> str:
     return secrets.token_urlsafe(24)
 
 
+def token_form(name: str, days: int, once: str | None = None) -> dict[str, str]:
+    """The admin's add form of an API token, expiring ``days`` from now at noon."""
+    expires = timezone.now() + timedelta(days=days)
+    return {
+        "name": name,
+        "expires_at_0": expires.strftime("%Y-%m-%d"),
+        "expires_at_1": "12:00:00",
+        "once": once or form_key(),
+    }
+
+
 def messages_of(client) -> str:
     return client.cookies.get("messages").value if "messages" in client.cookies else ""
 
@@ -90,16 +101,7 @@ def test_admin_creates_a_token_and_shows_the_secret_once_on_the_page_not_in_a_me
 
     mine = User.objects.create_user("me", is_staff=True)
     client.force_login(mine)
-    expires = timezone.now() + timedelta(days=30)
-    response = client.post(
-        reverse("admin:results_apitoken_add"),
-        {
-            "name": "notebook",
-            "expires_at_0": expires.strftime("%Y-%m-%d"),
-            "expires_at_1": "12:00:00",
-            "once": form_key(),
-        },
-    )
+    response = client.post(reverse("admin:results_apitoken_add"), token_form("notebook", 30))
     assert response.status_code == 200
     token = ApiToken.objects.get(user=mine)
     secret = re.search(r'value="(dlb_[^"]+)"', response.content.decode()).group(1)
@@ -114,16 +116,7 @@ def test_admin_refuses_a_token_that_would_live_longer_than_a_year(client):
     from django.contrib.auth.models import User
 
     client.force_login(User.objects.create_user("me", is_staff=True))
-    expires = timezone.now() + timedelta(days=3650)
-    response = client.post(
-        reverse("admin:results_apitoken_add"),
-        {
-            "name": "forever",
-            "expires_at_0": expires.strftime("%Y-%m-%d"),
-            "expires_at_1": "12:00:00",
-            "once": form_key(),
-        },
-    )
+    response = client.post(reverse("admin:results_apitoken_add"), token_form("forever", 3650))
     assert response.status_code == 200
     assert "365 days" in form_errors(response)
     assert not ApiToken.objects.exists()
@@ -230,13 +223,7 @@ def test_resubmitting_the_token_form_does_not_create_a_second_token(client):
 
     client.force_login(User.objects.create_user("me", is_staff=True))
     add = reverse("admin:results_apitoken_add")
-    expires = timezone.now() + timedelta(days=30)
-    form = {
-        "name": "notebook",
-        "expires_at_0": expires.strftime("%Y-%m-%d"),
-        "expires_at_1": "12:00:00",
-        "once": add_page_key(client, add),
-    }
+    form = token_form("notebook", 30, once=add_page_key(client, add))
     first = client.post(add, form)
     assert re.search(r'value="dlb_', first.content.decode())
     replay = client.post(add, form)
@@ -283,16 +270,7 @@ def test_the_secret_page_has_no_inline_script_and_a_content_security_policy(clie
     from django.contrib.auth.models import User
 
     client.force_login(User.objects.create_user("me", is_staff=True))
-    expires = timezone.now() + timedelta(days=30)
-    response = client.post(
-        reverse("admin:results_apitoken_add"),
-        {
-            "name": "notebook",
-            "expires_at_0": expires.strftime("%Y-%m-%d"),
-            "expires_at_1": "12:00:00",
-            "once": form_key(),
-        },
-    )
+    response = client.post(reverse("admin:results_apitoken_add"), token_form("notebook", 30))
     page = response.content.decode()
     assert 'id="secret-once"' in page
     assert not re.search(r"\son[a-z]+\s*=", page), re.search(r"\son[a-z]+\s*=.{0,40}", page)
