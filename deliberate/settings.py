@@ -126,7 +126,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
-# API imports over the inline limit (results.imports.MAX_UPLOAD_BYTES) are stored under
+# API imports over the inline limit (results.exports.imports.MAX_UPLOAD_BYTES) are stored under
 # MEDIA_ROOT/imports/ and imported by the worker; this caps them (bytes).
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 1024**3)
 STORAGES = {
@@ -273,8 +273,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # Invitation tokens never reach a log: "Not Found: /i/<token>/" and runserver's request
-    # lines are redacted at their loggers (gunicorn's access log: surveys.tokens' logger class).
-    "filters": {"invitation_tokens": {"()": "surveys.tokens.RedactInvitationTokens"}},
+    # lines are redacted at their loggers (gunicorn's access log: the logger class in
+    # surveys.journey.tokens).
+    "filters": {"invitation_tokens": {"()": "surveys.journey.tokens.RedactInvitationTokens"}},
     "loggers": {
         "django.request": {"filters": ["invitation_tokens"]},
         "django.server": {"filters": ["invitation_tokens"], "handlers": ["console"]},

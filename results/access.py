@@ -17,8 +17,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from results.models import ApiToken, Grant, Webhook
+from surveys.journey.tokens import hash_token, new_token
 from surveys.models import Poll
-from surveys.tokens import hash_token, new_token
 
 TOKEN_PREFIX = "dlb_"
 DEFAULT_TOKEN_DAYS = 90

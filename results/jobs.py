@@ -29,7 +29,7 @@ def send_due_webhooks() -> int:
 
 @shared_task(name="results.jobs.build_export", time_limit=3600, soft_time_limit=3500)
 def build_export(job_id: int) -> str:
-    from results.package import run_export_job
+    from results.exports.package import run_export_job
 
     return run_export_job(job_id=job_id).state
 
@@ -44,13 +44,13 @@ def build_export(job_id: int) -> str:
 def run_import(job_id: int) -> str:
     """Import a stored upload. acks_late: a worker killed mid-import leaves nothing stored (one
     transaction) and the message is delivered again; see ``run_import_job``."""
-    from results.import_jobs import run_import_job
+    from results.exports.import_jobs import run_import_job
 
     return run_import_job(job_id=job_id).state
 
 
 @shared_task(name="results.jobs.purge_expired_exports")
 def purge_expired_exports() -> int:
-    from results.package import purge_expired_exports as purge
+    from results.exports.package import purge_expired_exports as purge
 
     return purge()

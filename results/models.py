@@ -20,7 +20,7 @@ class ResultSnapshotQuerySet(models.QuerySet["ResultSnapshot"]):
 
     def released_for(self, poll: Poll | int) -> "ResultSnapshot | None":
         """The newest released snapshot: what readers of aggregates only may see (the release
-        rule is ``results.compute.release_decision``)."""
+        rule is ``results.compute.recompute.release_decision``)."""
         return (
             self.filter(poll=poll, released_at__isnull=False)
             .order_by("-computed_at", "-id")
@@ -42,7 +42,7 @@ class ResultSnapshot(models.Model):
         null=True,
         help_text="When the data this snapshot includes last changed: the newest answer or "
         "completion of a participant who completed the poll. The reconciler compares against "
-        "the same measure (results.loading.results_data_changed_at).",
+        "the same measure (results.compute.loading.results_data_changed_at).",
     )
     checked_at = models.DateTimeField(
         null=True,

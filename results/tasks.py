@@ -1,4 +1,4 @@
-"""Thin Celery tasks: they take ids and call results.compute.
+"""Thin Celery tasks: they take ids and call results.compute.recompute.
 
 Triggers and coalescing:
 
@@ -11,7 +11,7 @@ Triggers and coalescing:
   little later, or simply ends if another task is already waiting: never two at once, and at
   most one waiting.
 * ``request_recompute`` (admin button, API) always sends its own task with a job id whose
-  progress ``results.progress.job_status`` reports.
+  progress ``results.compute.progress.job_status`` reports.
 * ``reconcile`` (beat) enqueues every poll whose data is newer than its latest snapshot: the
   safety net when Redis was down while participants completed, or a worker died mid-task.
 
@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection, transaction
 
-from results import progress as jobs
+from results.compute import progress as jobs
 from surveys.models import Poll
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def _clear_queued(poll_id: int) -> None:
     name="results.tasks.recompute",
     acks_late=True,
     reject_on_worker_lost=True,
-    # Nobody reads the return value (a job's outcome lives in results.progress), and without
+    # Nobody reads the return value (a job's outcome lives in results.compute.progress), and without
     # a stored result publishing does not touch the result backend at all.
     ignore_result=True,
     autoretry_for=(OperationalError, InterfaceError),
@@ -102,7 +102,7 @@ def _recompute(task: Task, poll_id: int, job_id: str | None) -> int | None:
 
     # Imported here, not at the top: web processes import this module to enqueue, and the
     # numeric stack (scipy, statsmodels, scikit-learn) would add seconds to their start-up.
-    from results.compute import RecomputeBusy, recompute_poll
+    from results.compute.recompute import RecomputeBusy, recompute_poll
 
     try:
         # Eager (embedded) mode has no queue to come back to later: wait for the lock there.
@@ -236,7 +236,7 @@ def reconcile() -> list[int]:
     global _broker_down_until
     # The beat's own delivery proves the broker is back: publish again at once.
     _broker_down_until = 0.0
-    from results.compute import stale_poll_ids
+    from results.compute.recompute import stale_poll_ids
 
     polls = sorted(set(stale_poll_ids()) | set(orphaned_poll_ids()))
     sent = [
@@ -264,7 +264,7 @@ def orphaned_poll_ids() -> list[int]:
     active = jobs.active_jobs(list(Poll.objects.order_by("pk").values_list("pk", flat=True)))
     if not active:
         return []
-    from results.compute import locked_poll_ids
+    from results.compute.recompute import locked_poll_ids
 
     # Read after the active jobs: a recompute that starts in between holds its lock already.
     locked = locked_poll_ids()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from surveys import views
+from surveys.journey import views
 
 app_name = "surveys"
 urlpatterns = [

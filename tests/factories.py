@@ -3,7 +3,7 @@
 import copy
 from typing import Any
 
-from surveys.definitions import save_poll, validate
+from surveys.definition.files import save_poll, validate
 from surveys.models import Poll
 
 

@@ -12,7 +12,7 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 
-from results.compute import recompute_poll
+from results.compute.recompute import recompute_poll
 from results.simulate import add_simulated_participants
 from surveys.models import Poll
 from tests.factories import make_poll
@@ -172,7 +172,7 @@ def test_error_pages_are_strict(client: Client, settings: Any, monkeypatch: Any)
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("surveys.views.render", broken)
+    monkeypatch.setattr("surveys.journey.views.render", broken)
     assert_strict(client.get("/"))
 
 

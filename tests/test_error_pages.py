@@ -75,7 +75,7 @@ def test_server_error_is_a_self_contained_ukrainian_500(client: Client, monkeypa
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr("surveys.views.render", broken)
+    monkeypatch.setattr("surveys.journey.views.render", broken)
     response = client.get("/", **UK)
     page = response.content.decode()
     assert response.status_code == 500

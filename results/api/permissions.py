@@ -23,8 +23,8 @@ from results.access import has_microdata, may_import, polls_for
 from results.api.authentication import BearerTokenAuthentication
 from results.api.serializers import ErrorSerializer
 from results.api.throttling import TokenRateThrottle
+from results.exports.package import download_signature
 from results.models import ExportJob
-from results.package import download_signature
 from surveys.models import Poll
 
 

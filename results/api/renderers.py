@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework.renderers import BaseRenderer
 
-from results.package import csv_value
+from results.exports.package import csv_value
 
 
 class TableCSVRenderer(BaseRenderer):

@@ -13,7 +13,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from results import codebook, tables
+from results import tables
 from results.access import polls_for
 from results.api.permissions import (
     BAD_REQUEST,
@@ -32,8 +32,9 @@ from results.api.serializers import (
     SnapshotSerializer,
     table_serializer,
 )
+from results.exports import codebook
 from results.models import ResultSnapshot
-from surveys.definitions import dump_poll
+from surveys.definition.files import dump_poll
 from surveys.models import Answer, Participant, Poll
 
 

@@ -23,7 +23,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from results import access, package
+from results import access
 from results.api.permissions import (
     BAD_REQUEST,
     COMMON_ERRORS,
@@ -46,8 +46,14 @@ from results.api.serializers import (
     WebhookDeliverySerializer,
     WebhookSerializer,
 )
-from results.import_jobs import inline_limit, show_live_progress, start_import_job, too_large
-from results.imports import ImportFailed, import_responses
+from results.exports import package
+from results.exports.import_jobs import (
+    inline_limit,
+    show_live_progress,
+    start_import_job,
+    too_large,
+)
+from results.exports.imports import ImportFailed, import_responses
 from results.models import ExportJob, ImportJob, ResultSnapshot, Webhook, WebhookDelivery
 
 JOB_ID = re.compile(r"[0-9a-f]{32}")
@@ -85,7 +91,7 @@ class RecomputeStatusView(PollScoped, ResearchAPIView):
 
     @extend_schema(responses={200: RecomputeStatusSerializer, **COMMON_ERRORS})
     def get(self, request: Request, slug: str, job_id: str) -> Response:
-        from results.progress import job_status
+        from results.compute.progress import job_status
 
         poll = self.poll  # the grant first: without it, even a job's progress is not found
         if not JOB_ID.fullmatch(job_id):

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
             model_name="resultsnapshot",
             name="data_as_of",
             field=models.DateTimeField(
-                help_text="When the data this snapshot includes last changed: the newest answer or completion of a participant who completed the poll. The reconciler compares against the same measure (results.loading.results_data_changed_at).",
+                help_text="When the data this snapshot includes last changed: the newest answer or completion of a participant who completed the poll. The reconciler compares against the same measure (results.compute.loading.results_data_changed_at).",
                 null=True,
             ),
         ),

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from results.compute import recompute_poll
+from results.compute.recompute import recompute_poll
 from results.simulate import add_simulated_participants
 from surveys.models import Poll
 from tests.e2e.conftest import axe_violations, watch

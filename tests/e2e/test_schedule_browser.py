@@ -12,8 +12,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from surveys import tokens
-from surveys.definitions import save_poll, validate
+from surveys.definition.files import save_poll, validate
+from surveys.journey import tokens
 from surveys.models import Answer, Participant, Poll
 from tests.e2e.test_journey_browser import SHOTS, Journey, answer_wave
 from tests.surveys.test_journey import T1_PAGES

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from results.compute import LOCK_NAMESPACE, build_payload
-from results.loading import load_poll_data
+from results.compute.loading import load_poll_data
+from results.compute.recompute import LOCK_NAMESPACE, build_payload
 from tests.conftest import ROOT, require_service, reset_celery_pools, worker_env
 
 # Generous but bounded: two cores shared with other test runs; a cold worker imports Django,

@@ -45,7 +45,7 @@ def same_connection():
 @pytest.fixture
 def api_data(db, same_connection):
     from results.models import ResultSnapshot
-    from surveys.definitions import save_poll, validate
+    from surveys.definition.files import save_poll, validate
 
     poll, _ = save_poll(data=validate(research_definition(slug=SLUG), "<t>"), source="<t>")
     fill_poll(poll, participants=6)

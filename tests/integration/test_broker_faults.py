@@ -11,8 +11,8 @@ from django.test import Client
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from deliberate.celery import app
+from results.compute.progress import job_status
 from results.models import ResultSnapshot
-from results.progress import job_status
 from results.simulate import add_simulated_participants
 from results.tasks import request_recompute
 from surveys.models import Poll

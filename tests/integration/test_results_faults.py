@@ -16,9 +16,9 @@ import time
 import pytest
 from django.test import Client
 
-from results.compute import recompute_poll
+from results.compute.progress import JobStatus, job_status
+from results.compute.recompute import recompute_poll
 from results.models import ResultSnapshot
-from results.progress import JobStatus, job_status
 from results.simulate import add_simulated_participants
 from results.tasks import request_recompute
 from surveys.models import Poll

@@ -164,7 +164,7 @@ def sample_payload() -> dict[str, Any]:
 
 @pytest.fixture
 def poll(db: None) -> Poll:
-    from surveys.definitions import save_poll, validate
+    from surveys.definition.files import save_poll, validate
 
     data = validate(research_definition(), "<test>")
     poll, _ = save_poll(data=data, source="<test>")

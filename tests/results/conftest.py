@@ -23,7 +23,7 @@ FAST_MIN_SUBGROUP_SIZE = 14
 
 
 def load_seed_poll() -> "Poll":
-    from surveys.definitions import load_definition, save_poll
+    from surveys.definition.files import load_definition, save_poll
     from surveys.models import Poll
 
     poll, _ = save_poll(data=load_definition(SEED), source=str(SEED))

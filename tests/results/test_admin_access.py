@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from results.models import ApiToken, ExportJob, Grant, ResultSnapshot, Webhook
-from surveys.tokens import hash_token
+from surveys.journey.tokens import hash_token
 from tests.factories import make_poll
 from tests.surveys.test_admin_support import client_for, staff
 
@@ -162,8 +162,8 @@ def test_admin_grant_is_aggregates_by_default_and_import_needs_microdata():
 
 
 def test_admin_revoking_a_grant_ends_its_export_links(django_user_model):
-    from results import package
     from results.access import grant_access
+    from results.exports import package
 
     poll = make_poll(slug="mine")
     client = client_for(staff("org", polls=(poll,)))

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from results.compute.progress import create_job
 from results.models import ExportJob, Webhook
-from results.progress import create_job
 from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import bearer
 

@@ -1,4 +1,4 @@
-"""results.compute on the seed poll with simulated participants: tables, breakdowns,
+"""results.compute.recompute on the seed poll with simulated participants: tables, breakdowns,
 suppression, weights, reproducibility, and the two bulk loaders agreeing."""
 
 import json
@@ -9,8 +9,8 @@ import pytest
 from django.db import transaction
 
 from results import tables
-from results.compute import build_payload, recompute_poll
-from results.loading import copy_numeric_answers, iterate_numeric_answers, load_poll_data
+from results.compute.loading import copy_numeric_answers, iterate_numeric_answers, load_poll_data
+from results.compute.recompute import build_payload, recompute_poll
 from results.models import ResultSnapshot
 from results.simulate import add_simulated_participants
 from surveys.models import Answer, Participant, Poll

@@ -20,8 +20,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from results.compute import build_payload, recompute_poll
-from results.loading import load_poll_data
+from results.compute.loading import load_poll_data
+from results.compute.recompute import build_payload, recompute_poll
 from surveys.models import Answer, Participant, Poll
 from tests.factories import make_poll, small_definition, texts
 from tests.results.api_fixtures import *  # noqa: F403 (the researcher fixtures)

@@ -11,7 +11,7 @@ import pyreadstat
 import pytest
 from django.urls import reverse
 
-from results.codebook import DK_CODE
+from results.exports.codebook import DK_CODE
 from results.models import ExportJob
 from surveys.models import Answer, Participant
 from tests.results.api_fixtures import *  # noqa: F403
@@ -209,7 +209,7 @@ def test_expired_exports_lose_their_files(
 ):
     from django.utils import timezone
 
-    from results.package import purge_expired_exports
+    from results.exports.package import purge_expired_exports
 
     settings.EXPORT_STREAM_MAX_ANSWERS = 10
     with django_capture_on_commit_callbacks(execute=True):

@@ -12,10 +12,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from results.access import grant_access
-from results.import_jobs import run_import_job, start_import_job
-from results.imports import MAX_ERRORS
+from results.exports.import_jobs import run_import_job, start_import_job
+from results.exports.imports import MAX_ERRORS
 from results.models import ImportJob
-from surveys.definitions import save_poll, validate
+from surveys.definition.files import save_poll, validate
 from surveys.models import Answer, Participant
 from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import bearer, research_definition
@@ -47,7 +47,7 @@ def importer(target, make_researcher):
 def recomputes(monkeypatch) -> list[int]:
     """The recomputes a successful import asks for (recorded, not run)."""
     asked: list[int] = []
-    monkeypatch.setattr("results.imports.schedule_recompute", asked.append)
+    monkeypatch.setattr("results.exports.imports.schedule_recompute", asked.append)
     return asked
 
 
@@ -88,9 +88,9 @@ def test_a_large_upload_is_imported_by_a_job_with_progress_and_summary(
 ):
     _, client = importer
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1000  # as a large upload: spooled to a temporary file
-    monkeypatch.setattr("results.imports.CHUNK_ROWS", 10)
+    monkeypatch.setattr("results.exports.imports.CHUNK_ROWS", 10)
     seen: list[dict] = []
-    from results import import_jobs
+    from results.exports import import_jobs
 
     report = import_jobs._report
 
@@ -160,7 +160,7 @@ def test_a_bad_large_file_ends_failed_with_row_errors_and_stores_nothing(
     django_capture_on_commit_callbacks,
 ):
     _, client = importer
-    monkeypatch.setattr("results.imports.CHUNK_ROWS", 10)
+    monkeypatch.setattr("results.exports.imports.CHUNK_ROWS", 10)
     # The bad cells come after chunks were written: those must be rolled back too.
     with django_capture_on_commit_callbacks(execute=True):
         response = upload(client, target, rows(40, bad={25: "11", 33: "x"}))
@@ -325,7 +325,7 @@ def test_an_unexpected_error_fails_the_job_without_internals_and_deletes_the_fil
     def broken(**kwargs):
         raise RuntimeError("connection to server at 10.0.0.5 failed")
 
-    monkeypatch.setattr("results.import_jobs.import_responses", broken)
+    monkeypatch.setattr("results.exports.import_jobs.import_responses", broken)
     with pytest.raises(RuntimeError):
         run_import_job(job_id=pending_job.pk)
     job = ImportJob.objects.get()

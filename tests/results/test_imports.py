@@ -7,8 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from results.imports import MAX_UPLOAD_BYTES, ImportFailed, import_responses
-from surveys.definitions import save_poll, validate
+from results.exports.imports import MAX_UPLOAD_BYTES, ImportFailed, import_responses
+from surveys.definition.files import save_poll, validate
 from surveys.models import Answer, Participant
 from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import bearer, research_definition
@@ -113,7 +113,7 @@ def test_round_trip_restores_every_answer_and_marks_participants_imported(
 
 
 def test_round_trip_gives_identical_results_tables(researcher, poll, fresh_copy, tmp_path):
-    from results.compute import recompute_poll
+    from results.compute.recompute import recompute_poll
 
     path = tmp_path / "wide.csv"
     path.write_bytes(wide_csv(researcher, poll))
@@ -158,7 +158,7 @@ def test_hostile_cells_are_row_and_column_errors_and_store_nothing(
 
 
 def test_a_problem_after_chunks_were_written_still_stores_nothing(fresh_copy, monkeypatch) -> None:
-    monkeypatch.setattr("results.imports.CHUNK_ROWS", 2)
+    monkeypatch.setattr("results.exports.imports.CHUNK_ROWS", 2)
     rows = [f"p{n},treatment,3" for n in range(7)] + ["p7,treatment,11"]
     with pytest.raises(ImportFailed, match="row 9, column rate_exit_t1: 11 is outside"):
         import_text(fresh_copy, "participant,arm,rate_exit_t1\n" + "\n".join(rows) + "\n")

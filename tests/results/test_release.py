@@ -11,10 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from results import compute
-from results.compute import recompute_poll, release_decision
+from results.compute import recompute as compute
+from results.compute.recompute import recompute_poll, release_decision
 from results.models import ResultSnapshot, Webhook, WebhookDelivery
-from surveys.definitions import save_poll, validate
+from surveys.definition.files import save_poll, validate
 from surveys.models import Answer, Participant, Poll
 from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import bearer, fill_poll, research_definition

@@ -15,7 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from results import tasks
-from results.compute import recompute_poll, stale_poll_ids
+from results.compute.recompute import recompute_poll, stale_poll_ids
 from results.models import ResultSnapshot
 from results.simulate import add_simulated_participants
 from surveys.models import Answer, Participant, Poll

@@ -8,11 +8,11 @@ import redis
 from django.core.cache import cache
 from django.db import connection, transaction
 
-from results import progress as jobs
 from results import tasks
-from results.compute import LOCK_NAMESPACE, RecomputeBusy, recompute_poll, stale_poll_ids
+from results.compute import progress as jobs
+from results.compute.progress import UnknownJob, job_status
+from results.compute.recompute import LOCK_NAMESPACE, RecomputeBusy, recompute_poll, stale_poll_ids
 from results.models import ResultSnapshot
-from results.progress import UnknownJob, job_status
 from results.simulate import add_simulated_participants
 from surveys.models import Answer
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from results.api.access import issue_api_token, revoke_api_token
 from results.models import ApiToken, Grant
-from surveys.tokens import hash_token
+from surveys.journey.tokens import hash_token
 from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import bearer
 

@@ -500,7 +500,7 @@ def test_export_ready_goes_only_to_the_webhooks_of_the_user_who_started_the_expo
     poll, receiver, make_researcher, settings, tmp_path, django_capture_on_commit_callbacks
 ):
     """An aggregates researcher's webhook used to receive every other user's export.ready."""
-    from results import package
+    from results.exports import package
     from results.models import ExportJob
     from tests.results.api_fixtures import bearer
 

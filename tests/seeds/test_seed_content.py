@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from surveys.definitions import load_definition, save_poll
+from surveys.definition.files import load_definition, save_poll
 from surveys.models import Participant
 
 SEED = Path(__file__).resolve().parents[2] / "seeds" / "west-putin-exit.yaml"
@@ -110,7 +110,7 @@ def test_time_bound_claims_are_stamped_with_their_time(seed: dict[str, Any]) -> 
 def test_the_ukrainian_briefing_shows_the_sources_in_ukrainian(
     rf: Any, seed: dict[str, Any]
 ) -> None:
-    from surveys.views import render_step
+    from surveys.journey.views import render_step
 
     poll, _ = save_poll(data=seed, source=str(SEED))
     participant = Participant(poll=poll, arm="treatment", position_order=["B", "A"], language="uk")

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from surveys.lifecycle import TransitionError, change_status, results_visible_to_participants
+from surveys.admin.lifecycle import TransitionError, change_status, results_visible_to_participants
 from surveys.models import Poll
 from tests.factories import make_poll
 from tests.surveys.test_admin_support import client_for, staff

@@ -4,8 +4,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from surveys import admin_pages
-from surveys.definition_yaml import MAX_FILE_BYTES
+from surveys.admin import pages as admin_pages
+from surveys.definition.yaml_reader import MAX_FILE_BYTES
 from surveys.models import Poll
 from tests.surveys.test_admin_support import client_for, poll_with_activity, staff
 

@@ -219,7 +219,7 @@ def test_definition_import_cannot_overwrite_another_users_poll(
 ) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from surveys.definitions import dump_yaml
+    from surveys.definition.files import dump_yaml
 
     text = dump_yaml(Poll.objects.get(pk=polls[0].pk)).replace("Option exit", "Option overwritten")
     upload = SimpleUploadedFile("alpha.yaml", text.encode(), content_type="application/yaml")

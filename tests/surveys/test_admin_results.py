@@ -7,10 +7,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from results.compute import recompute_poll
+from results.admin.pages import chart_data, p_text
+from results.compute.recompute import recompute_poll
 from results.models import Grant
 from results.simulate import add_simulated_participants
-from surveys.admin_results import chart_data, p_text
 from surveys.models import Answer, Participant, Poll
 from tests.factories import make_poll
 from tests.surveys.test_admin_support import client_for, staff

@@ -5,8 +5,8 @@ import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from surveys.authoring import clone_poll, import_definition
-from surveys.definitions import DefinitionError, dump_poll, dump_yaml
+from surveys.admin.authoring import clone_poll, import_definition
+from surveys.definition.files import DefinitionError, dump_poll, dump_yaml
 from surveys.models import Answer, Poll
 from tests.factories import make_poll
 from tests.surveys.test_admin_support import client_for, poll_with_activity, staff

@@ -10,8 +10,8 @@ import yaml
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from surveys.authoring import import_definition
-from surveys.definitions import (
+from surveys.admin.authoring import import_definition
+from surveys.definition.files import (
     MAX_FILE_BYTES,
     DefinitionError,
     dump_poll,

@@ -10,9 +10,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from surveys.access import COOKIE_SALT, cookie_name
-from surveys.authoring import clone_poll
-from surveys.definitions import DefinitionError, parse_yaml
+from surveys.admin.authoring import clone_poll
+from surveys.definition.files import DefinitionError, parse_yaml
+from surveys.journey.access import COOKIE_SALT, cookie_name
 from surveys.models import Participant, Poll, Position
 from tests.factories import make_poll
 from tests.surveys.test_admin_support import client_for, form_fields, staff

@@ -15,8 +15,8 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from surveys.access import FAILED_TOKEN_LIMIT, client_ip
-from surveys.invitations import (
+from surveys.journey.access import FAILED_TOKEN_LIMIT, client_ip
+from surveys.journey.invitations import (
     InvitationError,
     create_invitations,
     invitation_counts,
@@ -24,8 +24,8 @@ from surveys.invitations import (
     read_invitees,
     revoke_invitations,
 )
+from surveys.journey.tokens import RedactingGunicornLogger, hash_token, redact
 from surveys.models import Participant
-from surveys.tokens import RedactingGunicornLogger, hash_token, redact
 from tests.factories import make_poll
 from tests.surveys.test_admin_support import client_for, staff
 

@@ -176,7 +176,7 @@ def test_going_back_and_changing_an_answer_keeps_one_answer_per_item() -> None:
 def test_an_invitation_link_starts_the_journey_and_bad_links_get_the_same_404() -> None:
     from django.utils import timezone
 
-    from surveys.tokens import hash_token
+    from surveys.journey.tokens import hash_token
 
     poll = make_poll(design={"access": "invitation", "control_share": 0.0})
     Participant.objects.create(poll=poll, token_hash=hash_token("good-token"), label="a")
@@ -204,7 +204,7 @@ def test_an_invitation_link_starts_the_journey_and_bad_links_get_the_same_404() 
 
 
 def test_failed_token_attempts_are_rate_limited_per_client() -> None:
-    from surveys.access import FAILED_TOKEN_LIMIT
+    from surveys.journey.access import FAILED_TOKEN_LIMIT
 
     make_poll(design={"access": "invitation"})
     client = Client(REMOTE_ADDR="10.0.0.7")
@@ -317,8 +317,8 @@ def test_arms_follow_the_control_share_and_orders_and_groups_fill_in_turn() -> N
 def test_render_step_previews_every_step_for_an_unsaved_participant_without_queries_or_writes(
     rf: Any, django_assert_num_queries: Any, language: str
 ) -> None:
-    from surveys.spec import poll_spec
-    from surveys.views import render_step
+    from surveys.definition.spec import poll_spec
+    from surveys.journey.views import render_step
 
     poll = make_poll()
     poll_spec(poll)  # the definition is cached as in a running server

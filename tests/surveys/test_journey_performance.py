@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from surveys import pages
+from surveys.journey import pages
 from surveys.models import Participant
 from tests.factories import make_poll, small_definition, texts
 from tests.surveys.test_journey import T1_PAGES, answer_wave, post_page, start
@@ -85,7 +85,7 @@ def test_queries_per_page_do_not_grow_with_the_poll(
 def test_the_questionnaire_markup_is_rendered_once_for_everyone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from surveys import markup
+    from surveys.definition import markup
 
     poll = make_poll(design={"control_share": 0.0})
     renders: list[str] = []

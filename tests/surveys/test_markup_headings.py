@@ -1,6 +1,6 @@
 """Headings in organisers' markdown fit the page's outline (axe's heading-order rule)."""
 
-from surveys.markup import render_markdown
+from surveys.definition.markup import render_markdown
 
 
 def test_the_texts_highest_heading_becomes_the_level_below_the_page() -> None:

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from surveys.admin.moderation import moderate_reasons
 from surveys.models import ModerationDecision, Reason
-from surveys.moderation import moderate_reasons
 from tests.surveys.test_admin_support import client_for, poll_with_activity, staff
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from surveys.admin.monitor import poll_monitor
 from surveys.models import Participant
-from surveys.monitor import poll_monitor
 from tests.surveys.test_admin_support import client_for, poll_with_activity, staff
 
 pytestmark = pytest.mark.django_db

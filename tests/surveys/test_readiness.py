@@ -2,8 +2,8 @@
 
 import pytest
 
+from surveys.definition.readiness import check_poll
 from surveys.models import Poll, Question
-from surveys.readiness import check_poll
 from tests.factories import make_poll, small_definition
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +85,7 @@ def test_control_share_must_leave_people_in_each_arm(share: float, ok: bool) -> 
 
 
 def test_control_share_is_checked_against_the_invitations_made() -> None:
-    from surveys.invitations import create_invitations
+    from surveys.journey.invitations import create_invitations
 
     poll = make_poll(
         design={"control_share": 0.5, "group_size": 8, "access": "invitation"}, status="draft"

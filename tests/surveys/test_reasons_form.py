@@ -8,7 +8,7 @@ from django.http import QueryDict
 from django.test import Client
 from django.utils import translation
 
-from surveys.forms import ReasonsForm
+from surveys.journey.forms import ReasonsForm
 from surveys.models import Participant, Reason
 from tests.factories import make_poll
 from tests.surveys.test_journey import T1_PAGES, answer_wave, fresh_cache, post_page, start

@@ -14,14 +14,15 @@ from django.core.exceptions import ValidationError
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from surveys import flow, schedule, tokens
-from surveys.access import FAILED_TOKEN_LIMIT
-from surveys.definition_yaml import DefinitionError
-from surveys.definitions import dump_poll, load_definition, save_poll, validate
-from surveys.flow import Place
+from surveys.definition import schedule
+from surveys.definition.files import dump_poll, load_definition, save_poll, validate
+from surveys.definition.readiness import check_poll
+from surveys.definition.spec import build_spec
+from surveys.definition.yaml_reader import DefinitionError
+from surveys.journey import flow, tokens
+from surveys.journey.access import FAILED_TOKEN_LIMIT
+from surveys.journey.flow import Place
 from surveys.models import Answer, Participant, Poll
-from surveys.readiness import check_poll
-from surveys.spec import build_spec
 from tests.factories import small_definition
 from tests.surveys.test_journey import T1_PAGES, answer_wave, post_page, start
 
@@ -388,7 +389,7 @@ def test_only_the_control_arm_after_t2_may_read_the_positions() -> None:
 
 
 def test_the_monitor_counts_a_waiting_participant_as_past_t1_and_the_deliberation() -> None:
-    from surveys.monitor import poll_monitor
+    from surveys.admin.monitor import poll_monitor
 
     poll = scheduled_poll(t2_opens=in_days(3))
     control = Client()

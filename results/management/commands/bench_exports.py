@@ -29,8 +29,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from results import exports
-from surveys.definitions import load_definition, save_poll
+from results.exports import writers as exports
+from surveys.definition.files import load_definition, save_poll
 from surveys.models import Answer, Participant, Poll
 
 SEED = Path(settings.BASE_DIR) / "seeds" / "west-putin-exit.yaml"

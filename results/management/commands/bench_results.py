@@ -31,10 +31,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from results.compute import build_payload, recompute_poll
-from results.loading import NUMERIC_SQL, PollData, arrange, load_poll_data, load_questions
+from results.compute.loading import NUMERIC_SQL, PollData, arrange, load_poll_data, load_questions
+from results.compute.recompute import build_payload, recompute_poll
 from results.models import ResultSnapshot
-from surveys.definitions import save_poll, validate
+from surveys.definition.files import save_poll, validate
 from surveys.models import Answer, Participant, Poll
 
 SLUG = "bench-results"

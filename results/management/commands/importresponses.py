@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from results.imports import CHUNK_ROWS, ImportFailed, import_responses
+from results.exports.imports import CHUNK_ROWS, ImportFailed, import_responses
 from surveys.models import Poll
 
 PROGRESS_EVERY = 20 * CHUNK_ROWS

@@ -4,7 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from results.compute import recompute_poll
+from results.compute.recompute import recompute_poll
 from surveys.models import Poll
 
 

@@ -2,7 +2,8 @@
 
 It loads the seed poll under the slug ``bench-journey`` (replacing an earlier copy and its
 participants: point DATABASE_URL at a scratch database), starts participants through
-``surveys.actions``, serves the project with gunicorn (DEBUG off) and drives it with ``wrk``,
+``surveys.journey.actions``, serves the project with gunicorn (DEBUG off) and drives it with
+``wrk``,
 rotating over the participants' cookies:
 
 - ``bare``: /healthz, a bare Django view, the baseline of the same server in the same run;
@@ -32,10 +33,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.http import HttpResponse
 from django.utils.crypto import get_random_string
 
-from surveys import access, actions
-from surveys.definitions import load_definition, save_poll
+from surveys.definition.files import load_definition, save_poll
+from surveys.definition.spec import poll_spec
+from surveys.journey import access, actions
 from surveys.models import Answer, Participant, Poll
-from surveys.spec import poll_spec
 
 SLUG = "bench-journey"
 SEED = Path(settings.BASE_DIR) / "seeds" / "west-putin-exit.yaml"

@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from surveys.definitions import dump_yaml
+from surveys.definition.files import dump_yaml
 from surveys.models import Poll
 
 

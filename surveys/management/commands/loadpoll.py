@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from surveys.definitions import DefinitionError, load_definition, save_poll
+from surveys.definition.files import DefinitionError, load_definition, save_poll
 
 
 class Command(BaseCommand):

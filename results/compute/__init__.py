@@ -1,0 +1,1 @@
+"""From answers to a results snapshot: loading, aggregates, breakdowns, option tables, recompute."""

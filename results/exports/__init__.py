@@ -1,0 +1,1 @@
+"""Research data out and in: file writers, codebook, the export package, imports."""

@@ -1,0 +1,434 @@
+"""Exports of a poll's answers: long and wide, as CSV, Parquet, SPSS and Stata.
+
+Rows are shaped as plain data first and written by a trivial writer after. The long layout streams
+straight from PostgreSQL ``COPY`` (no Python object per row); the wide layout merges two
+server-side cursors (participants and answers, both ordered by participant), so memory stays flat
+whatever the poll's size. SPSS and Stata need a whole table, so they are built from the wide rows
+(one per participant, far fewer than answers).
+"""
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pyreadstat
+from django.db import connection
+
+from results.exports.codebook import (
+    DK_CODE,
+    DK_TEXT,
+    LIST_SEPARATOR,
+    LONG_VARIABLES,
+    STEPS,
+    Variable,
+    poll_questions,
+    wide_variables,
+)
+from surveys.models import Answer, Participant, Poll, Question
+
+Progress = Callable[[float, str], None]
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CHUNK_ROWS = 2000
+LONG_COLUMNS = [v.name for v in LONG_VARIABLES]
+
+
+def sql_neutralised(text: str) -> str:
+    """``neutralise`` as SQL over a text expression, for rows that stream straight from COPY."""
+    starts = "".join(c for c in FORMULA_STARTS if c != "-") + "-"  # "-" last: literal in [...]
+    return f"CASE WHEN ({text}) ~ '^[{starts}]' THEN '''' || ({text}) ELSE ({text}) END"
+
+
+# Every text column is neutralised in SQL: participant ids (imported ones are arbitrary text),
+# item keys and text answers; a JSON number answer (a negative number) stays a plain number.
+ANSWER_TEXT = "a.value #>> '{}'"
+VALUE_TEXT = (
+    f"CASE WHEN jsonb_typeof(a.value) = 'string' THEN {sql_neutralised(ANSWER_TEXT)} "
+    f"ELSE {ANSWER_TEXT} END"
+)
+LONG_SQL = """
+SELECT {participant}, {item}, a.wave, {value}, a.number,
+       CASE WHEN a.dont_know THEN 'true' ELSE 'false' END, {answered_at}
+FROM surveys_answer a
+JOIN surveys_participant p ON p.id = a.participant_id
+JOIN surveys_question q ON q.id = a.question_id
+WHERE a.poll_id = {poll_id}
+ORDER BY a.participant_id
+"""
+
+
+def neutralise(text: str) -> str:
+    """Prefix a quote to text a spreadsheet would run as a formula (OWASP CSV injection)."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+def long_sql(poll: Poll, *, for_csv: bool) -> str:
+    value = VALUE_TEXT if for_csv else ANSWER_TEXT
+    participant = sql_neutralised("p.public_id") if for_csv else "p.public_id"
+    item = sql_neutralised("q.key") if for_csv else "q.key"
+    # Parquet reads microseconds since the epoch: exact, and no timestamp text to parse.
+    answered_at = (
+        "a.answered_at" if for_csv else "(extract(epoch from a.answered_at) * 1000000)::bigint"
+    )
+    return LONG_SQL.format(
+        participant=participant,
+        item=item,
+        value=value,
+        answered_at=answered_at,
+        poll_id=int(poll.pk),
+    )
+
+
+def copy_chunks(sql: str) -> Iterator[bytes]:
+    """``COPY (sql) TO STDOUT (FORMAT csv)`` as a stream of byte chunks."""
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor: Django's wrapper has no copy()
+        with raw.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+            for chunk in copy:
+                yield bytes(chunk)
+
+
+def csv_line(values: Iterable[Any]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue().encode()
+
+
+def long_csv_chunks(poll: Poll) -> Iterator[bytes]:
+    yield csv_line(LONG_COLUMNS)
+    if connection.vendor == "postgresql":
+        yield from copy_chunks(long_sql(poll, for_csv=True))
+        return
+    # The embedded SQLite default has no COPY; its polls are small.
+    rows = (
+        Answer.objects.filter(poll=poll)
+        .order_by("participant_id", "question__order", "question_id", "wave")
+        .long_form()
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for index, (pid, key, wave, value, number, dk, at) in enumerate(rows.iterator(), 1):
+        text = "" if value is None else value if isinstance(value, str) else json.dumps(value)
+        if isinstance(value, str):
+            text = neutralise(text)
+        cells = [neutralise(pid), neutralise(key), wave, text, number, "true" if dk else "false"]
+        writer.writerow([*cells, at])
+        if index % CHUNK_ROWS == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def line_blocks(chunks: Iterable[bytes], size: int = 4 << 20) -> Iterator[bytes]:
+    """Regroup a byte stream into blocks of about ``size`` bytes that end at a line break."""
+    pending: list[bytes] = []
+    length = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        length += len(chunk)
+        if length >= size:
+            data = b"".join(pending)
+            cut = data.rfind(b"\n") + 1
+            yield data[:cut]
+            pending, length = [data[cut:]], len(data) - cut
+    if length:
+        yield b"".join(pending)
+
+
+LONG_ARROW = pa.schema(
+    [
+        ("participant", pa.string()),
+        ("item", pa.string()),
+        ("wave", pa.int8()),
+        ("value", pa.string()),
+        ("number", pa.float64()),
+        ("dont_know", pa.bool_()),
+        ("answered_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def long_batches(poll: Poll) -> Iterator[pa.RecordBatch]:
+    """The long table as typed Arrow batches, parsed in C++ from a COPY stream."""
+    types = {f.name: f.type for f in LONG_ARROW}
+    types["answered_at"] = pa.int64()
+    if connection.vendor != "postgresql":
+        yield from _long_batches_from_orm(poll)
+        return
+    # The COPY stream is read here, in the request's thread (Django connections are per thread);
+    # Arrow parses each block in C++.
+    read_options = pa_csv.ReadOptions(column_names=LONG_COLUMNS)
+    convert_options = pa_csv.ConvertOptions(
+        column_types=types,
+        true_values=["true"],
+        false_values=["false"],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+    )
+    for block in line_blocks(copy_chunks(long_sql(poll, for_csv=False))):
+        table = pa_csv.read_csv(
+            pa.py_buffer(block), read_options=read_options, convert_options=convert_options
+        )
+        for batch in table.to_batches():
+            at = batch.column(6).cast(LONG_ARROW.field(6).type)
+            yield pa.RecordBatch.from_arrays([*batch.columns[:-1], at], schema=LONG_ARROW)
+
+
+def _long_batches_from_orm(poll: Poll) -> Iterator[pa.RecordBatch]:
+    rows = Answer.objects.filter(poll=poll).long_form()
+    batch: list[tuple[Any, ...]] = []
+    for pid, key, wave, value, number, dk, at in rows.iterator():
+        text = None if value is None else value if isinstance(value, str) else json.dumps(value)
+        batch.append((pid, key, wave, text, number, dk, at))
+        if len(batch) >= 50_000:
+            yield pa.RecordBatch.from_pylist(
+                [dict(zip(LONG_COLUMNS, row, strict=True)) for row in batch], schema=LONG_ARROW
+            )
+            batch = []
+    yield pa.RecordBatch.from_pylist(
+        [dict(zip(LONG_COLUMNS, row, strict=True)) for row in batch], schema=LONG_ARROW
+    )
+
+
+class Drain(io.RawIOBase):
+    """A write-only sink whose bytes are taken out as they come (streaming a Parquet file)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+def parquet_chunks(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
+    sink = Drain()
+    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            yield sink.take()
+    yield sink.take()
+
+
+def long_parquet_chunks(poll: Poll) -> Iterator[bytes]:
+    return parquet_chunks(long_batches(poll), LONG_ARROW)
+
+
+# --- wide -----------------------------------------------------------------------------------
+
+PARTICIPANT_FIELDS = (
+    "id",
+    "public_id",
+    "arm",
+    "group",
+    "position_order",
+    "option_order",
+    "weight",
+    "language",
+    "imported",
+    "consented_at",
+    "completed_at",
+    "flags",
+    "step_times",
+    "position_seconds",
+)
+
+
+def encode_answer(kind: str, value: Any, number: float | None, dont_know: bool) -> Any:
+    """One answer as a wide cell, as the codebook documents it."""
+    numeric = kind in (Question.Kind.RATING, Question.Kind.SINGLE, Question.Kind.KNOWLEDGE)
+    if dont_know:
+        return DK_CODE if numeric or kind == Question.Kind.NUMBER else DK_TEXT
+    if numeric:
+        return None if number is None else int(number)
+    if kind == Question.Kind.NUMBER:
+        return number
+    if isinstance(value, list):
+        return LIST_SEPARATOR.join(map(str, value))
+    return value
+
+
+def _design_cells(row: dict[str, Any], position_keys: list[str]) -> list[Any]:
+    step_times = row["step_times"] or {}
+    position_seconds = row["position_seconds"] or {}
+    return [
+        row["public_id"],
+        row["arm"],
+        row["group"],
+        LIST_SEPARATOR.join(row["position_order"] or []),
+        LIST_SEPARATOR.join(row["option_order"] or []),
+        row["weight"],
+        row["language"],
+        int(row["imported"]),
+        row["consented_at"],
+        row["completed_at"],
+        LIST_SEPARATOR.join(row["flags"] or []),
+        *(step_times.get(step) for step in STEPS),
+        *(position_seconds.get(key) for key in position_keys),
+    ]
+
+
+def wide_rows(poll: Poll, questions: list[Question] | None = None) -> Iterator[list[Any]]:
+    """One list of cells per participant, in ``wide_variables`` order (a merge of two cursors)."""
+    questions = poll_questions(poll) if questions is None else questions
+    position_keys = list(poll.positions.order_by("order", "id").values_list("key", flat=True))
+    columns: dict[tuple[int, int], int] = {}
+    kinds: dict[int, str] = {}
+    for q in questions:
+        kinds[q.pk] = q.kind
+        for wave in [1, 2] if q.paired else [1 if q.waves == Question.Waves.T1 else 2]:
+            columns[(q.pk, wave)] = len(columns)
+    participants = Participant.objects.filter(poll=poll).order_by("id").values(*PARTICIPANT_FIELDS)
+    answers = iter(
+        Answer.objects.filter(poll=poll)
+        .order_by("participant_id")
+        .values_list("participant_id", "question_id", "wave", "value", "number", "dont_know")
+        .iterator(chunk_size=5000)
+    )
+    pending = next(answers, None)
+    for row in participants.iterator(chunk_size=2000):
+        cells: list[Any] = [None] * len(columns)
+        while pending is not None and pending[0] < row["id"]:
+            pending = next(answers, None)  # an answer of a participant deleted meanwhile
+        while pending is not None and pending[0] == row["id"]:
+            _, question_id, wave, value, number, dk = pending
+            index = columns.get((question_id, wave))
+            if index is not None:
+                cells[index] = encode_answer(kinds[question_id], value, number, dk)
+            pending = next(answers, None)
+        yield _design_cells(row, position_keys) + cells
+
+
+def csv_cell(value: Any, variable: Variable) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str) and not variable.numeric and value != DK_TEXT:
+        return neutralise(value)
+    return value
+
+
+def wide_csv_chunks(poll: Poll) -> Iterator[bytes]:
+    questions = poll_questions(poll)
+    variables = wide_variables(poll, questions)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([v.name for v in variables])
+    for index, row in enumerate(wide_rows(poll, questions), 1):
+        writer.writerow([csv_cell(c, v) for c, v in zip(row, variables, strict=True)])
+        if index % CHUNK_ROWS == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+ARROW_TYPES = {
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "string": pa.string(),
+    "boolean": pa.bool_(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+}
+
+
+def wide_frame(poll: Poll, *, progress: Progress | None = None) -> tuple[pd.DataFrame, list]:
+    """The wide table as a typed DataFrame (nullable integers, UTC timestamps)."""
+    questions = poll_questions(poll)
+    variables = wide_variables(poll, questions)
+    rows = list(wide_rows(poll, questions))
+    if progress:
+        progress(0.5, f"{len(rows)} participants read")
+    frame = pd.DataFrame(rows, columns=[v.name for v in variables], dtype=object)
+    for v in variables:
+        column = frame[v.name]
+        if v.type == "integer":
+            frame[v.name] = pd.array(column, dtype="Int64")
+        elif v.type == "number":
+            frame[v.name] = pd.to_numeric(column).astype("float64")
+        elif v.type == "datetime":
+            frame[v.name] = pd.to_datetime(column, utc=True)
+        else:
+            frame[v.name] = column.astype("string")
+    return frame, variables
+
+
+def wide_arrow_schema(variables: list[Variable]) -> pa.Schema:
+    return pa.schema(
+        [pa.field(v.name, ARROW_TYPES[v.type], metadata={"label": v.label}) for v in variables]
+    )
+
+
+def write_wide_parquet(poll: Poll, target: IO[bytes] | Path) -> None:
+    frame, variables = wide_frame(poll)
+    table = pa.Table.from_pandas(frame, schema=wide_arrow_schema(variables), preserve_index=False)
+    pq.write_table(table, target, compression="zstd")
+
+
+def _stats_frame(frame: pd.DataFrame, variables: list[Variable]) -> pd.DataFrame:
+    """SPSS and Stata take float columns for numbers with gaps and naive UTC datetimes."""
+    out = pd.DataFrame(index=frame.index)
+    for v in variables:
+        column = frame[v.name]
+        if v.numeric:
+            out[v.name] = column.astype("float64")
+        elif v.type == "datetime":
+            out[v.name] = column.dt.tz_convert("UTC").dt.tz_localize(None)
+        else:
+            out[v.name] = column.astype(object).where(column.notna(), "")
+    return out
+
+
+def write_sav(poll: Poll, path: Path, *, progress: Progress | None = None) -> None:
+    frame, variables = wide_frame(poll, progress=progress)
+    pyreadstat.write_sav(
+        _stats_frame(frame, variables),
+        str(path),
+        file_label=f"Deliberate poll {poll.slug}"[:64],
+        column_labels={v.name: v.label for v in variables},
+        variable_value_labels={v.name: v.value_labels for v in variables if v.value_labels},
+        missing_ranges={v.name: v.missing for v in variables if v.missing and v.numeric},
+        variable_measure={v.name: v.measure for v in variables},
+        compress=True,
+    )
+
+
+def write_dta(poll: Poll, path: Path, *, progress: Progress | None = None) -> None:
+    frame, variables = wide_frame(poll, progress=progress)
+    data = _stats_frame(frame, variables)
+    value_labels: dict[str, dict[Any, str]] = {}
+    missing: dict[str, list[str]] = {}
+    for v in variables:
+        labels: dict[Any, str] = dict(v.value_labels)
+        if v.numeric and DK_CODE in v.missing:
+            # Stata's own "don't know" is an extended missing value: .a, labelled.
+            data[v.name] = data[v.name].astype(object).where(data[v.name] != DK_CODE, "a")
+            labels.pop(DK_CODE, None)
+            labels["a"] = "Don't know"
+            missing[v.name] = ["a"]
+        if labels:
+            value_labels[v.name] = labels
+    pyreadstat.write_dta(
+        data,
+        str(path),
+        file_label=f"Deliberate poll {poll.slug}"[:80],
+        column_labels={v.name: v.label[:80] for v in variables},
+        variable_value_labels=value_labels,
+        missing_user_values=missing,
+    )

@@ -1,0 +1,424 @@
+"""Django admin: the organisers' control room.
+
+Access is per poll (``surveys.roles``): organisers manage the polls they are on, researchers
+read the results of the polls granted to them, superusers see everything, and any other staff
+user sees nothing of a poll, whatever global model permissions they hold. The poll's tool pages
+(checklist, lifecycle, invitations, monitor, import/export, clone) live in ``admin_pages``.
+"""
+
+from typing import Any, ClassVar
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import models
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import Truncator
+
+from surveys.admin.base import OrganiserScopedAdmin, PollFilter, english
+from surveys.admin.inlines import (
+    OptionInline,
+    PositionInline,
+    QuestionInline,
+    SectionInline,
+    TranslatedFieldsMixin,
+)
+from surveys.admin.moderation import moderate_reasons
+from surveys.admin.pages import PollToolsMixin, admin_url, poll_tabs, transitions_for
+from surveys.admin.preview import PreviewMixin
+from surveys.journey.invitations import invitation_status, revoke_invitations
+from surveys.models import ModerationDecision, Option, Participant, Poll, Reason
+from surveys.roles import can_organise, organised_polls, result_polls
+
+
+@admin.register(Poll)
+class PollAdmin(PreviewMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserScopedAdmin):
+    poll_path = ""
+    list_display = ("slug", english("title"), "status", "access", "participants", "created_at")
+    list_filter = ("status", "access")
+    search_fields = ("slug",)
+    inlines = (SectionInline, PositionInline, OptionInline, QuestionInline)
+    filter_horizontal = ("organisers",)
+    readonly_fields = ("status",)
+    actions = ("close_polls",)
+    # The schedule's times as one labelled browser date-and-time field each: the admin's split
+    # date and time boxes leave the time box without a label of its own.
+    formfield_overrides: ClassVar = {
+        models.DateTimeField: {
+            "form_class": forms.DateTimeField,
+            "widget": forms.DateTimeInput(
+                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+            ),
+        }
+    }
+    fieldsets = (
+        (None, {"fields": ("slug", "status", "languages", "title", "question", "intro")}),
+        (
+            "Design",
+            {
+                "classes": ("design",),
+                "fields": (
+                    ("control_share", "group_size", "min_subgroup_size"),
+                    ("counterbalance_positions", "randomise_option_order"),
+                    ("access", "min_seconds"),
+                    "results_public",
+                ),
+            },
+        ),
+        (
+            "Schedule",
+            {
+                "classes": ("schedule",),
+                "description": "Leave all empty to run the poll in one sitting. To run it over "
+                "days, give when the second questionnaire opens: one date for everyone, or a "
+                "delay after each participant's first questionnaire. Both groups answer the "
+                "second questionnaire at the same time; whoever finishes the first one earlier "
+                "gets a personal link to come back. Times are in UTC.",
+                "fields": (
+                    ("t1_opens", "t1_closes"),
+                    ("t2_opens", "t2_after"),
+                    "deliberation_closes",
+                ),
+            },
+        ),
+        ("People", {"fields": ("organisers",)}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # Researchers see the polls granted to them in the list; the change page sends them on
+        # to the results, the only thing they may read.
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        return queryset.filter(pk__in=result_polls(request.user).values("pk")).annotate(
+            participant_count=models.Count("participants", distinct=True)
+        )
+
+    @admin.display(description="participants", ordering="participant_count")
+    def participants(self, obj: Poll) -> int:
+        return obj.participant_count
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return result_polls(request.user).exists() or self.has_add_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None:
+            return result_polls(request.user).exists() or self.has_add_permission(request)
+        return result_polls(request.user).filter(pk=obj.pk).exists()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        return user.is_active and user.is_staff and user.has_perm("surveys.add_poll")
+
+    def has_change_permission(self, request: HttpRequest, obj: Poll | None = None) -> bool:
+        if obj is None:
+            # A first-time organiser creating a poll must be able to save and keep editing it.
+            return self._may(request, None) or self.has_add_permission(request)
+        return self._may(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Poll | None = None) -> bool:
+        # A poll with participants is a record of what people said: close it, never delete it.
+        if obj is not None and obj.participants.exists():
+            return False
+        return self._may(request, obj)
+
+    def formfield_for_manytomany(
+        self, db_field: models.ManyToManyField, request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelMultipleChoiceField | None:
+        if db_field.name == "organisers":
+            kwargs["queryset"] = db_field.related_model._default_manager.filter(
+                is_staff=True, is_active=True
+            ).order_by("username")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_inline_instances(self, request: HttpRequest, obj: Poll | None = None) -> list:
+        # Parts point at each other (a question at its section and option): they are added
+        # once the poll exists, so the add page asks for the poll itself only.
+        return [] if obj is None else super().get_inline_instances(request, obj)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if not request.user.is_superuser:
+            # Whoever creates or edits a poll stays on it: nobody locks themselves out.
+            form.instance.organisers.add(request.user)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        poll = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not can_organise(request.user, poll):
+            return HttpResponseRedirect(admin_url("results", poll.pk))
+        answers = poll.answers.count()
+        extra = {
+            "tabs": poll_tabs(request, poll),
+            "tab": "edit",
+            "transitions": transitions_for(poll),
+            "locked_answers": answers,
+            **(extra_context or {}),
+        }
+        if answers and request.method == "GET":
+            messages.warning(
+                request,
+                f"This poll has {answers} answers, so its sections, positions, options and "
+                "questions are locked: changing them would change what the answers mean. Texts "
+                "of the poll itself and its design can still change. To change the items, clone "
+                "the poll and run the copy.",
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    @admin.action(description="Close the selected open polls")
+    def close_polls(self, request: HttpRequest, queryset: QuerySet[Poll]) -> None:
+        from surveys.admin.lifecycle import change_status
+
+        mine = queryset.filter(pk__in=organised_polls(request.user).values("pk"))
+        closed = 0
+        for poll in mine.filter(status=Poll.Status.OPEN):
+            change_status(poll_id=poll.pk, transition="close", by=request.user)
+            self.log_change(request, poll, "Status changed: close (closed).")
+            closed += 1
+        messages.info(request, f"Closed {closed} poll(s).")
+
+
+@admin.register(Option)
+class OptionAdmin(TranslatedFieldsMixin, OrganiserScopedAdmin):
+    list_display = ("key", "poll", "axis", english("text"))
+    list_filter = (("poll", PollFilter),)
+    search_fields = ("key",)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return False  # edited on the poll's page; registered for lookups only
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, obj) and not (obj is not None and obj.poll.has_answers())
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_change_permission(request, obj)
+
+
+class InvitationStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("not_started", "not started"),
+            ("in_progress", "in progress"),
+            ("completed", "completed"),
+            ("revoked", "revoked"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value == "not_started":
+            return queryset.filter(consented_at__isnull=True, revoked_at__isnull=True)
+        if value == "in_progress":
+            return queryset.in_progress().filter(revoked_at__isnull=True)
+        if value == "completed":
+            return queryset.completed()
+        if value == "revoked":
+            return queryset.filter(revoked_at__isnull=False, completed_at__isnull=True)
+        return queryset
+
+
+class InvitedFilter(admin.SimpleListFilter):
+    title = "how they came"
+    parameter_name = "invited"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "personal invitation"), ("no", "open link")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.invited()
+        if self.value() == "no":
+            return queryset.filter(token_hash__isnull=True)
+        return queryset
+
+
+@admin.register(Participant)
+class ParticipantAdmin(OrganiserScopedAdmin):
+    """Invitations and participants: status and progress, never answers or tokens."""
+
+    list_filter = (("poll", PollFilter), InvitationStatusFilter, InvitedFilter, "arm", "step")
+    search_fields = ("public_id", "label")
+    list_select_related = ("poll",)
+    list_per_page = 100
+    actions = ("revoke",)
+    readonly_fields = (
+        "public_id",
+        "poll",
+        "status",
+        "step",
+        "arm",
+        "group",
+        "language",
+        "consented_at",
+        "briefed_at",
+        "completed_at",
+        "revoked_at",
+        "flags",
+        "created_at",
+        "updated_at",
+    )
+
+    def get_list_display(self, request: HttpRequest) -> tuple:
+        contact_polls = set(request.user.organised_polls.values_list("pk", flat=True))
+
+        @admin.display(description="contact")
+        def contact(obj: Participant) -> str:
+            # Contacts are for the poll's own organisers, not for superusers passing by.
+            return obj.contact if obj.poll_id in contact_polls else "(hidden)"
+
+        return ("public_id", "label", contact, "status", "step", "arm", "poll", "updated_at")
+
+    def get_fields(self, request: HttpRequest, obj: Participant | None = None) -> list[str]:
+        fields = ["label", *self.readonly_fields]
+        if obj is not None and obj.poll.organisers.filter(pk=request.user.pk).exists():
+            fields.insert(1, "contact")
+        return fields
+
+    @admin.display(description="status")
+    def status(self, obj: Participant) -> str:
+        return invitation_status(obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # invitations are made in bulk on the poll's Invitations page
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: a participant's answers are part of the record
+
+    @admin.action(description="Revoke the selected invitations (unused ones)")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
+        revoked = revoke_invitations(participants=queryset)
+        messages.info(request, f"Revoked {revoked} invitation(s); completed ones are kept.")
+
+
+@admin.register(Reason)
+class ReasonAdmin(OrganiserScopedAdmin):
+    """The moderation queue: reported reasons first, then the newest."""
+
+    list_display = (
+        "reason",
+        "option",
+        "stance",
+        "state_badge",
+        "report_count",
+        "created_at",
+        "buttons",
+    )
+    list_filter = (("poll", PollFilter), "state", "stance")
+    list_select_related = ("option",)
+    search_fields = ("text",)
+    actions = ("hide", "restore")
+    list_per_page = 50
+    fields = ("poll", "option", "stance", "text", "state", "report_count", "created_at")
+    readonly_fields = fields
+
+    def get_ordering(self, request: HttpRequest) -> tuple[Any, ...]:
+        queue_rank = Case(
+            When(state=Reason.State.REPORTED, then=Value(0)),
+            When(state=Reason.State.VISIBLE, then=Value(1)),
+            default=Value(2),
+            output_field=IntegerField(),
+        )
+        return (queue_rank.asc(), "-report_count", "-created_at")
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<int:reason_id>/<str:action>/",
+                wrap(self.moderate_view),
+                name="surveys_reason_moderate",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="reason")
+    def reason(self, obj: Reason) -> str:
+        # Participants' words are hostile input: the admin escapes them; we also shorten them.
+        return Truncator(obj.text).chars(240)
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj: Reason) -> str:
+        return format_html(
+            '<span class="reason-state state-{}">{}</span>', obj.state, obj.get_state_display()
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        extra = {"title": "Moderation queue: reported reasons first", **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
+    @admin.display(description="moderate")  # a named column header (axe: empty-table-header)
+    def buttons(self, obj: Reason) -> str:
+        action = "restore" if obj.state == Reason.State.HIDDEN else "hide"
+        url = reverse("admin:surveys_reason_moderate", args=[obj.pk, action])
+        return format_html(
+            '<button type="submit" class="button moderate-{}" formaction="{}" '
+            'formmethod="post">{}</button>',
+            action,
+            url,
+            action.capitalize(),
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # moderation goes through hide and restore, which are logged
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def _moderate(self, request: HttpRequest, queryset: QuerySet, action: str) -> int:
+        mine = queryset.filter(poll__in=organised_polls(request.user).values("pk"))
+        return moderate_reasons(reasons=mine, action=action, moderator=request.user)
+
+    @admin.action(description="Hide the selected reasons")
+    def hide(self, request: HttpRequest, queryset: QuerySet[Reason]) -> None:
+        changed = self._moderate(request, queryset, ModerationDecision.Action.HIDE)
+        messages.success(request, f"Hid {changed} reason(s).")
+
+    @admin.action(description="Restore the selected reasons")
+    def restore(self, request: HttpRequest, queryset: QuerySet[Reason]) -> None:
+        changed = self._moderate(request, queryset, ModerationDecision.Action.RESTORE)
+        messages.success(request, f"Restored {changed} reason(s).")
+
+    def moderate_view(self, request: HttpRequest, reason_id: int, action: str) -> HttpResponse:
+        reason = get_object_or_404(self.get_queryset(request), pk=reason_id)
+        if request.method != "POST" or action not in ModerationDecision.Action.values:
+            return HttpResponseRedirect(reverse("admin:surveys_reason_changelist"))
+        changed = self._moderate(request, Reason.objects.filter(pk=reason.pk), action)
+        verb = "hidden" if action == ModerationDecision.Action.HIDE else "restored"
+        messages.success(request, f"Reason {verb}." if changed else "Nothing to change.")
+        back = request.META.get("HTTP_REFERER", "")
+        if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+            back = reverse("admin:surveys_reason_changelist")
+        return HttpResponseRedirect(back)
+
+
+@admin.register(ModerationDecision)
+class ModerationDecisionAdmin(OrganiserScopedAdmin):
+    poll_path = "reason__poll"
+    list_display = ("reason", "action", "moderator", "decided_at")
+    list_filter = ("action",)
+    list_select_related = ("reason", "moderator")
+    readonly_fields = ("reason", "action", "moderator", "decided_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the moderation log is append-only

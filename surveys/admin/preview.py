@@ -1,0 +1,103 @@
+"""Preview any participant page from the admin, exactly as a participant sees it, storing nothing.
+
+The page is rendered by the journey's own ``surveys.journey.pages.render_step`` for an unsaved
+participant with the chosen arm, position order and language, inside a same-origin frame.
+"""
+
+from typing import Any
+
+from csp.constants import SELF
+from csp.decorators import csp_replace
+from django import forms
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+
+from surveys.models import Participant, Poll
+
+SAME_ORIGIN_FRAME = csp_replace({"frame-ancestors": [SELF]})
+
+STEPS = [
+    (Participant.Step.WELCOME, "welcome and consent"),
+    (Participant.Step.T1, "first questionnaire (T1)"),
+    (Participant.Step.BRIEFING, "briefing"),
+    (Participant.Step.DELIBERATION, "deliberation"),
+    (Participant.Step.T2, "second questionnaire (T2)"),
+    (Participant.Step.DONE, "finished"),
+]
+
+
+class PreviewForm(forms.Form):
+    step = forms.ChoiceField(choices=STEPS, initial=Participant.Step.WELCOME)
+    page = forms.IntegerField(min_value=1, initial=1, label="Page")
+    arm = forms.ChoiceField(choices=Participant.Arm.choices, initial=Participant.Arm.TREATMENT)
+    order = forms.ChoiceField(label="Position order", choices=[])
+    language = forms.ChoiceField(choices=[])
+
+    def __init__(self, *args: Any, poll: Poll, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        keys = list(poll.positions.order_by("order", "id").values_list("key", flat=True))
+        orders = [keys, keys[::-1]] if len(keys) > 1 else [keys]
+        self.fields["order"].choices = [
+            (" ".join(order), " first, then ".join(order) or "no positions") for order in orders
+        ]
+        self.fields["language"].choices = [(code, code) for code in poll.languages]
+
+
+def preview_participant(poll: Poll, data: dict[str, Any]) -> Participant:
+    """An unsaved participant placed where the organiser wants to look."""
+    options = list(poll.options.order_by("order", "id").values_list("key", flat=True))
+    return Participant(
+        poll=poll,
+        arm=data["arm"],
+        position_order=data["order"].split(),
+        option_order=options,
+        language=data["language"],
+        step=data["step"],
+        page=data["page"] - 1,
+    )
+
+
+class PreviewMixin:
+    admin_site: Any
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        urls = [
+            path("<int:poll_id>/preview/", wrap(self.preview_view), name="surveys_poll_preview"),
+            path(
+                "<int:poll_id>/preview/page/",
+                # The preview tab shows the page in a same-origin frame; everything else is DENY.
+                wrap(xframe_options_sameorigin(SAME_ORIGIN_FRAME(self.preview_page_view))),
+                name="surveys_poll_preview_page",
+            ),
+        ]
+        return urls + super().get_urls()  # type: ignore[misc]
+
+    def preview_view(self, request: HttpRequest, poll_id: int) -> TemplateResponse:
+        poll = self.organised_poll(request, poll_id)  # type: ignore[attr-defined]
+        form = PreviewForm(request.GET or None, poll=poll)
+        context = self.tool_context(request, poll, "Preview", "preview")  # type: ignore[attr-defined]
+        context.update(form=form, query=request.GET.urlencode() if form.is_valid() else "")
+        return TemplateResponse(request, "admin/surveys/poll/preview.html", context)
+
+    def preview_page_view(self, request: HttpRequest, poll_id: int) -> HttpResponse:
+        from surveys.journey.pages import render_step
+
+        poll = self.organised_poll(request, poll_id)  # type: ignore[attr-defined]
+        form = PreviewForm(request.GET, poll=poll)
+        if not form.is_valid():
+            return HttpResponse(f"Choose what to preview: {form.errors.as_text()}", status=400)
+        participant = preview_participant(poll, form.cleaned_data)
+        try:
+            return render_step(
+                request,
+                poll=poll,
+                participant=participant,
+                step=participant.step,
+                page=participant.page,
+                preview=True,
+            )
+        except (IndexError, KeyError):
+            return HttpResponse("This step has no such page.", status=404)

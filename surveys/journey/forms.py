@@ -1,0 +1,368 @@
+"""Validation of the participant's pages: every bad input gets a specific message.
+
+Field names: ``q-<key>`` holds a question's answer; ``q-<key>.dk`` the "don't know" box of a
+number or text question; ``q-<key>.<option>`` the rank of an option in a ranking. Deliberation
+reasons are ``r-<option>.stance`` and ``r-<option>.text``.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.http import QueryDict
+from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+
+from surveys.definition.spec import PollSpec, QuestionSpec
+from surveys.models import Question, Reason
+
+DK = "dk"
+TEXT_MAX = 2000
+Kind = Question.Kind
+
+
+@dataclass(frozen=True)
+class Given:
+    """One answer as stored: the canonical value, its number and the don't-know flag."""
+
+    question: QuestionSpec
+    value: Any
+    number: float | None
+    dont_know: bool
+
+
+def field_name(question: QuestionSpec, suffix: str = "") -> str:
+    return f"q-{question.key}{'.' + suffix if suffix else ''}"
+
+
+def question_key_of(name: str) -> str:
+    return name[2:].split(".", 1)[0]
+
+
+class QuestionnaireForm(forms.Form):
+    """One questionnaire page. ``given()`` returns the answers, ``None`` meaning "not answered"."""
+
+    wave = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(
+        self,
+        data: QueryDict,
+        *,
+        spec: PollSpec,
+        questions: list[QuestionSpec],
+        wave: int,
+        option_order: list[str],
+    ) -> None:
+        super().__init__(data)
+        self.spec = spec
+        self.questions = questions
+        self.expected_wave = wave
+        self.option_order = option_order or spec.option_keys()
+        for question in questions:
+            self._add_fields(question)
+
+    def _add_fields(self, q: QuestionSpec) -> None:
+        name = field_name(q)
+        dk = [(DK, DK)] if q.dont_know else []
+        if q.kind == Kind.RATING:
+            low, high = q.scale_min or 0, q.scale_max or 0
+            scale = {"min": low, "max": high}
+            required = (
+                _("Choose a number from %(min)s to %(max)s, or “Don't know”.") % scale
+                if q.dont_know
+                else _("Choose a number from %(min)s to %(max)s.") % scale
+            )
+            invalid = (
+                _("“%%(value)s” is not on the scale: choose a number from %(min)s to %(max)s.")
+                % scale
+            )
+            self.fields[name] = forms.ChoiceField(
+                choices=[(str(i), str(i)) for i in range(low, high + 1)] + dk,
+                required=q.required,
+                error_messages={"required": required, "invalid_choice": invalid},
+            )
+        elif q.kind in (Kind.SINGLE, Kind.KNOWLEDGE):
+            self.fields[name] = forms.ChoiceField(
+                choices=[(key, key) for key in q.choice_keys()] + dk,
+                required=q.required,
+                error_messages={
+                    "required": _("Choose one answer."),
+                    "invalid_choice": _("“%(value)s” is not one of the answers offered."),
+                },
+            )
+        elif q.kind == Kind.MULTIPLE:
+            self.fields[name] = forms.MultipleChoiceField(
+                choices=[(key, key) for key in q.choice_keys()] + dk,
+                required=q.required,
+                error_messages={
+                    "required": _("Choose at least one answer."),
+                    "invalid_choice": _("“%(value)s” is not one of the answers offered."),
+                },
+            )
+        elif q.kind == Kind.NUMBER:
+            bounds = _("Enter a number from %(min)s to %(max)s.") % {
+                "min": _number_text(q.number_min) if q.number_min is not None else "-∞",
+                "max": _number_text(q.number_max) if q.number_max is not None else "∞",
+            }
+            self.fields[name] = forms.FloatField(
+                required=False,
+                min_value=q.number_min,
+                max_value=q.number_max,
+                error_messages={
+                    "invalid": _("Enter a number, such as 12 or 3.5."),
+                    "min_value": bounds,
+                    "max_value": bounds,
+                },
+            )
+            self.fields[field_name(q, DK)] = forms.BooleanField(required=False)
+        elif q.kind == Kind.TEXT:
+            self.fields[name] = forms.CharField(
+                required=False,
+                max_length=TEXT_MAX,
+                error_messages={
+                    "max_length": _("Keep your answer under %(limit)s characters.")
+                    % {"limit": TEXT_MAX}
+                },
+            )
+            self.fields[field_name(q, DK)] = forms.BooleanField(required=False)
+        elif q.kind == Kind.RANKING:
+            count = len(self.option_order)
+            for option in self.option_order:
+                self.fields[field_name(q, option)] = forms.TypedChoiceField(
+                    choices=[("", "")] + [(str(i), str(i)) for i in range(1, count + 1)],
+                    coerce=int,
+                    required=False,
+                    empty_value=None,
+                    error_messages={
+                        "invalid_choice": _("Ranks go from 1 to %(count)s.") % {"count": count}
+                    },
+                )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("wave") not in (None, self.expected_wave):
+            raise forms.ValidationError(
+                _("This form belongs to the other questionnaire. Nothing was saved.")
+            )
+        self._check_names()
+        for q in self.questions:
+            self._check_question(q, cleaned)
+        return cleaned
+
+    def _check_names(self) -> None:
+        """Every posted answer must belong to a question of this page, once."""
+        on_page = {q.key for q in self.questions}
+        for name in self.data:
+            if not name.startswith("q-"):
+                continue
+            key = question_key_of(name)
+            if name not in self.fields:
+                if key not in self.spec.by_key:
+                    message = _("“%(name)s” is not a question of this poll.")
+                elif not self.spec.by_key[key].in_wave(self.expected_wave):
+                    message = _(
+                        "“%(name)s” belongs to the other questionnaire; it is not asked here."
+                    )
+                elif key not in on_page:
+                    message = _("“%(name)s” is on another page of this questionnaire.")
+                else:
+                    message = _("“%(name)s” is not a field of this question.")
+                self.add_error(None, message % {"name": name})
+            elif (
+                not isinstance(self.fields[name], forms.MultipleChoiceField)
+                and len(self.data.getlist(name)) > 1
+            ):
+                self.add_error(name, _("Give only one answer."))
+
+    def _check_question(self, q: QuestionSpec, cleaned: dict[str, Any]) -> None:
+        name = field_name(q)
+        if q.kind == Kind.MULTIPLE:
+            keys = cleaned.get(name) or []
+            if DK in keys and len(keys) > 1:
+                self.add_error(name, _("“Don't know” cannot be combined with other answers."))
+        elif q.kind in (Kind.NUMBER, Kind.TEXT):
+            if name in self.errors:
+                return
+            value = cleaned.get(name)
+            empty = value in (None, "")
+            dont_know = bool(cleaned.get(field_name(q, DK)))
+            if dont_know and not q.dont_know:
+                self.add_error(name, _("“Don't know” is not offered for this question."))
+            elif dont_know and not empty:
+                self.add_error(name, _("Give an answer or tick “Don't know”, not both."))
+            elif q.required and empty and not dont_know:
+                message = _("Enter a number.") if q.kind == Kind.NUMBER else _("Write an answer.")
+                self.add_error(name, forms.ValidationError(message, code="required"))
+        elif q.kind == Kind.RANKING:
+            names = [field_name(q, option) for option in self.option_order]
+            if any(n in self.errors for n in names):
+                return
+            ranks = [cleaned.get(n) for n in names]
+            given = [r for r in ranks if r is not None]
+            if not given:
+                if q.required:
+                    message = _("Give each option a rank, 1 for your first choice.")
+                    self.add_error(names[0], forms.ValidationError(message, code="required"))
+            elif len(given) < len(ranks):
+                self.add_error(names[0], _("Give every option a rank, or none at all."))
+            elif len(set(given)) < len(given):
+                repeated = sorted({r for r in given if given.count(r) > 1})
+                self.add_error(
+                    names[0],
+                    _("Each rank can be used only once; used more than once: %(ranks)s.")
+                    % {"ranks": ", ".join(map(str, repeated))},
+                )
+
+    def question_errors(self) -> dict[str, str]:
+        """{question field name ``q-<key>``: its first message}, in the page's order."""
+        found: dict[str, str] = {}
+        for name, messages in self.errors.items():
+            if name.startswith("q-"):
+                found.setdefault(f"q-{question_key_of(name)}", str(messages[0]))
+        return {
+            field_name(q): found[field_name(q)] for q in self.questions if field_name(q) in found
+        }
+
+    def unanswered(self) -> set[str]:
+        """Question field names (``q-<key>``) whose first problem is a missing answer.
+
+        The summary counts these apart from answers that were given but are wrong, since
+        "7 questions need an answer" tells a participant what to do and "7 problems" does not.
+        """
+        missing: set[str] = set()
+        for name, errors in self.errors.as_data().items():
+            if name.startswith("q-") and errors and errors[0].code == "required":
+                missing.add(f"q-{question_key_of(name)}")
+        return missing
+
+    def given(self) -> list[tuple[QuestionSpec, Given | None]]:
+        """The page's answers in canonical form; call only when the form is valid."""
+        out: list[tuple[QuestionSpec, Given | None]] = []
+        for q in self.questions:
+            out.append((q, self._given(q)))
+        return out
+
+    def _given(self, q: QuestionSpec) -> Given | None:
+        data = self.cleaned_data
+        raw = data.get(field_name(q))
+        if q.kind in (Kind.RATING, Kind.SINGLE, Kind.KNOWLEDGE):
+            if not raw:
+                return None
+            if raw == DK:
+                return Given(q, None, None, True)
+            if q.kind == Kind.RATING:
+                return Given(q, int(raw), float(raw), False)
+            return Given(q, raw, float(q.choice_code(raw)), False)
+        if q.kind == Kind.MULTIPLE:
+            if not raw:
+                return None
+            if raw == [DK]:
+                return Given(q, None, None, True)
+            order = q.choice_keys()
+            return Given(q, sorted(raw, key=order.index), None, False)
+        if q.kind in (Kind.NUMBER, Kind.TEXT):
+            if data.get(field_name(q, DK)):
+                return Given(q, None, None, True)
+            if raw in (None, ""):
+                return None
+            if q.kind == Kind.NUMBER:
+                return Given(q, float(raw), float(raw), False)
+            return Given(q, raw, None, False)
+        if q.kind == Kind.RANKING:
+            ranks = {o: data.get(field_name(q, o)) for o in self.option_order}
+            if any(r is None for r in ranks.values()):
+                return None
+            return Given(q, sorted(ranks, key=lambda o: ranks[o]), None, False)
+        raise ValueError(f"unknown kind {q.kind}")
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+@dataclass(frozen=True)
+class GivenReason:
+    option: str
+    stance: str
+    text: str
+
+
+class ReasonsForm(forms.Form):
+    """The deliberation page: for each option, an optional reason for or against.
+
+    Nothing is chosen in advance: a stance matters only with a reason, so a stance without
+    text is ignored, and text without a stance gets a message that names the option (the
+    summary at the top lists the messages without the option's heading next to them).
+    """
+
+    def __init__(
+        self,
+        data: QueryDict | None,
+        *,
+        option_keys: list[str],
+        option_texts: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(data)
+        self.option_keys = option_keys
+        texts = option_texts or {}
+        # Option texts are whole sentences; a few words name one well enough in a message.
+        self.option_names = {
+            key: Truncator(texts.get(key) or key).words(8, truncate="…") for key in option_keys
+        }
+        for key in option_keys:
+            named = {"option": self.option_names[key]}
+            self.fields[f"r-{key}.stance"] = forms.ChoiceField(
+                choices=Reason.Stance.choices,
+                required=False,
+                error_messages={
+                    "invalid_choice": _("For “%(option)s”, choose “For” or “Against”.") % named
+                },
+            )
+            self.fields[f"r-{key}.text"] = forms.CharField(
+                required=False,
+                max_length=TEXT_MAX,
+                widget=forms.Textarea,
+                error_messages={
+                    "max_length": _(
+                        "Your reason about “%(option)s” is too long: keep it under %(limit)s "
+                        "characters."
+                    )
+                    % {**named, "limit": TEXT_MAX}
+                },
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name in self.data:
+            if name.startswith("r-") and name not in self.fields:
+                self.add_error(
+                    None, _("“%(name)s” is not an option of this poll.") % {"name": name}
+                )
+        for key in self.option_keys:
+            stance, text = f"r-{key}.stance", f"r-{key}.text"
+            if stance in self.errors or text in self.errors:
+                continue
+            if cleaned.get(text) and not cleaned.get(stance):
+                self.add_error(
+                    stance,
+                    _("You wrote a reason about “%(option)s”: say whether it is for or against.")
+                    % {"option": self.option_names[key]},
+                )
+        return cleaned
+
+    def option_errors(self) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        for name, messages in self.errors.items():
+            if name.startswith("r-"):
+                errors.setdefault(name, str(messages[0]))
+        return errors
+
+    def reasons(self) -> list[GivenReason]:
+        """The reasons written; a stance chosen without text is no reason and is dropped."""
+        return [
+            GivenReason(
+                key, self.cleaned_data[f"r-{key}.stance"], self.cleaned_data[f"r-{key}.text"]
+            )
+            for key in self.option_keys
+            if self.cleaned_data.get(f"r-{key}.text")
+        ]

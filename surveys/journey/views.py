@@ -1,0 +1,430 @@
+"""Participant pages. Views are thin adapters: every write goes through surveys.journey.actions,
+every page is drawn by surveys.journey.pages.render_step (which the admin preview calls too).
+"""
+
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
+from django.core import signing
+from django.db import connection
+from django.db.models import OuterRef
+from django.db.models.functions import JSONArray
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone, translation
+from django.utils.translation import get_language_info, ngettext
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from surveys.definition import schedule
+from surveys.definition.markup import FormState
+from surveys.definition.spec import poll_spec
+from surveys.journey import access, actions, flow, invitations, paradata
+from surveys.journey import over_time as journey_time
+from surveys.journey.flow import Place
+from surveys.journey.forms import QuestionnaireForm, ReasonsForm
+from surveys.journey.pages import Posted, posted_state, render_step
+from surveys.models import Answer, Participant, Poll, localized
+
+__all__ = ["render_step"]
+
+Step = Participant.Step
+ENTRY_SALT = "surveys.entry"
+ENTRY_AGE = 7 * 24 * 3600
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """What Deliberate is and the polls anyone may join, in the visitor's language.
+
+    The language is the link's ``?lang=`` (remembered in the same cookie the poll pages read),
+    else what LocaleMiddleware chose from that cookie or the browser. A poll not written in
+    that language is listed in its first language, marked with ``lang`` for screen readers.
+    Invitation-only polls are not listed: a stranger could only reach their refusal page.
+    """
+    codes = [code for code, _name in settings.LANGUAGES]
+    asked = request.GET.get("lang")
+    language = asked if asked in codes else translation.get_language() or codes[0]
+    polls = []
+    for poll in Poll.objects.open().filter(access=Poll.Access.OPEN).order_by("pk"):
+        shown = language if language in poll.languages else (poll.languages or ["en"])[0]
+        polls.append(
+            {
+                "slug": poll.slug,
+                "language": shown,
+                "title": localized(poll.title, shown),
+                "question": localized(poll.question, shown),
+            }
+        )
+    with translation.override(language):
+        response = render(
+            request,
+            "surveys/home.html",
+            {
+                "polls": polls,
+                "language": language,
+                "languages": [(code, get_language_info(code)["name_local"]) for code in codes],
+                "path": request.path,
+            },
+        )
+    if asked in codes:
+        access.keep_language(response, language)
+    return response
+
+
+def _unavailable(request: HttpRequest, poll: Poll, language: str) -> HttpResponse:
+    with translation.override(language):
+        status = 410 if poll.status == Poll.Status.CLOSED else 404
+        return render(
+            request,
+            "surveys/journey/unavailable.html",
+            {"poll": poll, "closed": poll.status == Poll.Status.CLOSED, "language": language},
+            status=status,
+        )
+
+
+def _language(request: HttpRequest, poll: Poll, participant: Participant) -> str:
+    language, explicit = access.choose_language(request, poll=poll, participant=participant)
+    actions.record_language(participant=participant, language=language)
+    participant.language = language
+    request._journey_language = language if explicit else None  # type: ignore[attr-defined]
+    return language
+
+
+def _finish(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    language = getattr(request, "_journey_language", None)
+    if language:
+        access.keep_language(response, language)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def entry(request: HttpRequest, slug: str) -> HttpResponse:
+    """/p/<slug>/: the welcome and consent page, or the participant's current place."""
+    participant = access.participant_from_cookie(request, slug)
+    poll = participant.poll if participant else get_object_or_404(Poll, slug=slug)
+    if participant is None:
+        participant = Participant(poll=poll)
+    language = _language(request, poll, participant)
+    if participant.consented_at is not None:
+        return _finish(request, redirect(flow.url_of(slug, flow.current_place(participant))))
+    if not access.poll_is_open(poll):
+        return _unavailable(request, poll, language)
+    timing = schedule.Schedule.of(poll)
+    if schedule.t1_not_yet_open(timing, now=timezone.now()) or schedule.t1_closed(
+        timing, now=timezone.now()
+    ):
+        return journey_time.not_startable(request, poll, language, timing)
+    if participant.pk is None and poll.access == Poll.Access.INVITATION:
+        with translation.override(language):
+            return render(
+                request, "surveys/journey/invitation_only.html", {"poll": poll}, status=403
+            )
+    spec = poll_spec(poll)
+    if request.method == "POST":
+        entry_key, seconds = _read_entry(request.POST.get("entry", ""))
+        errors = {}
+        with translation.override(language):
+            if not entry_key:
+                errors["entry"] = _("This form has expired. Please read the page and agree again.")
+            if request.POST.get("consent") != "yes":
+                errors["consent"] = _("Tick the box to say you agree to take part.")
+            if errors:
+                summary = [(f"#{name}", message) for name, message in errors.items()]
+                posted = Posted(state=FormState(errors=errors), summary=summary)
+                return _render_welcome(request, poll, participant, posted)
+        participant = actions.give_consent(
+            poll=poll,
+            spec=spec,
+            participant=participant if participant.pk else None,
+            entry_key=entry_key,
+            language=language,
+            welcome_seconds=seconds,
+        )
+        response = redirect(flow.url_of(slug, flow.current_place(participant)))
+        access.remember(response, participant, slug)
+        return _finish(request, response)
+    return _finish(request, _render_welcome(request, poll, participant, None))
+
+
+def _read_entry(signed: str) -> tuple[str, float]:
+    """(one-time key, seconds the welcome page was open) from the consent form's signed field."""
+    try:
+        value = signing.TimestampSigner(salt=ENTRY_SALT).unsign(signed, max_age=ENTRY_AGE)
+        key, shown = value.split(":", 1)
+        return key, paradata.seconds_between(
+            datetime.fromtimestamp(float(shown), UTC), timezone.now()
+        )
+    except (signing.BadSignature, ValueError):
+        return "", 0.0
+
+
+def _render_welcome(
+    request: HttpRequest, poll: Poll, participant: Participant, posted: Posted | None
+) -> HttpResponse:
+    entry_value = signing.TimestampSigner(salt=ENTRY_SALT).sign(
+        f"{secrets.token_hex(16)}:{time.time():.0f}"
+    )
+    return render_step(
+        request,
+        poll=poll,
+        participant=participant,
+        step=Step.WELCOME,
+        posted=posted,
+        extra={"entry": entry_value},
+    )
+
+
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """/i/<token>/: a personal link. A valid token is always admitted: the participant goes in
+    the signed per-poll cookie and the browser straight on to the poll's pages, so the token
+    stays out of later URLs and Referer headers. Every bad token gets the same 404, and only
+    failed look-ups are limited (so a valid link still works for someone who shares an address,
+    say a proxy, with whoever is guessing)."""
+    return _admit(request, access.invited_participant(token), flow.current_place)
+
+
+def return_link(request: HttpRequest, token: str) -> HttpResponse:
+    """/r/<token>/: a participant's personal return link, shown when they must come back for
+    T2. Works like an invitation link (signed cookie, then straight on, so the token stays out
+    of later URLs), with the same 404 and the same limit on failed look-ups."""
+
+    def place(participant: Participant) -> Place:
+        if access.poll_is_open(participant.poll):
+            return actions.return_for_t2(participant_id=participant.pk)
+        return flow.current_place(participant)
+
+    return _admit(request, invitations.returning_participant(token), place)
+
+
+def _admit(
+    request: HttpRequest,
+    participant: Participant | None,
+    place: Callable[[Participant], Place],
+) -> HttpResponse:
+    """A personal link's participant goes in the signed per-poll cookie and the browser straight
+    on to ``place`` (a poll that is not open shows its page at /p/<slug>/, not under the token).
+    Every bad token gets the same 404; only failed look-ups count towards the limit."""
+    if participant is None:
+        if access.token_attempts_blocked(request):
+            return render(request, "surveys/journey/too_many.html", status=429)
+        access.count_failed_token(request)
+        return render(request, "surveys/journey/bad_link.html", status=404)
+    poll = participant.poll
+    _language(request, poll, participant)
+    response = redirect(flow.url_of(poll.slug, place(participant)))
+    access.remember(response, participant, poll.slug)
+    return _finish(request, response)
+
+
+def calendar_file(request: HttpRequest, slug: str) -> HttpResponse:
+    """/p/<slug>/return.ics: the participant's T2 date with their return link, for a calendar."""
+    found = _participant_or_entry(request, slug)
+    if isinstance(found, HttpResponse):
+        return found
+    if found.step != Step.WAIT:
+        return redirect(flow.url_of(slug, flow.current_place(found)))
+    return journey_time.calendar_response(request, found)
+
+
+def positions(request: HttpRequest, slug: str) -> HttpResponse:
+    """/p/<slug>/positions/: the briefing offered, read-only, to the control arm once its T2 is
+    done; nothing is recorded (after T2 it can no longer touch the measurement)."""
+    found = _participant_or_entry(request, slug)
+    if isinstance(found, HttpResponse):
+        return found
+    if found.step != Step.DONE or found.arm != Participant.Arm.CONTROL:
+        return redirect(flow.url_of(slug, flow.current_place(found)))
+    _language(request, found.poll, found)
+    return _finish(request, journey_time.positions_page(request, found))
+
+
+def _participant_or_entry(request: HttpRequest, slug: str) -> Participant | HttpResponse:
+    participant = access.participant_from_cookie(request, slug)
+    if participant is None or participant.consented_at is None:
+        return redirect("surveys:entry", slug)
+    return participant
+
+
+def _participant_with_answers(
+    request: HttpRequest, slug: str, wave: int
+) -> Participant | HttpResponse:
+    """The participant of this browser with their poll and, on PostgreSQL, their answers of
+    ``wave`` as ``wave_answers`` [(question id, value, don't know)]: a questionnaire page in
+    one query. Same rules as ``access.participant_from_cookie``."""
+    if connection.vendor != "postgresql":
+        return _participant_or_entry(request, slug)
+    public_id = request.get_signed_cookie(
+        access.cookie_name(slug), default=None, salt=access.COOKIE_SALT, max_age=access.COOKIE_AGE
+    )
+    answers = Answer.objects.filter(participant=OuterRef("pk"), wave=wave).values(
+        row=JSONArray("question_id", "value", "dont_know")
+    )
+    found = (
+        list(
+            Participant.objects.select_related("poll")
+            .filter(public_id=public_id, poll__slug=slug, revoked_at__isnull=True)
+            .annotate(wave_answers=ArraySubquery(answers))[:1]
+        )
+        if public_id
+        else []
+    )
+    if not found or found[0].consented_at is None:
+        return redirect("surveys:entry", slug)
+    return found[0]
+
+
+@require_http_methods(["GET", "POST"])
+def step_page(request: HttpRequest, slug: str, step: str, page: int = 1) -> HttpResponse:
+    """Every step after consent: shows the page, or takes its submission."""
+    wave = flow.wave_of(step)
+    if request.method == "GET" and wave is not None:
+        found = _participant_with_answers(request, slug, wave)
+    else:
+        found = _participant_or_entry(request, slug)
+    if isinstance(found, HttpResponse):
+        return found
+    participant = found
+    poll = participant.poll
+    language = _language(request, poll, participant)
+    current = flow.current_place(participant)
+    wanted = Place(step, page - 1)
+    if not flow.may_view(arm=participant.arm, current=current, wanted=wanted):
+        return _finish(request, redirect(flow.url_of(slug, current)))
+    if not access.poll_is_open(poll) and step != Step.DONE:
+        return _unavailable(request, poll, language)
+    if step == Step.WAIT:
+        nxt = actions.return_for_t2(participant_id=participant.pk)
+        if nxt.step != Step.WAIT:
+            return _finish(request, redirect(flow.url_of(slug, nxt)))
+        if request.method == "GET":
+            return _finish(request, journey_time.wait_page(request, participant))
+    if request.method == "POST" and step in (Step.NEXT, Step.WAIT):
+        nxt = flow.current_place(participant)
+        if step == Step.NEXT:
+            nxt = actions.continue_after_t1(participant_id=participant.pk, spec=poll_spec(poll))
+        return _finish(request, redirect(flow.url_of(slug, nxt)))
+    if request.method == "POST":
+        with translation.override(language):
+            return _finish(request, _submit(request, poll, participant, wanted))
+    response = render_step(
+        request,
+        poll=poll,
+        participant=participant,
+        step=step,
+        page=page - 1,
+        answers=getattr(participant, "wave_answers", None),
+    )
+    return _finish(request, response)
+
+
+def _submit(
+    request: HttpRequest, poll: Poll, participant: Participant, place: Place
+) -> HttpResponse:
+    spec = poll_spec(poll)
+    if place.step in flow.QUESTIONNAIRES:
+        wave = flow.QUESTIONNAIRES[place.step]
+        order = participant.option_order or spec.option_keys()
+        section = spec.pages(wave, participant.arm)[place.page]
+        questions = spec.page_questions(wave, section.key, order, participant.arm)
+        form = QuestionnaireForm(
+            request.POST, spec=spec, questions=questions, wave=wave, option_order=order
+        )
+        if not form.is_valid():
+            state = posted_state(request.POST)
+            state.errors = form.question_errors()
+            posted = Posted(state=state, summary=_questionnaire_summary(form, state.errors))
+            return render_step(
+                request,
+                poll=poll,
+                participant=participant,
+                step=place.step,
+                page=place.page,
+                posted=posted,
+            )
+        nxt = actions.submit_questionnaire_page(
+            participant_id=participant.pk, spec=spec, wave=wave, page=place.page, given=form.given()
+        )
+    elif place.step == Step.BRIEFING:
+        nxt = actions.advance_briefing(participant_id=participant.pk, spec=spec, page=place.page)
+    elif place.step == Step.DELIBERATION:
+        language = participant.language
+        reasons = ReasonsForm(
+            request.POST,
+            option_keys=participant.option_order or spec.option_keys(),
+            option_texts={o.key: spec.text(o.text, language) for o in spec.options},
+        )
+        if not reasons.is_valid():
+            summary = [
+                (f"#{name.replace('.', '-')}", message)
+                for name, message in reasons.option_errors().items()
+            ]
+            summary += [("", str(message)) for message in reasons.non_field_errors()]
+            posted = Posted(state=posted_state(request.POST), summary=summary, reasons=reasons)
+            return render_step(
+                request, poll=poll, participant=participant, step=place.step, page=0, posted=posted
+            )
+        nxt = actions.submit_reasons(
+            participant_id=participant.pk, spec=spec, reasons=reasons.reasons()
+        )
+    else:
+        nxt = flow.current_place(participant)
+    return HttpResponseRedirect(flow.url_of(poll.slug, nxt))
+
+
+def _questionnaire_summary(
+    form: QuestionnaireForm, errors: dict[str, str]
+) -> list[tuple[str, str]]:
+    """The error summary of a questionnaire page: counts, each linked to its first question.
+
+    Listing every question's full text filled more than a phone's screen with red; the count
+    says how much is left, and each question carries its own message where it is asked.
+    """
+    missing = form.unanswered()
+    unanswered = [name for name in errors if name in missing]
+    wrong = [name for name in errors if name not in missing]
+    summary: list[tuple[str, str]] = []
+    if unanswered:
+        count = len(unanswered)
+        summary.append(
+            (
+                f"#{unanswered[0]}",
+                ngettext(
+                    "%(count)s question needs an answer.",
+                    "%(count)s questions need an answer.",
+                    count,
+                )
+                % {"count": count},
+            )
+        )
+    if wrong:
+        count = len(wrong)
+        summary.append(
+            (
+                f"#{wrong[0]}",
+                ngettext(
+                    "%(count)s answer needs to be corrected.",
+                    "%(count)s answers need to be corrected.",
+                    count,
+                )
+                % {"count": count},
+            )
+        )
+    return summary + [("", str(message)) for message in form.non_field_errors()]
+
+
+@require_POST
+def report(request: HttpRequest, slug: str, reason_id: int) -> HttpResponse:
+    found = _participant_or_entry(request, slug)
+    if isinstance(found, HttpResponse):
+        return found
+    participant = found
+    language = _language(request, participant.poll, participant)
+    del language
+    if participant.step == Step.DELIBERATION:
+        actions.report_reason(participant=participant, reason_id=reason_id)
+    target = flow.url_of(slug, flow.current_place(participant))
+    return _finish(request, redirect(f"{target}?reported={reason_id}#reason-{reason_id}"))

@@ -1,0 +1,355 @@
+"""A poll's definition: poll, sections, positions, options, questions.
+
+Participant-facing texts are stored as ``{language: text}`` mappings: English is required (a
+database constraint says so), other languages are optional and fall back to English.
+"""
+
+import secrets
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from surveys.definition import schedule
+
+DEFAULT_LANGUAGE = "en"
+Texts = dict[str, str]
+
+
+def localized(texts: Texts | None, language: str) -> str:
+    """The text in ``language``, falling back to English, then to nothing."""
+    if not texts:
+        return ""
+    return texts.get(language) or texts.get(DEFAULT_LANGUAGE, "")
+
+
+def has_english(field: str) -> Q:
+    return Q(**{f"{field}__has_key": DEFAULT_LANGUAGE})
+
+
+def default_languages() -> list[str]:
+    return [DEFAULT_LANGUAGE]
+
+
+def new_public_id() -> str:
+    # Pseudonymous and unguessable, short enough to read aloud to a support desk.
+    return secrets.token_hex(8)
+
+
+class Wave(models.IntegerChoices):
+    T1 = 1, "T1"
+    T2 = 2, "T2"
+
+
+class PollQuerySet(models.QuerySet["Poll"]):
+    def open(self) -> "PollQuerySet":
+        return self.filter(status=Poll.Status.OPEN)
+
+    def visible_to(self, user: Any) -> "PollQuerySet":
+        """Polls a staff user may see: all for superusers, otherwise those they organise."""
+        if user.is_superuser:
+            return self
+        return self.filter(organisers=user)
+
+
+class Poll(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        OPEN = "open", _("open")
+        CLOSED = "closed", _("closed")
+
+    class Access(models.TextChoices):
+        OPEN = "open", _("open link")
+        INVITATION = "invitation", _("invitation only")
+
+    slug = models.SlugField(unique=True, max_length=80)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    languages = models.JSONField(default=default_languages, help_text="Language codes, en first.")
+    title = models.JSONField(help_text="{language: text}")
+    question = models.JSONField(help_text="The neutral statement of the question.")
+    intro = models.JSONField(default=dict, blank=True, help_text="Welcome text (markdown).")
+    control_share = models.FloatField(
+        default=0.0, help_text="Share of participants assigned to the control arm (0 to <1)."
+    )
+    counterbalance_positions = models.BooleanField(default=True)
+    randomise_option_order = models.BooleanField(default=True)
+    group_size = models.PositiveSmallIntegerField(default=8)
+    access = models.CharField(max_length=12, choices=Access.choices, default=Access.OPEN)
+    min_subgroup_size = models.PositiveSmallIntegerField(
+        default=5, help_text="Subgroups with fewer participants are suppressed in results."
+    )
+    min_seconds = models.PositiveIntegerField(
+        default=300, help_text="Completing faster than this is flagged as implausible."
+    )
+    results_public = models.BooleanField(
+        default=False, help_text="Show aggregate results to participants before the poll closes."
+    )
+    organisers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="organised_polls", blank=True
+    )
+    # The schedule (all optional; none of them set: the poll runs in one sitting).
+    t1_opens = models.DateTimeField(
+        _("first questionnaire opens"),
+        null=True,
+        blank=True,
+        help_text=_("Before this moment the poll's link shows when it opens. Empty: at once."),
+    )
+    t1_closes = models.DateTimeField(
+        _("first questionnaire closes"),
+        null=True,
+        blank=True,
+        help_text=_("After this moment nobody new can start. Empty: open until the poll closes."),
+    )
+    t2_opens = models.DateTimeField(
+        _("second questionnaire opens"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "One date for everyone, both groups. Participants who finish the first "
+            "questionnaire earlier get a personal return link for this date."
+        ),
+    )
+    t2_after = models.DurationField(
+        _("second questionnaire opens after"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Instead of a date: the time from each participant's first questionnaire to their "
+            "second, e.g. '7 00:00:00' for seven days. Fill in this or the date, not both."
+        ),
+    )
+    deliberation_closes = models.DateTimeField(
+        _("deliberation closes"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Shown to the deliberating group as the end of the discussion. It must come "
+            "before the second questionnaire opens."
+        ),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PollQuerySet.as_manager()
+
+    class Meta:
+        ordering: ClassVar = ["-created_at"]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=Q(control_share__gte=0) & Q(control_share__lt=1),
+                name="poll_control_share_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(group_size__gte=2) & Q(group_size__lte=50),
+                name="poll_group_size_range",
+            ),
+            models.CheckConstraint(condition=Q(min_subgroup_size__gte=1), name="poll_min_k"),
+            models.CheckConstraint(condition=has_english("title"), name="poll_title_en"),
+            models.CheckConstraint(condition=has_english("question"), name="poll_question_en"),
+            models.CheckConstraint(
+                condition=Q(t2_opens__isnull=True) | Q(t2_after__isnull=True),
+                name="poll_t2_one_rule",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def clean(self) -> None:
+        problems = schedule.problems(schedule.Schedule.of(self))
+        if problems:
+            raise ValidationError(problems)
+
+    def has_answers(self) -> bool:
+        return self.answers.exists()
+
+
+class PollItem(models.Model):
+    """Common shape of the ordered, keyed parts of a poll."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE)
+    key = models.CharField(max_length=40)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+        ordering: ClassVar = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Section(PollItem):
+    title = models.JSONField()
+    intro = models.JSONField(default=dict, blank=True)
+
+    class Meta(PollItem.Meta):
+        default_related_name = "sections"
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["poll", "key"], name="section_key_unique"),
+            models.CheckConstraint(condition=has_english("title"), name="section_title_en"),
+        ]
+
+
+SOURCE_URL = URLValidator(schemes=["http", "https"])
+
+
+def source_url_problem(url: Any) -> str | None:
+    """Why ``url`` may not be a source's link, or None. A source's url becomes a link on the
+    briefing page and in the admin preview, where ``javascript:`` would run in the admin's
+    origin: only http and https addresses are links."""
+    if url is None or url == "":
+        return None
+    if not isinstance(url, str):
+        return "a source's url must be text"
+    try:
+        SOURCE_URL(url)
+    except ValidationError:
+        return f"'{url[:100]}' is not an http or https address"
+    return None
+
+
+def validate_sources(value: Any) -> None:
+    """Sources are a list of {title, publisher, url, date}; see ``source_url_problem``."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValidationError(
+            _("Sources must be a list of {title, publisher, url, date}."), code="sources"
+        )
+    for number, source in enumerate(value, 1):
+        problem = source_url_problem(source.get("url"))
+        if problem:
+            raise ValidationError(
+                _("Source %(number)s: %(problem)s."),
+                code="source_url",
+                params={"number": number, "problem": problem},
+            )
+
+
+class Position(PollItem):
+    title = models.JSONField()
+    summary = models.JSONField()
+    body = models.JSONField(help_text="Markdown; sanitised on output.")
+    sources = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_sources],
+        help_text="[{title, publisher, url, date}]; urls are http or https.",
+    )
+
+    class Meta(PollItem.Meta):
+        default_related_name = "positions"
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["poll", "key"], name="position_key_unique"),
+            models.CheckConstraint(condition=has_english("title"), name="position_title_en"),
+            models.CheckConstraint(condition=has_english("body"), name="position_body_en"),
+        ]
+
+
+class Option(PollItem):
+    text = models.JSONField()
+    position = models.ForeignKey(
+        Position, on_delete=models.SET_NULL, related_name="options", null=True, blank=True
+    )
+    axis = models.IntegerField(help_text="Place on the poll's axis (e.g. 1 = negotiated exit).")
+    arguments_for = models.JSONField(default=dict, blank=True)
+    arguments_against = models.JSONField(default=dict, blank=True)
+
+    class Meta(PollItem.Meta):
+        default_related_name = "options"
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["poll", "key"], name="option_key_unique"),
+            models.UniqueConstraint(fields=["poll", "axis"], name="option_axis_unique"),
+            models.CheckConstraint(condition=has_english("text"), name="option_text_en"),
+        ]
+
+
+class Question(PollItem):
+    class Kind(models.TextChoices):
+        RATING = "rating", _("rating scale")
+        SINGLE = "single", _("single choice")
+        MULTIPLE = "multiple", _("multiple choice")
+        RANKING = "ranking", _("ranking of the options")
+        NUMBER = "number", _("number")
+        TEXT = "text", _("free text")
+        KNOWLEDGE = "knowledge", _("knowledge item")
+
+    class Waves(models.TextChoices):
+        T1 = "t1", "T1"
+        T2 = "t2", "T2"
+        BOTH = "both", _("T1 and T2 (paired)")
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="questions")
+    waves = models.CharField(max_length=4, choices=Waves.choices, default=Waves.BOTH)
+    required = models.BooleanField(default=True)
+    dont_know = models.BooleanField(default=False, help_text="Offer a 'don't know' answer.")
+    breakdown = models.BooleanField(
+        default=False, help_text="Single choice: use as a categorical subgroup in results."
+    )
+    text = models.JSONField()
+    help = models.JSONField(default=dict, blank=True)
+    option = models.ForeignKey(
+        Option, on_delete=models.CASCADE, null=True, blank=True, related_name="ratings"
+    )
+    scale_min = models.IntegerField(null=True, blank=True)
+    scale_max = models.IntegerField(null=True, blank=True)
+    min_label = models.JSONField(default=dict, blank=True)
+    max_label = models.JSONField(default=dict, blank=True)
+    choices = models.JSONField(default=list, blank=True, help_text="[{key, label: {lang: text}}]")
+    answer = models.CharField(max_length=40, blank=True, help_text="Knowledge: the correct key.")
+    number_min = models.FloatField(null=True, blank=True)
+    number_max = models.FloatField(null=True, blank=True)
+    arms = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Second-questionnaire questions only: the arms asked, e.g. ["treatment"] '
+        "for questions about the briefing. Empty: everyone.",
+    )
+
+    class Meta(PollItem.Meta):
+        default_related_name = "questions"
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["poll", "key"], name="question_key_unique"),
+            models.CheckConstraint(condition=has_english("text"), name="question_text_en"),
+            models.CheckConstraint(
+                condition=~Q(kind="rating")
+                | (Q(scale_min__isnull=False) & Q(scale_max__gt=models.F("scale_min"))),
+                name="question_rating_scale",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="knowledge") | ~Q(answer=""), name="question_knowledge_key"
+            ),
+            models.CheckConstraint(
+                condition=Q(breakdown=False) | Q(kind="single"), name="question_breakdown_single"
+            ),
+        ]
+
+    def in_wave(self, wave: int) -> bool:
+        return self.waves == Question.Waves.BOTH or self.waves == f"t{wave}"
+
+    @property
+    def paired(self) -> bool:
+        return self.waves == Question.Waves.BOTH
+
+    def choice_keys(self) -> list[str]:
+        return [choice["key"] for choice in self.choices]
+
+
+@receiver(post_save, sender=Section)
+@receiver(post_save, sender=Position)
+@receiver(post_save, sender=Option)
+@receiver(post_save, sender=Question)
+@receiver(post_delete, sender=Section)
+@receiver(post_delete, sender=Position)
+@receiver(post_delete, sender=Option)
+@receiver(post_delete, sender=Question)
+def touch_poll(sender: type[PollItem], instance: PollItem, **kwargs: Any) -> None:
+    """An edited item bumps its poll's ``updated_at``, the version of the cached markup."""
+    Poll.objects.filter(pk=instance.poll_id).update(updated_at=timezone.now())
