@@ -2,7 +2,8 @@
 webhooks. The API views, the admin and the management commands all call these functions, so a
 rule (a bounded token lifetime, a webhook's address check and key) holds whatever the path.
 
-Reads are here too: which polls a user may read, and at which level.
+Reads are here too: at which level a user may read a poll (which polls at all is
+``Poll.objects.readable_by(user)``).
 """
 
 import secrets
@@ -153,15 +154,6 @@ def webhooks_of(user: Any, poll: Poll) -> QuerySet[Webhook]:
     """The webhooks a researcher sees and manages through the API: those they registered on
     the poll. Organisers see all of a poll's webhooks in the admin."""
     return Webhook.objects.filter(poll=poll, created_by=user)
-
-
-def polls_for(user: Any) -> QuerySet[Poll]:
-    """The polls a researcher may read at all: all for superusers, otherwise those granted."""
-    if not user.is_authenticated:
-        return Poll.objects.none()
-    if user.is_superuser:
-        return Poll.objects.all()
-    return Poll.objects.filter(pk__in=Grant.objects.for_user(user).values("poll"))
 
 
 def has_microdata(user: Any, poll: Poll) -> bool:

@@ -15,7 +15,6 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from surveys.models import Poll, Question, localized
-from surveys.roles import result_polls
 
 ARMS = ("all", "treatment", "control")
 SIGNIFICANCE = 0.05
@@ -129,7 +128,7 @@ class ResultsMixin:
         return urls + super().get_urls()  # type: ignore[misc]
 
     def readable_poll(self, request: HttpRequest, poll_id: int) -> Poll:
-        return get_object_or_404(result_polls(request.user), pk=poll_id)
+        return get_object_or_404(Poll.objects.readable_by(request.user), pk=poll_id)
 
     def results_view(self, request: HttpRequest, poll_id: int) -> TemplateResponse:
         from results.models import ResultSnapshot

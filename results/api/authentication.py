@@ -7,7 +7,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from results.api.access import find_active_token
+from results.access import find_active_token
 from results.models import ApiToken
 
 

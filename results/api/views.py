@@ -14,16 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from results import tables
-from results.access import polls_for
-from results.api.permissions import (
-    BAD_REQUEST,
-    COMMON_ERRORS,
-    MICRODATA_ERRORS,
-    Links,
-    PollScoped,
-    ResearchAPIView,
-)
+from results.access import has_microdata
+from results.api.base import PollScoped, ResearchAPIView
+from results.api.links import Links
 from results.api.renderers import TableCSVRenderer
+from results.api.schema import BAD_REQUEST, COMMON_ERRORS, MICRODATA_ERRORS
 from results.api.serializers import (
     AnswerSerializer,
     ParticipantSerializer,
@@ -51,13 +46,13 @@ class RowCursor(CursorPagination):
 
 
 class PollListView(ResearchAPIView, generics.ListAPIView):
-    """The polls you hold a grant for (all polls for superusers)."""
+    """The polls you hold a grant for or organise (all polls for superusers)."""
 
     serializer_class = PollSerializer
     pagination_class = PollCursor
 
     def get_queryset(self) -> QuerySet[Poll]:
-        return polls_for(self.request.user)
+        return Poll.objects.readable_by(self.request.user)
 
     @extend_schema(responses={200: PollSerializer(many=True), **COMMON_ERRORS})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -169,7 +164,7 @@ class AnswerListView(PollScoped, ResearchAPIView, generics.ListAPIView):
 def latest_snapshot(poll: Poll, user: Any) -> ResultSnapshot:
     """The snapshot this researcher reads: the latest with microdata access, else the latest
     released one (two consecutive snapshots would tell one new participant's answers)."""
-    snapshot = ResultSnapshot.objects.for_reader(poll, user)
+    snapshot = ResultSnapshot.objects.for_reader(poll, microdata=has_microdata(user, poll))
     if snapshot is None:
         raise NotFound(
             "This poll has no released results yet: results are released in steps of at least "

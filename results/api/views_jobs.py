@@ -24,16 +24,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from results import access
-from results.api.permissions import (
-    BAD_REQUEST,
-    COMMON_ERRORS,
-    MICRODATA_ERRORS,
-    Links,
-    PollScoped,
-    ResearchAPIView,
-    as_id,
-    error,
-)
+from results.api.base import PollScoped, ResearchAPIView, as_id
+from results.api.links import Links
+from results.api.schema import BAD_REQUEST, COMMON_ERRORS, MICRODATA_ERRORS, error
 from results.api.serializers import (
     ExportJobSerializer,
     ImportFailedSerializer,

@@ -32,7 +32,7 @@ from surveys.admin.pages import PollToolsMixin, admin_url, poll_tabs, transition
 from surveys.admin.preview import PreviewMixin
 from surveys.journey.invitations import invitation_status, revoke_invitations
 from surveys.models import ModerationDecision, Option, Participant, Poll, Reason
-from surveys.roles import can_organise, organised_polls, result_polls
+from surveys.roles import can_organise
 
 
 @admin.register(Poll)
@@ -92,7 +92,7 @@ class PollAdmin(PreviewMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserSc
         # Researchers see the polls granted to them in the list; the change page sends them on
         # to the results, the only thing they may read.
         queryset = admin.ModelAdmin.get_queryset(self, request)
-        return queryset.filter(pk__in=result_polls(request.user).values("pk")).annotate(
+        return queryset.filter(pk__in=Poll.objects.readable_by(request.user).values("pk")).annotate(
             participant_count=models.Count("participants", distinct=True)
         )
 
@@ -101,12 +101,14 @@ class PollAdmin(PreviewMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserSc
         return obj.participant_count
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return result_polls(request.user).exists() or self.has_add_permission(request)
+        return Poll.objects.readable_by(request.user).exists() or self.has_add_permission(request)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is None:
-            return result_polls(request.user).exists() or self.has_add_permission(request)
-        return result_polls(request.user).filter(pk=obj.pk).exists()
+            return Poll.objects.readable_by(request.user).exists() or self.has_add_permission(
+                request
+            )
+        return Poll.objects.readable_by(request.user).filter(pk=obj.pk).exists()
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         user = request.user
@@ -176,7 +178,7 @@ class PollAdmin(PreviewMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserSc
     def close_polls(self, request: HttpRequest, queryset: QuerySet[Poll]) -> None:
         from surveys.admin.lifecycle import change_status
 
-        mine = queryset.filter(pk__in=organised_polls(request.user).values("pk"))
+        mine = queryset.filter(pk__in=Poll.objects.organised_by(request.user).values("pk"))
         closed = 0
         for poll in mine.filter(status=Poll.Status.OPEN):
             change_status(poll_id=poll.pk, transition="close", by=request.user)
@@ -380,7 +382,7 @@ class ReasonAdmin(OrganiserScopedAdmin):
         return False
 
     def _moderate(self, request: HttpRequest, queryset: QuerySet, action: str) -> int:
-        mine = queryset.filter(poll__in=organised_polls(request.user).values("pk"))
+        mine = queryset.filter(poll__in=Poll.objects.organised_by(request.user).values("pk"))
         return moderate_reasons(reasons=mine, action=action, moderator=request.user)
 
     @admin.action(description="Hide the selected reasons")

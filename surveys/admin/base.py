@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from surveys.models import Poll, localized
-from surveys.roles import can_organise, organised_polls
+from surveys.roles import can_organise
 
 
 def english(field: str) -> Any:
@@ -44,7 +44,7 @@ class OrganiserScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return queryset
         lookup = f"{self.poll_path}__in" if self.poll_path else "pk__in"
-        return queryset.filter(**{lookup: organised_polls(request.user).values("pk")})
+        return queryset.filter(**{lookup: Poll.objects.organised_by(request.user).values("pk")})
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return can_organise(request.user, None)
@@ -69,10 +69,10 @@ class OrganiserScopedAdmin(admin.ModelAdmin):
     ) -> forms.ModelChoiceField | None:
         related = db_field.related_model
         if related is Poll:
-            kwargs["queryset"] = organised_polls(request.user)
+            kwargs["queryset"] = Poll.objects.organised_by(request.user)
         elif any(field.name == "poll" for field in related._meta.fields):
             kwargs["queryset"] = related._default_manager.filter(
-                poll__in=organised_polls(request.user).values("pk")
+                poll__in=Poll.objects.organised_by(request.user).values("pk")
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

@@ -26,7 +26,7 @@ from surveys.journey.invitations import (
     read_invitees,
 )
 from surveys.models import Poll, Reason
-from surveys.roles import can_organise, can_read_results, organised_polls
+from surveys.roles import can_organise, can_read_results
 
 # Where each readiness check's "fix" goes on the poll's page (inline group ids and fieldsets).
 FIX_ANCHORS = {
@@ -93,7 +93,7 @@ class PollToolsMixin:
 
     def organised_poll(self, request: HttpRequest, poll_id: int) -> Poll:
         # 404, not 403: a staff user not on the poll must not learn that it exists.
-        return get_object_or_404(organised_polls(request.user), pk=poll_id)
+        return get_object_or_404(Poll.objects.organised_by(request.user), pk=poll_id)
 
     def tool_context(self, request: HttpRequest, poll: Poll, title: str, tab: str) -> dict:
         return {

@@ -52,11 +52,26 @@ class PollQuerySet(models.QuerySet["Poll"]):
     def open(self) -> "PollQuerySet":
         return self.filter(status=Poll.Status.OPEN)
 
-    def visible_to(self, user: Any) -> "PollQuerySet":
-        """Polls a staff user may see: all for superusers, otherwise those they organise."""
+    def organised_by(self, user: Any) -> "PollQuerySet":
+        """Polls the user manages in the admin: all for an active staff superuser, otherwise
+        those they organise; none for anyone inactive or not staff."""
+        if not getattr(user, "is_active", False) or not getattr(user, "is_staff", False):
+            return self.none()
+        return self if user.is_superuser else self.filter(organisers=user)
+
+    def readable_by(self, user: Any) -> "PollQuerySet":
+        """Polls whose results the user may read, in the admin and the API alike: all for an
+        active superuser, otherwise those they organise and those granted to them (the
+        researchers' grants live in the results app, as ``Grant.poll``'s ``grants``)."""
+        if not getattr(user, "is_active", False) or not user.is_authenticated:
+            return self.none()
         if user.is_superuser:
             return self
-        return self.filter(organisers=user)
+        # Two subqueries instead of one join across both relations: no duplicate rows, so no
+        # DISTINCT that would get in the way of the admin's annotations and ordering.
+        organised = Poll.objects.filter(organisers=user).values("pk")
+        granted = Poll.objects.filter(grants__user=user).values("pk")
+        return self.filter(Q(pk__in=organised) | Q(pk__in=granted))
 
 
 class Poll(models.Model):

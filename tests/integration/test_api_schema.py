@@ -13,7 +13,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from deliberate.wsgi import application
-from results.api.access import grant_poll, issue_api_token
+from results.access import grant_access, issue_api_token
 from tests.results.api_fixtures import fill_poll, research_definition, sample_payload
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -64,9 +64,7 @@ def token(api_data, django_user_model) -> str:
     from surveys.models import Poll
 
     user = django_user_model.objects.create_user("schemathesis")
-    grant = grant_poll(user=user, poll=Poll.objects.get(slug=SLUG))
-    grant.can_import = True
-    grant.save()
+    grant_access(user=user, poll=Poll.objects.get(slug=SLUG), level="microdata", can_import=True)
     return issue_api_token(user=user, name="schemathesis").secret
 
 

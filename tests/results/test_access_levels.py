@@ -48,3 +48,41 @@ def test_unknown_level_is_refused(poll, django_user_model):
     with pytest.raises(ValidationError, match="level"):
         grant_access(user=user, poll=poll, level="everything")
     assert not Grant.objects.exists()
+
+
+def test_polls_readable_by_a_user_are_those_organised_and_those_granted(poll, django_user_model):
+    from surveys.models import Poll
+
+    organiser = django_user_model.objects.create_user("org", is_staff=True)
+    researcher = django_user_model.objects.create_user("res")
+    stranger = django_user_model.objects.create_user("nobody", is_staff=True)
+    poll.organisers.add(organiser)
+    grant_access(user=researcher, poll=poll)
+    grant_access(user=organiser, poll=poll)  # organiser and researcher: still one row
+    assert list(Poll.objects.readable_by(organiser)) == [poll]
+    assert list(Poll.objects.readable_by(researcher)) == [poll]
+    assert not Poll.objects.readable_by(stranger).exists()
+    researcher.is_active = False
+    assert not Poll.objects.readable_by(researcher).exists()
+    # Organising is an admin role: researchers who are not staff organise nothing.
+    assert not Poll.objects.organised_by(researcher).exists()
+    assert list(Poll.objects.organised_by(organiser)) == [poll]
+
+
+def test_an_organiser_reads_their_polls_aggregates_through_the_api_but_not_its_microdata(
+    poll, snapshot, django_user_model
+):
+    from results.access import issue_api_token
+
+    organiser = django_user_model.objects.create_user("org", is_staff=True)
+    poll.organisers.add(organiser)
+    client = bearer(issue_api_token(user=organiser, name="t").secret)
+
+    def url(name: str) -> str:
+        return reverse(name, kwargs={"slug": poll.slug})
+
+    listed = client.get(reverse("api:poll-list")).json()["results"]
+    assert [row["slug"] for row in listed] == [poll.slug]
+    assert client.get(url("api:results-items")).status_code == 200
+    assert client.get(url("api:poll-answers")).status_code == 403
+    assert client.get(url("api:poll-participants")).status_code == 403

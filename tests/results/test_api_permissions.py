@@ -99,7 +99,7 @@ def test_grant_without_import_right_gets_403_on_import(poll, make_researcher):
 
 
 def test_superuser_token_sees_every_poll(poll, django_user_model):
-    from results.api.access import issue_api_token
+    from results.access import issue_api_token
 
     admin = django_user_model.objects.create_superuser("root", password="x-unused")
     client = bearer(issue_api_token(user=admin, name="t").secret)

@@ -41,13 +41,11 @@ def upload(client, poll, content: bytes):
 def test_broken_file_is_rejected_with_row_and_column_errors_and_nothing_stored(
     researcher, poll, fresh_copy, make_researcher
 ):
-    from results.api.access import grant_poll
+    from results.access import grant_access
     from results.models import Grant
 
     user = Grant.objects.get(poll=poll).user
-    grant = grant_poll(user=user, poll=fresh_copy)
-    grant.can_import = True
-    grant.save()
+    grant_access(user=user, poll=fresh_copy, level=Grant.Level.MICRODATA, can_import=True)
     lines = wide_csv(researcher, poll).decode().splitlines()
     header = lines[0].split(",")
     rows = [line.split(",") for line in lines[1:4]]

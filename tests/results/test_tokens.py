@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from results.api.access import issue_api_token, revoke_api_token
+from results.access import issue_api_token, revoke_api_token
 from results.models import ApiToken, Grant
 from surveys.journey.tokens import hash_token
 from tests.results.api_fixtures import *  # noqa: F403
