@@ -354,3 +354,13 @@ def record_language(*, participant: Participant, language: str) -> None:
     if participant.pk and participant.language != language:
         Participant.objects.filter(pk=participant.pk).update(language=language)
         participant.language = language
+
+
+def keep_return_link(*, participant_id: int) -> None:
+    """Make the participant's return link work (its hash stored) before they must wait: on a
+    poll with a deliberation window the first to arrive are invited back to read their group's
+    reasons. The link is derived from the public id, so storing its hash again changes nothing."""
+    participant = Participant.objects.only("public_id", "return_token_hash").get(pk=participant_id)
+    wanted = tokens.hash_token(tokens.return_token(participant.public_id))
+    if participant.return_token_hash != wanted:
+        Participant.objects.filter(pk=participant_id).update(return_token_hash=wanted)

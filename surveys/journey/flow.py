@@ -110,6 +110,16 @@ def may_view(*, arm: str, current: Place, wanted: Place) -> bool:
     return 0 <= wanted.page <= current.page
 
 
+def is_closed(*, arm: str, current: Place, wanted: Place) -> bool:
+    """True when ``wanted`` is a step of the journey the participant has left (browser Back
+    to the deliberation from T2, say): what is sent there is no longer saved, so the page says
+    so instead of showing a form that looks live."""
+    steps = steps_for(arm)
+    if wanted.step not in steps or wanted.step == current.step:
+        return False
+    return steps.index(wanted.step) < steps.index(current.step)
+
+
 def progress(spec: PollSpec, *, arm: str, place: Place) -> tuple[int, int]:
     """(pages before this one, pages in the whole journey) for the progress bar."""
     steps = shown_steps(spec, arm)

@@ -12,9 +12,11 @@ from django import forms
 from django.http import QueryDict
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from surveys.definition.spec import PollSpec, QuestionSpec
-from surveys.models import Question, Reason
+from surveys.journey.flow import QUESTIONNAIRES
+from surveys.models import Participant, Question, Reason
 
 DK = "dk"
 TEXT_MAX = 2000
@@ -235,6 +237,34 @@ class QuestionnaireForm(forms.Form):
                 missing.add(f"q-{question_key_of(name)}")
         return missing
 
+    def summary(self) -> list[tuple[str, str]]:
+        """The error summary of a rejected page: (anchor, message) counts, each linked to its
+        first question, then the messages that belong to no question.
+
+        Listing every question's full text filled more than a phone's screen with red; the count
+        says how much is left, and each question carries its own message where it is asked.
+        """
+        errors = self.question_errors()
+        missing = self.unanswered()
+        unanswered = [name for name in errors if name in missing]
+        wrong = [name for name in errors if name not in missing]
+        summary: list[tuple[str, str]] = []
+        if unanswered:
+            count = len(unanswered)
+            message = ngettext(
+                "%(count)s question needs an answer.", "%(count)s questions need an answer.", count
+            )
+            summary.append((f"#{unanswered[0]}", message % {"count": count}))
+        if wrong:
+            count = len(wrong)
+            message = ngettext(
+                "%(count)s answer needs to be corrected.",
+                "%(count)s answers need to be corrected.",
+                count,
+            )
+            summary.append((f"#{wrong[0]}", message % {"count": count}))
+        return summary + [("", str(message)) for message in self.non_field_errors()]
+
     def given(self) -> list[tuple[QuestionSpec, Given | None]]:
         """The page's answers in canonical form; call only when the form is valid."""
         out: list[tuple[QuestionSpec, Given | None]] = []
@@ -357,6 +387,21 @@ class ReasonsForm(forms.Form):
                 errors.setdefault(name, str(messages[0]))
         return errors
 
+    def summary(self) -> list[tuple[str, str]]:
+        """The error summary of a rejected page: each message linked to its field."""
+        errors = self.option_errors().items()
+        summary = [(f"#{name.replace('.', '-')}", message) for name, message in errors]
+        return summary + [("", str(message)) for message in self.non_field_errors()]
+
+    def drafts(self) -> dict[str, tuple[str, str]]:
+        """{option: (stance, text)} as typed, valid or not: what the page shows again when it
+        comes back without saving (a report, a language switch, a rejected submission)."""
+        data = self.data
+        return {
+            key: (str(data.get(f"r-{key}.stance", "")), str(data.get(f"r-{key}.text", "")))
+            for key in self.option_keys
+        }
+
     def reasons(self) -> list[GivenReason]:
         """The reasons written; a stance chosen without text is no reason and is dropped."""
         return [
@@ -366,3 +411,25 @@ class ReasonsForm(forms.Form):
             for key in self.option_keys
             if self.cleaned_data.get(f"r-{key}.text")
         ]
+
+
+def page_form(
+    data: QueryDict, *, spec: PollSpec, participant: Participant, place: tuple[str, int]
+) -> QuestionnaireForm:
+    """The form of the questionnaire page ``place`` (step, 0-based page) as this participant
+    sees it: their arm's questions in their option order."""
+    wave = QUESTIONNAIRES[place[0]]
+    order = participant.option_order or spec.option_keys()
+    section = spec.pages(wave, participant.arm)[place[1]]
+    questions = spec.page_questions(wave, section.key, order, participant.arm)
+    return QuestionnaireForm(data, spec=spec, questions=questions, wave=wave, option_order=order)
+
+
+def reasons_form(data: QueryDict, *, spec: PollSpec, participant: Participant) -> ReasonsForm:
+    """The deliberation form in the participant's option order, its messages naming options in
+    the participant's language."""
+    return ReasonsForm(
+        data,
+        option_keys=participant.option_order or spec.option_keys(),
+        option_texts={o.key: spec.text(o.text, participant.language) for o in spec.options},
+    )

@@ -21,13 +21,15 @@ from django.utils import translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from surveys.admin.lifecycle import results_visible_to_participants
 from surveys.definition import markup, schedule
 from surveys.definition.markup import FormState
 from surveys.definition.spec import PollSpec, QuestionSpec, poll_spec
 from surveys.journey import flow
 from surveys.journey.flow import Place
-from surveys.journey.forms import DK, ReasonsForm, field_name
+from surveys.journey.forms import DK, QuestionnaireForm, ReasonsForm, field_name
 from surveys.models import Answer, Participant, Poll, Question, Reason, ReasonReport
+from surveys.templatetags import dotplot
 
 Step = Participant.Step
 # Stored answers of one wave as read with the participant: (question id, value, don't know).
@@ -71,11 +73,28 @@ FRAMES = _Memo(512)
 
 @dataclass
 class Posted:
-    """What a rejected POST brings back to its page: the values given and the messages."""
+    """What a POST that saved nothing brings back to its page: the values given and, for a
+    rejected submission, the messages. A draft (a report or a language switch sent with the
+    form) comes back as typed, without messages: it was never submitted."""
 
     state: FormState
     summary: list[tuple[str, str]]
     reasons: ReasonsForm | None = None
+    draft: bool = False
+
+    @classmethod
+    def rejected(cls, data: Any, form: QuestionnaireForm) -> "Posted":
+        state = posted_state(data)
+        state.errors = form.question_errors()
+        return cls(state=state, summary=form.summary())
+
+    @classmethod
+    def rejected_reasons(cls, data: Any, form: ReasonsForm) -> "Posted":
+        return cls(state=posted_state(data), summary=form.summary(), reasons=form)
+
+    @classmethod
+    def kept(cls, data: Any, reasons: ReasonsForm | None = None) -> "Posted":
+        return cls(state=posted_state(data), summary=[], reasons=reasons, draft=True)
 
 
 def render_step(
@@ -246,6 +265,7 @@ def _questionnaire(
         "questions_html": markup.questions_markup(fragments, questions, order, state),
         "summary": posted.summary if posted else [],
         "last_page": flow.is_last_page(spec, place, participant.arm),
+        "draft_form": "step-form",
     }
 
 
@@ -376,17 +396,21 @@ def _deliberation(
                 )
     texts = markup.options_markup(spec, language)
     form = posted.reasons if posted else None
+    # What was typed comes back whatever brought the page back (a rejected submission, a
+    # report or a language switch sent with the form); messages only for a real submission.
+    typed = form.drafts() if form is not None else {}
+    errors = form.option_errors() if form is not None and posted and not posted.draft else {}
+    window = participant.poll.deliberation_closes if participant.poll_id else None
     options = []
     for key in option_keys:
-        stance, text = mine.get(key, ("", ""))
-        if form is not None:
-            stance = form.data.get(f"r-{key}.stance", "")
-            text = form.data.get(f"r-{key}.text", "")
-        errors = form.option_errors() if form is not None else {}
+        stance, text = typed.get(key) or mine.get(key, ("", ""))
         options.append(
             {
                 "key": key,
                 "text": texts[key]["text"],
+                # Without a window the first to arrive would read nothing: the briefing's
+                # arguments stand beside the reasons so far.
+                "arguments": None if window else texts[key],
                 "stance": stance,
                 "reason": text,
                 "others": others.get(key, []),
@@ -398,6 +422,8 @@ def _deliberation(
         "options": options,
         "summary": posted.summary if posted else [],
         "stances": [("", _("No reason")), ("for", _("For")), ("against", _("Against"))],
+        "reasons_until": window,
+        "draft_form": "reasons-form",
     }
 
 
@@ -407,49 +433,44 @@ def _done(
     ratings = {
         q.id: q for q in spec.questions if q.kind == "rating" and q.option and q.waves == "both"
     }
-    values: dict[tuple[int, int], Answer | tuple[Any, bool]] = {}
+    values: dict[tuple[int, int], tuple[Any, bool]] = {}
     if participant.pk:
         rows = Answer.objects.filter(
             participant_id=participant.pk, question_id__in=ratings
         ).values_list("question_id", "wave", "value", "dont_know")
         values = {(qid, wave): (value, dk) for qid, wave, value, dk in rows}
-    texts = markup.options_markup(spec, language)
+    # The participant's own answers, drawn and in words (surveys.templatetags.dotplot).
     movements = []
-    for question in ratings.values():
-        before = values.get((question.id, 1))
-        after = values.get((question.id, 2))
+    for number, question in enumerate(ratings.values(), 1):
+        before = dotplot.answer_value(values.get((question.id, 1)))
+        after = dotplot.answer_value(values.get((question.id, 2)))
+        scale = dotplot.Scale(
+            question.scale_min or 0,
+            10 if question.scale_max is None else question.scale_max,
+            spec.text(question.min_label, language),
+            spec.text(question.max_label, language),
+        )
         movements.append(
             {
-                "option": texts[question.option]["text"] if question.option else "",
-                "before": _shown(before),
-                "after": _shown(after),
-                "change": _change(before, after),
-                "max": question.scale_max,
+                "option": spec.text(spec.option(question.option or "").text, language),
+                "row": dotplot.Row(str(number), before, after),
+                "words": dotplot.describe(before, after, scale),
+                "scale": scale,
             }
         )
+    scales = {(m["scale"].low, m["scale"].high) for m in movements}
     return "surveys/journey/done.html", {
         "movements": movements,
+        "plot_rows": [m["row"] for m in movements],
+        # One figure needs one scale: options on different scales are listed in words only.
+        "plot_scale": movements[0]["scale"] if len(scales) == 1 else None,
+        "results_url": reverse("public-results", args=[spec.slug]),
+        "results_visible": bool(participant.poll_id)
+        and results_visible_to_participants(participant.poll),
         "positions_url": reverse("surveys:positions", args=[spec.slug])
         if participant.arm == Participant.Arm.CONTROL and spec.positions
         else "",
     }
-
-
-def _shown(answer: Any) -> str:
-    if answer is None:
-        return "-"
-    value, dont_know = answer
-    return _("don't know") if dont_know else str(value)
-
-
-def _change(before: Any, after: Any) -> str:
-    if before is None or after is None or before[1] or after[1]:
-        return "unknown"
-    if after[0] > before[0]:
-        return "up"
-    if after[0] < before[0]:
-        return "down"
-    return "same"
 
 
 def report_url(slug: str, reason_id: int) -> str:

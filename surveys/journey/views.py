@@ -6,6 +6,7 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
@@ -13,10 +14,10 @@ from django.core import signing
 from django.db import connection
 from django.db.models import OuterRef
 from django.db.models.functions import JSONArray
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
-from django.utils.translation import get_language_info, ngettext
+from django.utils.translation import get_language_info
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -26,15 +27,38 @@ from surveys.definition.spec import poll_spec
 from surveys.journey import access, actions, flow, invitations, paradata
 from surveys.journey import over_time as journey_time
 from surveys.journey.flow import Place
-from surveys.journey.forms import QuestionnaireForm, ReasonsForm
-from surveys.journey.pages import Posted, posted_state, render_step
-from surveys.models import Answer, Participant, Poll, localized
+from surveys.journey.forms import page_form, reasons_form
+from surveys.journey.pages import Posted, render_step
+from surveys.models import Answer, Participant, Poll, ReasonReport, localized
 
 __all__ = ["render_step"]
 
 Step = Participant.Step
 ENTRY_SALT = "surveys.entry"
 ENTRY_AGE = 7 * 24 * 3600
+NO_STORE = "private, no-store"
+CLOSED_COOKIE = "journey_closed"
+
+
+def _remember_closed(response: HttpResponse, slug: str, step: str) -> None:
+    """Browser Back to a step the participant has left is sent on to their current page; a
+    short cookie tells that page to say the step is closed (the redirect itself must stay the
+    same for every client, and the step is no secret: it is in the URL just left)."""
+    response.set_cookie(
+        CLOSED_COOKIE, step, max_age=120, path=f"/p/{slug}/", httponly=True, samesite="Lax"
+    )
+
+
+def _closed_notice(request: HttpRequest, slug: str) -> dict[str, Any]:
+    step = request.COOKIES.get(CLOSED_COOKIE, "")
+    if step not in Step.values or step in (Step.WELCOME, Step.DONE):
+        return {}
+    return {"closed_step": Step(step).label}
+
+
+def _forget_closed(request: HttpRequest, response: HttpResponse, slug: str) -> None:
+    if CLOSED_COOKIE in request.COOKIES:
+        response.delete_cookie(CLOSED_COOKIE, path=f"/p/{slug}/", samesite="Lax")
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -293,7 +317,10 @@ def step_page(request: HttpRequest, slug: str, step: str, page: int = 1) -> Http
     current = flow.current_place(participant)
     wanted = Place(step, page - 1)
     if not flow.may_view(arm=participant.arm, current=current, wanted=wanted):
-        return _finish(request, redirect(flow.url_of(slug, current)))
+        response = redirect(flow.url_of(slug, current))
+        if flow.is_closed(arm=participant.arm, current=current, wanted=wanted):
+            _remember_closed(response, slug, wanted.step)
+        return _finish(request, response)
     if not access.poll_is_open(poll) and step != Step.DONE:
         return _unavailable(request, poll, language)
     if step == Step.WAIT:
@@ -309,122 +336,123 @@ def step_page(request: HttpRequest, slug: str, step: str, page: int = 1) -> Http
         return _finish(request, redirect(flow.url_of(slug, nxt)))
     if request.method == "POST":
         with translation.override(language):
-            return _finish(request, _submit(request, poll, participant, wanted))
-    response = render_step(
-        request,
-        poll=poll,
-        participant=participant,
-        step=step,
-        page=page - 1,
-        answers=getattr(participant, "wave_answers", None),
-    )
+            response = _submit(request, poll, participant, wanted)
+    else:
+        response = render_step(
+            request,
+            poll=poll,
+            participant=participant,
+            step=step,
+            page=page - 1,
+            answers=getattr(participant, "wave_answers", None),
+            extra=_extra(request, participant, step),
+        )
+        _forget_closed(request, response, slug)
+    # Back must fetch the page again, never show a form from the browser's memory that the
+    # server would no longer take (a step left behind says it is closed, see _remember_closed).
+    response.setdefault("Cache-Control", NO_STORE)
     return _finish(request, response)
+
+
+def _extra(request: HttpRequest, participant: Participant, step: str) -> dict[str, Any] | None:
+    """What a page adds for this visit only: the notice of a closed step just left, and on the
+    deliberation page of a poll with a window, the return link to read the group's reasons."""
+    extra: dict[str, Any] = _closed_notice(request, participant.poll.slug)
+    if step == Step.DELIBERATION and participant.poll.deliberation_closes:
+        actions.keep_return_link(participant_id=participant.pk)
+        extra["return_url"] = journey_time.return_url(request, participant)
+    return extra or None
 
 
 def _submit(
     request: HttpRequest, poll: Poll, participant: Participant, place: Place
 ) -> HttpResponse:
+    """One step's submission: saved through an action, or shown again with what was typed
+    (with the form's messages; without, for a draft sent by the language switch)."""
     spec = poll_spec(poll)
+    draft = "draft" in request.POST
+    posted: Posted | None = None
     if place.step in flow.QUESTIONNAIRES:
-        wave = flow.QUESTIONNAIRES[place.step]
-        order = participant.option_order or spec.option_keys()
-        section = spec.pages(wave, participant.arm)[place.page]
-        questions = spec.page_questions(wave, section.key, order, participant.arm)
-        form = QuestionnaireForm(
-            request.POST, spec=spec, questions=questions, wave=wave, option_order=order
-        )
-        if not form.is_valid():
-            state = posted_state(request.POST)
-            state.errors = form.question_errors()
-            posted = Posted(state=state, summary=_questionnaire_summary(form, state.errors))
-            return render_step(
-                request,
-                poll=poll,
-                participant=participant,
-                step=place.step,
+        form = page_form(request.POST, spec=spec, participant=participant, place=place)
+        if draft:
+            posted = Posted.kept(request.POST)
+        elif not form.is_valid():
+            posted = Posted.rejected(request.POST, form)
+        else:
+            nxt = actions.submit_questionnaire_page(
+                participant_id=participant.pk,
+                spec=spec,
+                wave=form.expected_wave,
                 page=place.page,
-                posted=posted,
+                given=form.given(),
             )
-        nxt = actions.submit_questionnaire_page(
-            participant_id=participant.pk, spec=spec, wave=wave, page=place.page, given=form.given()
-        )
+    elif place.step == Step.DELIBERATION:
+        reasons = reasons_form(request.POST, spec=spec, participant=participant)
+        if draft:
+            posted = Posted.kept(request.POST, reasons)
+        elif not reasons.is_valid():
+            posted = Posted.rejected_reasons(request.POST, reasons)
+        else:
+            nxt = actions.submit_reasons(
+                participant_id=participant.pk, spec=spec, reasons=reasons.reasons()
+            )
     elif place.step == Step.BRIEFING:
         nxt = actions.advance_briefing(participant_id=participant.pk, spec=spec, page=place.page)
-    elif place.step == Step.DELIBERATION:
-        language = participant.language
-        reasons = ReasonsForm(
-            request.POST,
-            option_keys=participant.option_order or spec.option_keys(),
-            option_texts={o.key: spec.text(o.text, language) for o in spec.options},
-        )
-        if not reasons.is_valid():
-            summary = [
-                (f"#{name.replace('.', '-')}", message)
-                for name, message in reasons.option_errors().items()
-            ]
-            summary += [("", str(message)) for message in reasons.non_field_errors()]
-            posted = Posted(state=posted_state(request.POST), summary=summary, reasons=reasons)
-            return render_step(
-                request, poll=poll, participant=participant, step=place.step, page=0, posted=posted
-            )
-        nxt = actions.submit_reasons(
-            participant_id=participant.pk, spec=spec, reasons=reasons.reasons()
-        )
     else:
         nxt = flow.current_place(participant)
+    if posted is not None:
+        return render_step(
+            request,
+            poll=poll,
+            participant=participant,
+            step=place.step,
+            page=place.page,
+            posted=posted,
+            extra=_extra(request, participant, place.step),
+        )
     return HttpResponseRedirect(flow.url_of(poll.slug, nxt))
-
-
-def _questionnaire_summary(
-    form: QuestionnaireForm, errors: dict[str, str]
-) -> list[tuple[str, str]]:
-    """The error summary of a questionnaire page: counts, each linked to its first question.
-
-    Listing every question's full text filled more than a phone's screen with red; the count
-    says how much is left, and each question carries its own message where it is asked.
-    """
-    missing = form.unanswered()
-    unanswered = [name for name in errors if name in missing]
-    wrong = [name for name in errors if name not in missing]
-    summary: list[tuple[str, str]] = []
-    if unanswered:
-        count = len(unanswered)
-        summary.append(
-            (
-                f"#{unanswered[0]}",
-                ngettext(
-                    "%(count)s question needs an answer.",
-                    "%(count)s questions need an answer.",
-                    count,
-                )
-                % {"count": count},
-            )
-        )
-    if wrong:
-        count = len(wrong)
-        summary.append(
-            (
-                f"#{wrong[0]}",
-                ngettext(
-                    "%(count)s answer needs to be corrected.",
-                    "%(count)s answers need to be corrected.",
-                    count,
-                )
-                % {"count": count},
-            )
-        )
-    return summary + [("", str(message)) for message in form.non_field_errors()]
 
 
 @require_POST
 def report(request: HttpRequest, slug: str, reason_id: int) -> HttpResponse:
+    """Report a reason of the group as abusive, without losing what is being typed.
+
+    The report button submits the reasons form to this address, so without JavaScript the
+    page comes back with the drafts as typed (nothing saved); the script sends the report
+    alone and asks for JSON, and the page is not reloaded at all.
+    """
     found = _participant_or_entry(request, slug)
     if isinstance(found, HttpResponse):
         return found
     participant = found
     language = _language(request, participant.poll, participant)
-    del language
+    reported = False
     if participant.step == Step.DELIBERATION:
         actions.report_reason(participant=participant, reason_id=reason_id)
+        reports = ReasonReport.objects.filter(participant=participant, reason_id=reason_id)
+        reported = reports.exists()
+    if "application/json" in request.headers.get("Accept", ""):
+        with translation.override(language):
+            message = _("Thank you. A moderator will look at this reason.")
+        return _finish(request, JsonResponse({"reported": reported, "message": message}))
+    typing = any(name.startswith("r-") for name in request.POST)
+    if participant.step == Step.DELIBERATION and typing:
+        spec = poll_spec(participant.poll)
+        reasons = reasons_form(request.POST, spec=spec, participant=participant)
+        response = render_step(
+            request,
+            poll=participant.poll,
+            participant=participant,
+            step=Step.DELIBERATION,
+            posted=Posted.kept(request.POST, reasons),
+            extra={
+                **(_extra(request, participant, Step.DELIBERATION) or {}),
+                # The page's forms post to the step's address, not to this report's.
+                "path": flow.url_of(slug, Place(Step.DELIBERATION, 0)),
+                "reported_id": reason_id,
+            },
+        )
+        response["Cache-Control"] = NO_STORE
+        return _finish(request, response)
     target = flow.url_of(slug, flow.current_place(participant))
     return _finish(request, redirect(f"{target}?reported={reason_id}#reason-{reason_id}"))
