@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from results.models import ApiToken, Grant, Webhook
+from results.webhooks import check_webhook_url
 from surveys.journey.tokens import hash_token, new_token
 from surveys.models import Poll
 
@@ -139,8 +140,6 @@ def register_webhook(*, poll: Poll, url: str, events: list[str], user: Any) -> W
     Any grant may register one, aggregates included: ``snapshot.ready`` carries the snapshot's
     metadata only (id, time, participant count, fingerprint), which that level may read, and
     ``export.ready`` is sent only to the webhooks of the user who started the export."""
-    from results.webhooks import check_webhook_url
-
     check_webhook_url(url)
     unknown = sorted(set(events) - set(Webhook.Event.values))
     if unknown:

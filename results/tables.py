@@ -5,6 +5,25 @@ this order). The API serves them as JSON and CSV with the same fields, the data 
 them, and the codebook documents them from the descriptions below.
 """
 
+# A participant's design and paradata, one list for the API's participants endpoint (in this
+# order, public_id named "participant" and consented_at "started_at") and the wide export.
+PARTICIPANT_FIELDS = (
+    "public_id",
+    "arm",
+    "group",
+    "position_order",
+    "option_order",
+    "weight",
+    "language",
+    "step_times",
+    "position_seconds",
+    "flags",
+    "imported",
+    "consented_at",
+    "briefed_at",
+    "completed_at",
+)
+
 ITEMS = {
     "item": "Question key of the paired item (ratings of options and other paired ratings).",
     "arm": "all, treatment or control.",

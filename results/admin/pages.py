@@ -14,6 +14,9 @@ from django.urls import URLPattern, path
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
+from results.compute.progress import UnknownJob, job_status
+from results.models import ResultSnapshot
+from results.tasks import request_recompute
 from surveys.models import Poll, Question, localized
 
 ARMS = ("all", "treatment", "control")
@@ -131,8 +134,6 @@ class ResultsMixin:
         return get_object_or_404(Poll.objects.readable_by(request.user), pk=poll_id)
 
     def results_view(self, request: HttpRequest, poll_id: int) -> TemplateResponse:
-        from results.models import ResultSnapshot
-
         poll = self.readable_poll(request, poll_id)
         snapshot = ResultSnapshot.objects.latest_for(poll)
         payload = snapshot.payload if snapshot else {}
@@ -169,15 +170,11 @@ class ResultsMixin:
 
     def recompute_view(self, request: HttpRequest, poll_id: int) -> HttpResponse:
         poll = self.readable_poll(request, poll_id)
-        from results.tasks import request_recompute
-
         job_id = request_recompute(poll.pk)
         return JsonResponse({"job_id": job_id}, status=202)
 
     def job_view(self, request: HttpRequest, poll_id: int, job_id: str) -> HttpResponse:
         poll = self.readable_poll(request, poll_id)
-        from results.compute.progress import UnknownJob, job_status
-
         try:
             status = dict(job_status(job_id))
         except UnknownJob:

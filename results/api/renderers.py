@@ -1,12 +1,10 @@
-"""CSV for results tables: the same columns as the JSON, numbers plain, text neutralised."""
+"""CSV for results tables: the same columns as the JSON, written as the data package writes them."""
 
-import csv
-import io
 from typing import Any
 
 from rest_framework.renderers import BaseRenderer
 
-from results.exports.package import csv_value
+from results.exports.writers import table_csv
 
 
 class TableCSVRenderer(BaseRenderer):
@@ -20,10 +18,4 @@ class TableCSVRenderer(BaseRenderer):
         accepted_media_type: str | None = None,
         renderer_context: dict[str, Any] | None = None,
     ) -> bytes:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        columns = data["columns"]
-        writer.writerow(columns)
-        for row in data["rows"]:
-            writer.writerow([csv_value(row.get(column)) for column in columns])
-        return buffer.getvalue().encode()
+        return table_csv(data["rows"], data["columns"])

@@ -58,6 +58,10 @@ class PollDetailSerializer(PollSerializer):
         fields = (*PollSerializer.Meta.fields, "definition", "variables", "links")
 
 
+# The API's names for two model fields of results.tables.PARTICIPANT_FIELDS.
+API_NAMES = {"public_id": "participant", "consented_at": "started_at"}
+
+
 class ParticipantSerializer(serializers.ModelSerializer):
     participant = serializers.CharField(source="public_id", help_text="Pseudonymous id.")
     position_order = serializers.ListField(child=serializers.CharField())
@@ -71,20 +75,7 @@ class ParticipantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Participant
         fields = (
-            "participant",
-            "arm",
-            "group",
-            "position_order",
-            "option_order",
-            "weight",
-            "language",
-            "step_times",
-            "position_seconds",
-            "flags",
-            "imported",
-            "started_at",
-            "briefed_at",
-            "completed_at",
+            *(API_NAMES.get(name, name) for name in tables.PARTICIPANT_FIELDS),
             "completed",
         )
 

@@ -23,7 +23,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from results import access
+from results import access, tasks
 from results.api.base import PollScoped, ResearchAPIView, as_id
 from results.api.links import Links
 from results.api.schema import BAD_REQUEST, COMMON_ERRORS, MICRODATA_ERRORS, error
@@ -39,6 +39,7 @@ from results.api.serializers import (
     WebhookDeliverySerializer,
     WebhookSerializer,
 )
+from results.compute.progress import job_status
 from results.exports import package
 from results.exports.import_jobs import (
     inline_limit,
@@ -66,9 +67,7 @@ class RecomputeView(PollScoped, ResearchAPIView):
 
     @extend_schema(request=None, responses={202: RecomputeSerializer, **COMMON_ERRORS})
     def post(self, request: Request, slug: str) -> Response:
-        from results.tasks import request_recompute
-
-        job_id = request_recompute(self.poll.pk)
+        job_id = tasks.request_recompute(self.poll.pk)
         status_url = Links(request, self.poll).url("recompute-status", job_id=job_id)
         return Response(
             {"job_id": job_id, "status_url": status_url},
@@ -84,8 +83,6 @@ class RecomputeStatusView(PollScoped, ResearchAPIView):
 
     @extend_schema(responses={200: RecomputeStatusSerializer, **COMMON_ERRORS})
     def get(self, request: Request, slug: str, job_id: str) -> Response:
-        from results.compute.progress import job_status
-
         poll = self.poll  # the grant first: without it, even a job's progress is not found
         if not JOB_ID.fullmatch(job_id):
             raise Http404
@@ -164,7 +161,11 @@ class ExportView(PollScoped, ResearchAPIView):
         poll = self.poll
         if params.validated_data["background"] or poll.answers.count() > package.stream_limit():
             job = package.start_export_job(
-                poll=poll, user=request.user, fmt=fmt.name, api_token=request.auth
+                poll=poll,
+                user=request.user,
+                fmt=fmt.name,
+                api_token=request.auth,
+                enqueue=tasks.build_export.delay,
             )
             links = Links(request, poll)
             data = ExportJobSerializer(job, context={"links": links}).data
@@ -284,7 +285,9 @@ class ImportView(PollScoped, ResearchAPIView):
         if file.size > settings.IMPORT_MAX_BYTES:
             return upload_too_large(file.size)
         if file.size > inline_limit():
-            job = start_import_job(poll=self.poll, user=request.user, upload=file)
+            job = start_import_job(
+                poll=self.poll, user=request.user, upload=file, enqueue=tasks.run_import.delay
+            )
             job.refresh_from_db()  # run already if tasks are eager (the embedded default)
             links = Links(request, self.poll)
             data = ImportJobSerializer(show_live_progress(job), context={"links": links}).data

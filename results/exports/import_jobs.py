@@ -14,7 +14,9 @@ from django.core.cache import cache
 from django.core.files import File
 from django.db import connection, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
+from results.access import may_import
 from results.exports.imports import MAX_UPLOAD_BYTES, ImportFailed, import_responses
 from results.models import ImportJob
 from surveys.models import Poll
@@ -41,8 +43,12 @@ def too_large(size: int) -> str:
 
 
 @transaction.atomic
-def start_import_job(*, poll: Poll, user: Any, upload: File) -> ImportJob:
-    """Store the upload under MEDIA_ROOT/imports/ (not served) and queue its import on commit."""
+def start_import_job(
+    *, poll: Poll, user: Any, upload: File, enqueue: Callable[[int], object]
+) -> ImportJob:
+    """Store the upload under MEDIA_ROOT/imports/ (not served) and queue its import on commit:
+    ``enqueue(job_id)`` sends the task (the caller passes it, so this module never imports the
+    tasks that import it)."""
     job = ImportJob(poll=poll, user=user, size=upload.size, message="queued")
     job.upload.save(f"{uuid.uuid4().hex}.csv", upload, save=False)
     try:
@@ -51,17 +57,13 @@ def start_import_job(*, poll: Poll, user: Any, upload: File) -> ImportJob:
         job.upload.delete(save=False)
         raise
     # A rollback after this point (the caller's transaction) must not leave the file behind.
-    transaction.on_commit(lambda: _enqueue(job.pk), robust=True)
+    transaction.on_commit(lambda: _enqueue(enqueue, job.pk), robust=True)
     return job
 
 
-def _enqueue(job_id: int) -> None:
-    from kombu.exceptions import OperationalError
-
-    from results.jobs import run_import
-
+def _enqueue(enqueue: Callable[[int], object], job_id: int) -> None:
     try:
-        run_import.delay(job_id)
+        enqueue(job_id)
     except OperationalError:
         _finish_unexpectedly(job_id, "failed: the job queue is unreachable; upload again later")
         raise
@@ -138,8 +140,6 @@ def run_import_job(*, job_id: int) -> ImportJob:
     finished job is left alone; and a task redelivered while the first still runs (a long import
     outlasts the broker's visibility timeout) finds the job's lock taken and stops.
     """
-    from results.access import may_import
-
     job = ImportJob.objects.select_related("poll", "user").get(pk=job_id)
     if job.state in FINISHED:
         _discard_upload(job_id)

@@ -1,9 +1,10 @@
 """Export files: one writer per format, the zipped data package, and export jobs (a Celery task
 builds large exports into a file that can be downloaded, by a signed link, until it expires).
+
+The task lives in ``results.tasks`` and calls ``run_export_job``; whoever starts a job passes
+the task's ``delay`` in, so nothing here imports the tasks module back.
 """
 
-import csv
-import io
 import json
 import tempfile
 import zipfile
@@ -20,9 +21,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from results import tables
+from results.access import has_microdata
 from results.exports import codebook
 from results.exports import writers as exports
 from results.models import ApiToken, ExportJob, ResultSnapshot, Webhook
+from results.webhooks import announce
 from surveys.definition.files import dump_poll
 from surveys.models import Poll, localized
 
@@ -86,29 +89,6 @@ def write_export(poll: Poll, fmt: str, path: Path, *, progress: Progress | None 
 # --- the data package ------------------------------------------------------------------------
 
 
-def table_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> bytes:
-    columns = columns or (list(rows[0]) if rows else [])
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([csv_value(row.get(column)) for column in columns])
-    return buffer.getvalue().encode()
-
-
-def csv_value(value: Any) -> Any:
-    """A results cell for CSV: numbers plain, booleans lower case, text neutralised."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return exports.neutralise(value)
-    if isinstance(value, (dict, list)):
-        return exports.neutralise(json.dumps(value, ensure_ascii=False))
-    return value
-
-
 def result_tables(snapshot: ResultSnapshot | None) -> dict[str, bytes]:
     """The snapshot's flat tables as CSV files (the options sub-tables one file each)."""
     if snapshot is None:
@@ -116,11 +96,13 @@ def result_tables(snapshot: ResultSnapshot | None) -> dict[str, bytes]:
     payload = snapshot.payload
     files = {}
     for name in ("items", "did", "gaps"):
-        files[f"results/{name}.csv"] = table_csv(payload.get(name, []), list(tables.TABLES[name]))
-    files["results/knowledge.csv"] = table_csv(payload.get("knowledge", []))
+        files[f"results/{name}.csv"] = exports.table_csv(
+            payload.get(name, []), list(tables.TABLES[name])
+        )
+    files["results/knowledge.csv"] = exports.table_csv(payload.get("knowledge", []))
     for name, sub in (payload.get("options") or {}).items():
         if isinstance(sub, list):
-            files[f"results/options_{name}.csv"] = table_csv(sub)
+            files[f"results/options_{name}.csv"] = exports.table_csv(sub)
     files["results/snapshot.json"] = json.dumps(
         {
             "computed_at": snapshot.computed_at.isoformat(),
@@ -255,7 +237,7 @@ def write_package(poll: Poll, path: Path, *, progress: Progress | None = None) -
         with archive.open("data/answers_wide.csv", "w", force_zip64=True) as target:
             write_chunks(exports.wide_csv_chunks(poll), target)
         report(0.85, "writing the codebook and results")
-        archive.writestr("codebook.csv", table_csv(codebook.codebook_rows(poll)))
+        archive.writestr("codebook.csv", exports.table_csv(codebook.codebook_rows(poll)))
         archive.writestr(
             "datapackage.json",
             json.dumps(datapackage(poll, snapshot), indent=2, ensure_ascii=False),
@@ -278,21 +260,22 @@ def stream_limit() -> int:
 
 @transaction.atomic
 def start_export_job(
-    *, poll: Poll, user: Any, fmt: str, api_token: ApiToken | None = None
+    *,
+    poll: Poll,
+    user: Any,
+    fmt: str,
+    enqueue: Callable[[int], object],
+    api_token: ApiToken | None = None,
 ) -> ExportJob:
+    """A queued export; ``enqueue(job_id)`` sends its task once the row is committed (the
+    caller passes the task, so this module never imports the tasks that import it)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     job = ExportJob.objects.create(
         poll=poll, user=user, api_token=api_token, format=fmt, message="queued"
     )
-    transaction.on_commit(lambda: _enqueue(job.pk), robust=True)
+    transaction.on_commit(lambda: enqueue(job.pk), robust=True)
     return job
-
-
-def _enqueue(job_id: int) -> None:
-    from results.jobs import build_export
-
-    build_export.delay(job_id)
 
 
 def set_progress(job_id: int, fraction: float, message: str) -> None:
@@ -325,8 +308,6 @@ def run_export_job(*, job_id: int) -> ExportJob:
 
 @transaction.atomic
 def finish_export_job(*, job: ExportJob, path: Path) -> None:
-    from results.webhooks import announce
-
     with path.open("rb") as source:
         job.file.save(path.name, File(source), save=False)
     now = timezone.now()
@@ -365,8 +346,6 @@ def download_signature(job: ExportJob) -> str:
 def link_still_granted(job: ExportJob) -> bool:
     """A signed link is only as good as what issued it: the user's microdata grant on the poll
     and, when a token asked for the export, that token, both checked at download time."""
-    from results.access import has_microdata
-
     if (
         job.api_token_id is not None
         and not ApiToken.objects.active().filter(pk=job.api_token_id).exists()

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pyreadstat
 from django.db import connection
 
+from results import tables
 from results.exports.codebook import (
     DK_CODE,
     DK_TEXT,
@@ -67,6 +68,31 @@ ORDER BY a.participant_id
 def neutralise(text: str) -> str:
     """Prefix a quote to text a spreadsheet would run as a formula (OWASP CSV injection)."""
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_value(value: Any) -> Any:
+    """A results cell for CSV: numbers plain, booleans lower case, text neutralised."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, (dict, list)):
+        return neutralise(json.dumps(value, ensure_ascii=False))
+    return value
+
+
+def table_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> bytes:
+    """Rows of a results table (or the codebook) as CSV, in ``columns`` order (by default the
+    first row's keys): the data package's files and the API's ``?format=csv`` alike."""
+    columns = columns or (list(rows[0]) if rows else [])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([csv_value(row.get(column)) for column in columns])
+    return buffer.getvalue().encode()
 
 
 def long_sql(poll: Poll, *, for_csv: bool) -> str:
@@ -231,23 +257,6 @@ def long_parquet_chunks(poll: Poll) -> Iterator[bytes]:
 
 # --- wide -----------------------------------------------------------------------------------
 
-PARTICIPANT_FIELDS = (
-    "id",
-    "public_id",
-    "arm",
-    "group",
-    "position_order",
-    "option_order",
-    "weight",
-    "language",
-    "imported",
-    "consented_at",
-    "completed_at",
-    "flags",
-    "step_times",
-    "position_seconds",
-)
-
 
 def encode_answer(kind: str, value: Any, number: float | None, dont_know: bool) -> Any:
     """One answer as a wide cell, as the codebook documents it."""
@@ -293,7 +302,11 @@ def wide_rows(poll: Poll, questions: list[Question] | None = None) -> Iterator[l
         kinds[q.pk] = q.kind
         for wave in [1, 2] if q.paired else [1 if q.waves == Question.Waves.T1 else 2]:
             columns[(q.pk, wave)] = len(columns)
-    participants = Participant.objects.filter(poll=poll).order_by("id").values(*PARTICIPANT_FIELDS)
+    participants = (
+        Participant.objects.filter(poll=poll)
+        .order_by("id")
+        .values("id", *tables.PARTICIPANT_FIELDS)
+    )
     answers = iter(
         Answer.objects.filter(poll=poll)
         .order_by("participant_id")

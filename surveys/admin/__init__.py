@@ -27,6 +27,7 @@ from surveys.admin.inlines import (
     SectionInline,
     TranslatedFieldsMixin,
 )
+from surveys.admin.lifecycle import change_status
 from surveys.admin.moderation import moderate_reasons
 from surveys.admin.pages import PollToolsMixin, admin_url, poll_tabs, transitions_for
 from surveys.admin.preview import PreviewMixin
@@ -176,8 +177,6 @@ class PollAdmin(PreviewMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserSc
 
     @admin.action(description="Close the selected open polls")
     def close_polls(self, request: HttpRequest, queryset: QuerySet[Poll]) -> None:
-        from surveys.admin.lifecycle import change_status
-
         mine = queryset.filter(pk__in=Poll.objects.organised_by(request.user).values("pk"))
         closed = 0
         for poll in mine.filter(status=Poll.Status.OPEN):

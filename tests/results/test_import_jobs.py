@@ -15,6 +15,7 @@ from results.access import grant_access
 from results.exports.import_jobs import run_import_job, start_import_job
 from results.exports.imports import MAX_ERRORS
 from results.models import ImportJob
+from results.tasks import run_import
 from surveys.definition.files import save_poll, validate
 from surveys.models import Answer, Participant
 from tests.results.api_fixtures import *  # noqa: F403
@@ -227,7 +228,7 @@ def pending_job(target, importer, media) -> ImportJob:
     """A job whose task has not run (the test's transaction never commits)."""
     user, _ = importer
     upload = SimpleUploadedFile("big.csv", rows(5), content_type="text/csv")
-    return start_import_job(poll=target, user=user, upload=upload)
+    return start_import_job(poll=target, user=user, upload=upload, enqueue=run_import.delay)
 
 
 def job_url(job: ImportJob) -> str:
@@ -341,7 +342,7 @@ def test_an_unreachable_queue_fails_the_job_and_deletes_the_file(
 ):
     from kombu.exceptions import OperationalError
 
-    from results.jobs import run_import
+    from results.tasks import run_import
 
     def unreachable(*args, **kwargs):
         raise OperationalError("Error 111 connecting to redis:6379")
