@@ -19,6 +19,8 @@ from typing import Any
 import jsonschema
 import jsonschema.validators
 import yaml
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
 from surveys.definition import schedule
@@ -120,7 +122,10 @@ TRANSLATED = {
     "label",
     "min_label",
     "max_label",
+    "run_by",
 }
+# The definition's ``consent`` keys are the poll's fields of the same names.
+CONSENT_FIELDS = ("run_by", "contact_email", "duration_minutes")
 
 
 def _source_problems(data: dict[str, Any]) -> list[Problem]:
@@ -157,6 +162,12 @@ def _cross_problems(data: dict[str, Any]) -> list[Problem]:
                 add(Problem(format_path([part, index, "key"]), f"duplicate key '{item['key']}'"))
 
     problems += _source_problems(data)
+    email = data.get("consent", {}).get("contact_email")
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            add(Problem(format_path(["consent", "contact_email"]), "not an email address"))
     _, timing_problems = schedule.read_definition(data.get("schedule", {}))
     problems += [
         Problem(format_path(["schedule", key] if key else ["schedule"]), problem)
@@ -295,6 +306,10 @@ def save_poll(*, data: dict[str, Any], source: str) -> tuple[Poll, bool]:
         "question": data["question"],
         "intro": data.get("intro", {}),
         **{name: design[name] for name in DESIGN_FIELDS if name in design},
+        # A file without them clears them, as it does the schedule.
+        "run_by": data.get("consent", {}).get("run_by", {}),
+        "contact_email": data.get("consent", {}).get("contact_email", ""),
+        "duration_minutes": data.get("consent", {}).get("duration_minutes"),
         # A file without a schedule runs in one sitting, whatever the poll had before.
         **vars(schedule.read_definition(data.get("schedule", {}))[0]),
     }
@@ -419,6 +434,7 @@ def dump_poll(poll: Poll) -> dict[str, Any]:
         "languages": poll.languages,
         **_compact({"title": poll.title, "question": poll.question, "intro": poll.intro}),
         "design": design,
+        **_compact({"consent": _compact({name: getattr(poll, name) for name in CONSENT_FIELDS})}),
         **_compact({"schedule": schedule.to_definition(schedule.Schedule.of(poll))}),
         "sections": [
             _compact({"key": s.key, "title": s.title, "intro": s.intro})

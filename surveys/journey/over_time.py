@@ -1,22 +1,27 @@
-"""The pages of a poll over time: not open yet, see you on <date> (with the return link and a
-calendar file), and the briefing offered read-only to the control arm after its T2.
+"""The pages of a poll over time: not open yet, see you on <date> (with the return link, a
+calendar file and the optional email reminder), the briefing offered read-only to the control
+arm after its T2, and withdrawal (the confirmation, and the page a withdrawn link shows).
 
-Free of writes, like ``surveys.journey.pages``; the views decide who may see what.
+Writes go through ``surveys.journey.actions`` and ``surveys.journey.reminders``; the views
+decide who may see what.
 """
 
 from datetime import UTC, datetime, timedelta
 
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from surveys.definition import markup, schedule
 from surveys.definition.spec import poll_spec
-from surveys.journey import tokens
+from surveys.journey import access, actions, flow, reminders, tokens
 from surveys.journey.pages import render_step
-from surveys.models import Participant, Poll
+from surveys.models import Participant, Poll, ReminderAddress, Withdrawal, localized
 
 Step = Participant.Step
 
@@ -26,18 +31,125 @@ def return_url(request: HttpRequest, participant: Participant) -> str:
     return request.build_absolute_uri(reverse("surveys:return", args=[token]))
 
 
-def wait_page(request: HttpRequest, participant: Participant) -> HttpResponse:
-    """See you on <date>: the participant's return link, to copy or put in a calendar."""
+def wait_page(
+    request: HttpRequest, participant: Participant, *, email: str = "", error: str = ""
+) -> HttpResponse:
+    """See you on <date>: the participant's return link, to copy or put in a calendar, and
+    the optional reminder by email (``email`` and ``error`` bring back a rejected address)."""
+    address = (
+        ReminderAddress.objects.filter(participant_id=participant.pk)
+        .values_list("email", flat=True)
+        .first()
+    )
     response = render_step(
         request,
         poll=participant.poll,
         participant=participant,
         step=Step.WAIT,
-        extra={"return_url": return_url(request, participant)},
+        extra={
+            "return_url": return_url(request, participant),
+            "reminder_url": reverse("surveys:reminder", args=[participant.poll.slug]),
+            "reminder_email": address or "",
+            "reminder_given": email,
+            "reminder_error": error,
+            "reminder_news": request.GET.get("reminder", ""),
+            "title_prefix": _("Error:") if error else "",
+        },
     )
-    # The page carries a personal link: no shared cache may keep it.
+    if error:
+        response.status_code = 400
+    # The page carries a personal link (and perhaps an address): no shared cache may keep it.
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def reminder_submitted(request: HttpRequest, participant: Participant) -> HttpResponse:
+    """The see-you page's reminder form: keep the address (``send``) or delete it
+    (``forget``), then back to the page with a word on what was done."""
+    wait_url = reverse("surveys:wait", args=[participant.poll.slug])
+    if participant.step != Step.WAIT:
+        return redirect(flow.url_of(participant.poll.slug, flow.current_place(participant)))
+    if request.POST.get("action") == "forget":
+        reminders.forget_address(participant_id=participant.pk)
+        return redirect(f"{wait_url}?reminder=forgotten#reminder")
+    given = request.POST.get("email", "").strip()
+    language = participant.language if participant.language in participant.poll.languages else "en"
+    try:
+        email = forms.EmailField(max_length=254).clean(given)
+    except ValidationError:
+        with translation.override(language):
+            error = _("Enter an email address in the form name@example.org.")
+        return wait_page(request, participant, email=given, error=error)
+    reminders.save_address(
+        participant_id=participant.pk, email=email, site=request.build_absolute_uri("/")[:-1]
+    )
+    return redirect(f"{wait_url}?reminder=saved#reminder")
+
+
+def withdrawal(request: HttpRequest, participant: Participant, language: str) -> HttpResponse:
+    """/p/<slug>/withdraw/: what withdrawing deletes, and a button that does it (POST, CSRF);
+    then the browser forgets the participant and goes to the page that confirms it."""
+    poll = participant.poll
+    if request.method == "POST":
+        actions.withdraw(participant_id=participant.pk)
+        response = redirect("surveys:withdrawn", poll.slug)
+        response.delete_cookie(access.cookie_name(poll.slug), samesite="Lax")
+        return response
+    with translation.override(language):
+        response = render(
+            request,
+            "surveys/journey/withdraw.html",
+            {
+                "poll_title": localized(poll.title, language),
+                "language": language,
+                "languages": _languages(poll),
+                "path": request.path,
+                "back_url": flow.url_of(poll.slug, flow.current_place(participant)),
+                "reminder": participant.step == Step.WAIT,
+            },
+        )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def withdrawn_page(
+    request: HttpRequest, poll: Poll, language: str, status: int = 200
+) -> HttpResponse:
+    """You have withdrawn: shown once after the withdrawal, and by the withdrawn person's
+    return or invitation link ever after (with 410: what it led to is gone)."""
+    with translation.override(language):
+        return render(
+            request,
+            "surveys/journey/withdrawn.html",
+            {
+                "poll_title": localized(poll.title, language),
+                "contact_email": poll.contact_email,
+                "language": language,
+                "languages": _languages(poll),
+                "path": request.path,
+            },
+            status=status,
+        )
+
+
+def withdrawn_link(request: HttpRequest, token: str) -> HttpResponse | None:
+    """The page for a return or invitation link of someone who withdrew; None for any other
+    token (the caller answers those with the one 404 and counts the failure)."""
+    digest = tokens.hash_token(token)
+    found = (
+        Withdrawal.objects.filter(Q(return_token_hash=digest) | Q(invitation_token_hash=digest))
+        .select_related("poll")
+        .first()
+    )
+    if found is None:
+        return None
+    language, _explicit = access.choose_language(request, poll=found.poll, participant=None)
+    return withdrawn_page(request, found.poll, language, status=410)
+
+
+def _languages(poll: Poll) -> list[tuple[str, str]]:
+    names = {"en": "English", "uk": "Українська"}
+    return [(code, names.get(code, code)) for code in poll.languages]
 
 
 def not_startable(

@@ -29,6 +29,8 @@ from surveys.models.participation import (
     Reason,
     ReasonQuerySet,
     ReasonReport,
+    ReminderAddress,
+    Withdrawal,
 )
 
 __all__ = [
@@ -48,9 +50,11 @@ __all__ = [
     "Reason",
     "ReasonQuerySet",
     "ReasonReport",
+    "ReminderAddress",
     "Section",
     "Texts",
     "Wave",
+    "Withdrawal",
     "default_languages",
     "has_english",
     "localized",

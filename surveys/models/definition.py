@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from surveys.definition import schedule
@@ -140,6 +140,25 @@ class Poll(models.Model):
             "second, e.g. '7 00:00:00' for seven days. Fill in this or the date, not both."
         ),
     )
+    # What the welcome page tells before anyone agrees: who runs the poll, how to reach them,
+    # how long it takes (how to withdraw follows from the schedule and the contact).
+    run_by = models.JSONField(
+        _("run by"),
+        default=dict,
+        blank=True,
+        help_text=_('{language: text}: who runs the poll, e.g. {"en": "The Civic Lab, Kyiv"}.'),
+    )
+    contact_email = models.EmailField(
+        _("contact email"),
+        blank=True,
+        help_text=_("Where participants write with questions or to withdraw; on the welcome page."),
+    )
+    duration_minutes = models.PositiveSmallIntegerField(
+        _("minutes to take part"),
+        null=True,
+        blank=True,
+        help_text=_("About how long the whole poll takes, both questionnaires together."),
+    )
     deliberation_closes = models.DateTimeField(
         _("deliberation closes"),
         null=True,
@@ -184,6 +203,12 @@ class Poll(models.Model):
 
     def has_answers(self) -> bool:
         return self.answers.exists()
+
+    @property
+    def run_by_text(self) -> str:
+        """Who runs the poll, in the active language: participant pages render inside
+        ``translation.override(the participant's language)``."""
+        return localized(self.run_by, translation.get_language() or DEFAULT_LANGUAGE)
 
 
 class PollItem(models.Model):

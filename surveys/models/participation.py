@@ -1,11 +1,14 @@
 """What participants give: participants, answers in long form (participant x item x wave),
-reasons, reports on reasons and moderation decisions."""
+reasons, reports on reasons and moderation decisions; and, kept apart from all of it, the
+address for a reminder and the bare record that someone withdrew."""
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
 from surveys.models.definition import DEFAULT_LANGUAGE, Option, Poll, Question, Wave, new_public_id
@@ -60,6 +63,12 @@ class Participant(models.Model):
     position_order = models.JSONField(default=list, blank=True, help_text="Position keys shown.")
     option_order = models.JSONField(default=list, blank=True, help_text="Option keys shown.")
     group = models.PositiveIntegerField(null=True, blank=True, help_text="Small group within arm.")
+    group_language = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="The language the small group was formed in (the participant's at assignment; "
+        "their language may change later, the group's does not).",
+    )
     weight = models.FloatField(null=True, blank=True)
     language = models.CharField(max_length=10, default=DEFAULT_LANGUAGE)
     step = models.CharField(max_length=12, choices=Step.choices, default=Step.WELCOME)
@@ -201,6 +210,11 @@ class Reason(models.Model):
     option = models.ForeignKey(Option, on_delete=models.CASCADE, related_name="reasons")
     stance = models.CharField(max_length=8, choices=Stance.choices)
     text = models.TextField(max_length=2000)
+    language = models.CharField(
+        max_length=10,
+        default=DEFAULT_LANGUAGE,
+        help_text="The language the reason was written in (the participant's at the time).",
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.VISIBLE)
     report_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -252,3 +266,52 @@ class ModerationDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.reason_id}"
+
+
+class ReminderAddress(models.Model):
+    """An email address given on the see-you page for one reminder when the participant's
+    second questionnaire opens: kept apart from the answers (never exported, never in results),
+    and deleted as soon as the reminder is sent, when the participant withdraws and when the
+    poll closes. One per participant."""
+
+    participant = models.OneToOneField(
+        Participant, on_delete=models.CASCADE, related_name="reminder_address"
+    )
+    # Denormalised from the participant, so closing a poll deletes its addresses in one query.
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="reminder_addresses")
+    email = models.EmailField()
+    site = models.CharField(
+        max_length=200,
+        help_text="The site's address as the participant reached it (e.g. https://polls.example"
+        ".org): the reminder's link is built on it, from a host Django's ALLOWED_HOSTS admitted.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"reminder for {self.participant_id}"
+
+
+class Withdrawal(models.Model):
+    """That someone withdrew from a poll, and when: nothing about who, what they answered or
+    which group they were in. The link hashes (SHA-256 of the withdrawn participant's return
+    and invitation links, as the participant row held them) let those links say "you have
+    withdrawn" instead of "this link does not work"; without the link itself they name nobody."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="withdrawals")
+    withdrawn_at = models.DateTimeField(auto_now_add=True)
+    return_token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    invitation_token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-withdrawn_at"]
+
+    def __str__(self) -> str:
+        return f"withdrawal from {self.poll_id}"
+
+
+@receiver(post_save, sender=Poll)
+def forget_reminders_of_closed_poll(sender: type[Poll], instance: Poll, **kwargs: Any) -> None:
+    """Closing a poll deletes the reminder addresses given for it, however it is closed
+    through the models (the reminder task sweeps up after bulk updates)."""
+    if instance.status == Poll.Status.CLOSED:
+        ReminderAddress.objects.filter(poll=instance).delete()
