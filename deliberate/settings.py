@@ -188,7 +188,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 # Task modules outside tasks.py that the worker must load (export jobs and webhooks).
-CELERY_IMPORTS = ["results.jobs"]
+CELERY_IMPORTS = ["results.jobs", "surveys.journey.reminders"]
 CELERY_BEAT_SCHEDULE = {
     "reconcile-stale-results": {
         "task": "results.tasks.reconcile",
@@ -196,7 +196,19 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-expired-exports": {"task": "results.jobs.purge_expired_exports", "schedule": 3600},
     "send-due-webhooks": {"task": "results.jobs.send_due_webhooks", "schedule": 30},
+    "send-due-reminders": {"task": "surveys.reminders.send_due_reminders", "schedule": 60},
 }
+# Email (the participants' reminders): printed to the console in the embedded default; set
+# EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the EMAIL_* variables to send.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = 10
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Deliberate <noreply@localhost>")
 # Webhooks reach public addresses only; tests that deliver to a local server turn this on.
 WEBHOOK_ALLOW_LOOPBACK = env_bool("WEBHOOK_ALLOW_LOOPBACK", default=False)
 # The ports a webhook may target (comma-separated): 443 only, so deliveries cannot probe other

@@ -370,14 +370,14 @@ def _deliberation(
                 participant__arm=participant.arm,
                 participant__group=participant.group,
             )
-            .values_list("id", "participant_id", "option_id", "stance", "text")
+            .values_list("id", "participant_id", "option_id", "stance", "text", "language")
         )
         reported = set(
             ReasonReport.objects.filter(participant_id=participant.pk).values_list(
                 "reason_id", flat=True
             )
         )
-        for reason_id, author, option_id, stance, text in rows:
+        for reason_id, author, option_id, stance, text, written_in in rows:
             key = key_of.get(option_id)
             if key is None:
                 continue
@@ -390,6 +390,8 @@ def _deliberation(
                         "stance": stance,
                         "text": text,
                         "reported": reason_id in reported,
+                        # Labelled on the page when not the reader's language.
+                        "language": written_in if written_in != language else "",
                     }
                 )
     texts = markup.options_markup(spec, language)
