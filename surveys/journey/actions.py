@@ -13,7 +13,6 @@ from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Count, F
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from results.tasks import schedule_recompute
@@ -22,7 +21,7 @@ from surveys.definition.spec import PollSpec
 from surveys.journey import flow, paradata, tokens
 from surveys.journey.flow import Place
 from surveys.journey.forms import Given, GivenReason
-from surveys.models import Answer, Participant, Poll, Reason, ReasonReport, Withdrawal
+from surveys.models import Answer, Participant, Poll, Reason, ReasonReport
 
 Step = Participant.Step
 Arm = Participant.Arm
@@ -242,7 +241,7 @@ def assign_condition(
     participants against ``control_share`` after this one (clamped to 0..1), so the arms never
     drift more than one participant from the target. Position orders rotate through the
     positions within each arm (A first, B first, ...) and small groups fill in order of
-    arrival within the arm and the participant's language (see ``_small_group``).
+    arrival within the arm.
     """
     poll = Poll.objects.select_for_update().get(pk=participant.poll_id)
     counts = dict(
@@ -262,31 +261,7 @@ def assign_condition(
         positions = positions[shift:] + positions[:shift]
     participant.arm = arm
     participant.position_order = positions
-    participant.group = _small_group(poll, arm=arm, language=participant.language)
-    participant.group_language = participant.language
-
-
-def _small_group(poll: Poll, *, arm: str, language: str) -> int:
-    """The small group a new participant of ``arm`` who reads ``language`` joins: the first
-    group of that arm formed in that language with a free place, else a new group numbered
-    after every group of the arm. Groups are formed within a language so that each member can
-    read the others' reasons; group numbers stay unique within the arm whatever the language.
-    The caller holds the poll's row lock, so two assignments never take the same free place."""
-    in_arm = Participant.objects.filter(poll=poll, arm=arm, group__isnull=False)
-    of_language = in_arm.filter(group_language=language).values("group")
-    free = (
-        in_arm.filter(group__in=of_language)
-        .values("group")
-        .annotate(members=Count("id"))
-        .filter(members__lt=poll.group_size)
-        .order_by("group")
-        .values_list("group", flat=True)
-        .first()
-    )
-    if free is not None:
-        return int(free)
-    highest = in_arm.order_by("-group").values_list("group", flat=True).first()
-    return (highest or 0) + 1
+    participant.group = in_arm // poll.group_size + 1
 
 
 @transaction.atomic
@@ -329,13 +304,12 @@ def submit_reasons(*, participant_id: int, spec: PollSpec, reasons: list[GivenRe
                     option_id=option_ids[r.option],
                     stance=r.stance,
                     text=r.text,
-                    language=participant.language,
                 )
                 for r in reasons
             ],
             update_conflicts=True,
             unique_fields=["participant", "option"],
-            update_fields=["stance", "text", "language"],
+            update_fields=["stance", "text"],
         )
     now = timezone.now()
     seconds = paradata.seconds_between(participant.page_started_at, now)
@@ -390,46 +364,3 @@ def keep_return_link(*, participant_id: int) -> None:
     wanted = tokens.hash_token(tokens.return_token(participant.public_id))
     if participant.return_token_hash != wanted:
         Participant.objects.filter(pk=participant_id).update(return_token_hash=wanted)
-
-
-@transaction.atomic
-def withdraw(*, participant_id: int) -> bool:
-    """Withdraw a participant from their poll: delete their answers, reasons (with the reports
-    and moderation decisions on them), their own reports, their reminder address and the
-    participant row itself, and keep only a ``Withdrawal`` that says it happened. False when
-    there is nobody to withdraw (already withdrawn: a repeated or concurrent POST).
-
-    Results hold only participants who completed, so a recompute is scheduled (as on
-    completion) when this one had; the release rule counts them among those who changed.
-    """
-    participant = (
-        Participant.objects.select_for_update(of=("self",))
-        .select_related("poll")
-        .filter(pk=participant_id)
-        .first()
-    )
-    if participant is None:
-        return False
-    # Their reports no longer count against other people's reasons: a reason reported only by
-    # them is visible again, as it was before (a moderator's hiding stays).
-    reported = list(
-        ReasonReport.objects.filter(participant=participant).values_list("reason_id", flat=True)
-    )
-    if reported:
-        Reason.objects.filter(pk__in=reported).update(
-            report_count=Greatest(F("report_count") - 1, 0)
-        )
-        Reason.objects.filter(pk__in=reported, report_count=0, state=Reason.State.REPORTED).update(
-            state=Reason.State.VISIBLE
-        )
-    Withdrawal.objects.create(
-        poll_id=participant.poll_id,
-        return_token_hash=participant.return_token_hash,
-        invitation_token_hash=participant.token_hash,
-    )
-    completed = participant.completed_at is not None
-    poll_id = participant.poll_id
-    participant.delete()
-    if completed:
-        schedule_recompute(poll_id)
-    return True

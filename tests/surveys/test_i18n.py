@@ -68,3 +68,31 @@ def test_ukrainian_has_three_plural_forms_chosen_by_the_standard_rule() -> None:
                 "%(count)s question needs an answer.", "%(count)s questions need an answer.", count
             ) % {"count": count}
             assert shown == message
+
+
+@pytest.mark.django_db
+def test_switching_language_mid_page_keeps_the_unsaved_answers_and_saves_none() -> None:
+    from surveys.models import Answer
+
+    poll = make_poll(design={"control_share": 0.0})
+    client = Client()
+    start(client, poll)
+    url = f"/p/{poll.slug}/t1/1/"
+    page = client.get(url).content.decode()
+    assert '<form method="post" action="/p/small-poll/t1/1/" novalidate id="step-form">' in page
+    assert re.search(
+        r'<button[^>]*form="step-form"[^>]*formaction="/p/small-poll/t1/1/\?lang=uk"', page
+    )
+    response = client.post(
+        f"{url}?lang=uk", {"wave": "1", "q-rate_exit": "3", "q-rate_aid": "dk", "draft": "uk"}
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<html lang="uk">' in html and "Policies (uk)" in html
+    assert 'name="q-rate_exit" value="3" checked' in html
+    assert 'name="q-rate_aid" value="dk" checked' in html
+    # Not submitted: no message for the question left blank, nothing stored, still on page 1.
+    assert "Є проблема" not in html
+    assert not Answer.objects.exists()
+    assert client.get(f"/p/{poll.slug}/")["Location"] == url
+    assert client.cookies["django_language"].value == "uk"

@@ -399,3 +399,44 @@ def test_the_ukrainian_summary_uses_the_right_plural_form() -> None:
         f'<a href="#{first_question(html)}">3 запитання потребують відповіді.</a>'
         in error_summary(html)
     )
+
+
+def at_deliberation_of(poll: Poll) -> tuple[Client, str]:
+    client = Client()
+    start(client, poll)
+    answer_wave(client, poll.slug, "t1", T1_PAGES)
+    for page in (1, 2, 3):
+        post_page(client, f"/p/{poll.slug}/briefing/{page}/", {})
+    return client, f"/p/{poll.slug}/deliberation/"
+
+
+def test_the_first_to_deliberate_read_the_briefings_arguments_beside_no_reasons() -> None:
+    poll = make_poll(design={"control_share": 0.0, "group_size": 4})
+    Poll.objects.filter(pk=poll.pk).update(deliberation_closes=None)
+    client, url = at_deliberation_of(poll)
+    html = client.get(url).content.decode()
+    assert html.count('<details class="briefing-arguments" open>') == 3
+    assert "Arguments for and against, from the briefing" in html
+    assert "No reasons from your group yet." in html
+    assert "Reasons arrive over time" not in html
+
+
+def test_with_a_window_the_first_to_deliberate_get_the_date_and_a_return_link() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    poll = make_poll(design={"control_share": 0.0, "group_size": 4})
+    closes = timezone.now() + timedelta(days=3)
+    Poll.objects.filter(pk=poll.pk).update(deliberation_closes=closes)
+    client, url = at_deliberation_of(poll)
+    html = client.get(url).content.decode()
+    assert "Reasons arrive over time" in html
+    assert "briefing-arguments" not in html
+    link = re.search(r'id="return-url" class="copy-source" readonly value="([^"]+)"', html)
+    assert link is not None
+    # The link brings the participant back to the deliberation from another device.
+    elsewhere = Client()
+    response = elsewhere.get(link.group(1).replace("http://testserver", ""))
+    assert response["Location"] == url
+    assert "Reasons arrive over time" in elsewhere.get(url).content.decode()

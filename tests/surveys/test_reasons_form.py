@@ -108,3 +108,91 @@ def test_a_long_option_text_is_cut_to_a_few_words_in_messages() -> None:
         "r-amnesty.stance": "You wrote a reason about “Offer Putin an amnesty and a quiet "
         "retirement,…”: say whether it is for or against."
     }
+
+
+def with_a_reason_to_report(lang: str = "en") -> tuple[Client, str, Reason]:
+    """A reader at the deliberation page of a group where another member gave a reason."""
+    author_client, url, author = at_deliberation()
+    post_page(author_client, url, {"r-exit.stance": "for", "r-exit.text": "Fewer deaths."})
+    reader = Client()
+    start(reader, author.poll, lang=lang)
+    answer_wave(reader, author.poll.slug, "t1", T1_PAGES)
+    for page in (1, 2, 3):
+        post_page(reader, f"/p/{author.poll.slug}/briefing/{page}/", {})
+    return reader, url, Reason.objects.get()
+
+
+DRAFTS = {
+    "r-aid.text": "Aid keeps them fighting, half typed",
+    "r-aid.stance": "against",
+    "r-escalate.text": "No stance chosen yet",
+}
+
+
+def test_reporting_without_javascript_brings_the_typed_reasons_back_unsaved() -> None:
+    reader, url, reason = with_a_reason_to_report()
+    page = reader.get(url).content.decode()
+    # The report button sends the reasons form along, to the report's address.
+    button = re.search(r'<button[^>]*class="link report"[^>]*>', page)
+    assert button is not None
+    assert 'form="reasons-form"' in button.group(0)
+    assert f'formaction="/p/{reason.poll.slug}/reasons/{reason.id}/report/#reason-{reason.id}"' in (
+        button.group(0)
+    )
+    response = reader.post(f"/p/{reason.poll.slug}/reasons/{reason.id}/report/", DRAFTS)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "private, no-store"
+    assert "Aid keeps them fighting, half typed</textarea>" in html
+    assert "No stance chosen yet</textarea>" in html
+    assert re.search(r'<input[^>]*name="r-aid\.stance" value="against"[^>]*checked', html)
+    # A draft is not a submission: no error for the reason without a stance, nothing saved.
+    assert "There is a problem" not in html and "say whether it is for or against" not in html
+    assert Reason.objects.count() == 1
+    assert "You reported this reason." in html
+    # The page's own form still posts to the step, not to the report.
+    assert f'<form method="post" action="{url}" novalidate id="reasons-form">' in html
+    reason.refresh_from_db()
+    assert (reason.state, reason.report_count) == ("reported", 1)
+
+
+def test_reporting_with_javascript_answers_json_and_counts_once() -> None:
+    reader, _, reason = with_a_reason_to_report("uk")
+    address = f"/p/{reason.poll.slug}/reasons/{reason.id}/report/"
+    response = reader.post(address, HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    assert response.json() == {
+        "reported": True,
+        "message": "Дякуємо. Модератор перегляне цей аргумент.",
+    }
+    assert reader.post(address, HTTP_ACCEPT="application/json").json()["reported"] is True
+    reason.refresh_from_db()
+    assert reason.report_count == 1
+
+
+def test_the_author_cannot_report_their_own_reason() -> None:
+    author_client, url, author = at_deliberation()
+    post_page(author_client, url, {"r-exit.stance": "for", "r-exit.text": "Mine."})
+    reason = Reason.objects.get()
+    response = author_client.post(
+        f"/p/{author.poll.slug}/reasons/{reason.id}/report/", HTTP_ACCEPT="application/json"
+    )
+    assert response.json()["reported"] is False
+    reason.refresh_from_db()
+    assert reason.report_count == 0
+
+
+def test_switching_language_on_the_reasons_page_keeps_them_unsaved() -> None:
+    client, url, participant = at_deliberation()
+    page = client.get(url).content.decode()
+    switch = re.search(r'<button[^>]*name="draft"[^>]*lang="uk"[^>]*>Українська</button>', page)
+    assert switch is not None and 'form="reasons-form"' in switch.group(0)
+    response = client.post(f"{url}?lang=uk", {**DRAFTS, "draft": "uk"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<html lang="uk">' in html
+    assert "Aid keeps them fighting, half typed</textarea>" in html
+    assert "Є проблема" not in html
+    assert Reason.objects.count() == 0
+    participant.refresh_from_db()
+    assert participant.step == "deliberation" and participant.language == "uk"

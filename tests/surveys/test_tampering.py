@@ -179,3 +179,37 @@ def test_posts_without_a_csrf_token_are_refused(journey: tuple[Client, Any, Part
     fresh = Client(enforce_csrf_checks=True)
     assert fresh.post(f"/p/{poll.slug}/", {"consent": "yes"}).status_code == 403
     assert Participant.objects.count() == 1
+
+
+def test_back_to_a_closed_step_says_it_is_closed_and_shows_no_form(
+    journey: tuple[Client, Any, Participant],
+) -> None:
+    client, poll, participant = journey
+    answer_wave(client, poll.slug, "t1", T1_PAGES)
+    for page in (1, 2, 3):
+        post_page(client, f"/p/{poll.slug}/briefing/{page}/", {})
+    deliberation = f"/p/{poll.slug}/deliberation/"
+    page = client.get(deliberation)
+    # Step pages are never kept by the browser: Back fetches them again.
+    assert page["Cache-Control"] == "private, no-store"
+    location = post_page(client, deliberation, {"r-exit.stance": "for", "r-exit.text": "Kept."})
+    assert location == f"/p/{poll.slug}/t2/1/"
+    # Browser Back from T2: the deliberation is closed; the participant is sent to T2, which
+    # says so, once.
+    back = client.get(deliberation)
+    assert back.status_code == 302 and back["Location"] == location
+    here = client.get(location)
+    html = here.content.decode()
+    assert "The step “Deliberation” is closed" in html
+    assert 'id="reasons-form"' not in html
+    assert here["Cache-Control"] == "private, no-store"
+    assert "is closed" not in client.get(location).content.decode()
+    # A form kept from before is sent anyway: nothing changes, and the page says why.
+    client.post(deliberation, {"r-exit.stance": "against", "r-exit.text": "Changed."})
+    assert list(Reason.objects.values_list("stance", "text")) == [("for", "Kept.")]
+    assert "The step “Deliberation” is closed" in client.get(location).content.decode()
+    # A skip ahead is refused without the closed-step notice (it was never open).
+    client.get(f"/p/{poll.slug}/done/")
+    assert "is closed" not in client.get(location).content.decode()
+    participant.refresh_from_db()
+    assert participant.step == "t2"
