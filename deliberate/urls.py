@@ -9,6 +9,8 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
+from results import public
+
 
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness probe for load balancers and compose health checks: no database access."""
@@ -38,6 +40,7 @@ urlpatterns = [
         name="api-redoc",
     ),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("p/<slug:slug>/results/", public.results, name="public-results"),
     path("", include("surveys.urls")),
 ]
 

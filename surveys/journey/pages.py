@@ -21,6 +21,7 @@ from django.utils import translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from surveys.admin.lifecycle import results_visible_to_participants
 from surveys.definition import markup, schedule
 from surveys.definition.markup import FormState
 from surveys.definition.spec import PollSpec, QuestionSpec, poll_spec
@@ -28,6 +29,7 @@ from surveys.journey import flow
 from surveys.journey.flow import Place
 from surveys.journey.forms import DK, QuestionnaireForm, ReasonsForm, field_name
 from surveys.models import Answer, Participant, Poll, Question, Reason, ReasonReport
+from surveys.templatetags import dotplot
 
 Step = Participant.Step
 # Stored answers of one wave as read with the participant: (question id, value, don't know).
@@ -433,49 +435,44 @@ def _done(
     ratings = {
         q.id: q for q in spec.questions if q.kind == "rating" and q.option and q.waves == "both"
     }
-    values: dict[tuple[int, int], Answer | tuple[Any, bool]] = {}
+    values: dict[tuple[int, int], tuple[Any, bool]] = {}
     if participant.pk:
         rows = Answer.objects.filter(
             participant_id=participant.pk, question_id__in=ratings
         ).values_list("question_id", "wave", "value", "dont_know")
         values = {(qid, wave): (value, dk) for qid, wave, value, dk in rows}
-    texts = markup.options_markup(spec, language)
+    # The participant's own answers, drawn and in words (surveys.templatetags.dotplot).
     movements = []
-    for question in ratings.values():
-        before = values.get((question.id, 1))
-        after = values.get((question.id, 2))
+    for number, question in enumerate(ratings.values(), 1):
+        before = dotplot.answer_value(values.get((question.id, 1)))
+        after = dotplot.answer_value(values.get((question.id, 2)))
+        scale = dotplot.Scale(
+            question.scale_min or 0,
+            10 if question.scale_max is None else question.scale_max,
+            spec.text(question.min_label, language),
+            spec.text(question.max_label, language),
+        )
         movements.append(
             {
-                "option": texts[question.option]["text"] if question.option else "",
-                "before": _shown(before),
-                "after": _shown(after),
-                "change": _change(before, after),
-                "max": question.scale_max,
+                "option": spec.text(spec.option(question.option or "").text, language),
+                "row": dotplot.Row(str(number), before, after),
+                "words": dotplot.describe(before, after, scale),
+                "scale": scale,
             }
         )
+    scales = {(m["scale"].low, m["scale"].high) for m in movements}
     return "surveys/journey/done.html", {
         "movements": movements,
+        "plot_rows": [m["row"] for m in movements],
+        # One figure needs one scale: options on different scales are listed in words only.
+        "plot_scale": movements[0]["scale"] if len(scales) == 1 else None,
+        "results_url": reverse("public-results", args=[spec.slug]),
+        "results_visible": bool(participant.poll_id)
+        and results_visible_to_participants(participant.poll),
         "positions_url": reverse("surveys:positions", args=[spec.slug])
         if participant.arm == Participant.Arm.CONTROL and spec.positions
         else "",
     }
-
-
-def _shown(answer: Any) -> str:
-    if answer is None:
-        return "-"
-    value, dont_know = answer
-    return _("don't know") if dont_know else str(value)
-
-
-def _change(before: Any, after: Any) -> str:
-    if before is None or after is None or before[1] or after[1]:
-        return "unknown"
-    if after[0] > before[0]:
-        return "up"
-    if after[0] < before[0]:
-        return "down"
-    return "same"
 
 
 def report_url(slug: str, reason_id: int) -> str:
