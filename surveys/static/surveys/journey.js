@@ -28,7 +28,7 @@
   });
 
   function fill(template, values) {
-    return template.replace(/%\((\w+)\)s/g, function (_, name) { return values[name]; });
+    return template.replace(/\{(\w+)\}/g, function (_, name) { return values[name]; });
   }
 
   // Ranking: the list itself is reordered (buttons, or dragging a row by its handle) and the
@@ -131,8 +131,8 @@
       // Dragging with a pointer (mouse, pen or finger) by the handle.
       handle.addEventListener("pointerdown", function (event) {
         event.preventDefault();
-        handle.setPointerCapture(event.pointerId);
         row.classList.add("dragging");
+        // Listened to on the document: moving the row in the page releases pointer capture.
         function move(e) {
           var others = current().filter(function (r) { return r !== row; });
           var before = null;
@@ -140,20 +140,18 @@
             var box = others[i].getBoundingClientRect();
             if (e.clientY < box.top + box.height / 2) { before = others[i]; break; }
           }
-          if (before !== row.nextElementSibling || (!before && row.nextElementSibling)) {
-            list.insertBefore(row, before);
-          }
+          if (row.nextElementSibling !== before) { list.insertBefore(row, before); }
         }
         function end() {
-          handle.removeEventListener("pointermove", move);
-          handle.removeEventListener("pointerup", end);
-          handle.removeEventListener("pointercancel", end);
+          document.removeEventListener("pointermove", move);
+          document.removeEventListener("pointerup", end);
+          document.removeEventListener("pointercancel", end);
           row.classList.remove("dragging");
           moved(row, ".up");
         }
-        handle.addEventListener("pointermove", move);
-        handle.addEventListener("pointerup", end);
-        handle.addEventListener("pointercancel", end);
+        document.addEventListener("pointermove", move);
+        document.addEventListener("pointerup", end);
+        document.addEventListener("pointercancel", end);
       });
     });
     keep.addEventListener("click", function () {
