@@ -452,11 +452,13 @@ def _done(
             spec.text(question.min_label, language),
             spec.text(question.max_label, language),
         )
+        move, scale_words = dotplot.describe_parts(before, after, scale)
         movements.append(
             {
                 "option": spec.text(spec.option(question.option or "").text, language),
                 "row": dotplot.Row(str(number), before, after),
-                "words": dotplot.describe(before, after, scale),
+                "move": move,
+                "scale_words": scale_words,
                 "scale": scale,
             }
         )

@@ -31,7 +31,7 @@ WIDTH = 340
 ROW = 28
 TOP = 24
 DK_COLUMN = 34
-CHAR = 6.6  # the width of an average character of 12-unit text, to size the label column
+CHAR = 7.2  # the width of an average bold character of 12-unit text, to size the label column
 
 
 @dataclass(frozen=True)
@@ -118,12 +118,15 @@ def scale_words(scale: Scale) -> str:
     return _("on a scale of %(low)s to %(high)s") % {"low": low, "high": high}
 
 
+def describe_parts(before: Value, after: Value, scale: Scale) -> tuple[str, str]:
+    """(the move, the scale in words); the scale is left out when no answer was a number."""
+    numeric = isinstance(before, float) or isinstance(after, float)
+    return movement_words(before, after), scale_words(scale) if numeric else ""
+
+
 def describe(before: Value, after: Value, scale: Scale) -> str:
     """One option's move with its scale, as the text alternative lists it."""
-    words = movement_words(before, after)
-    if isinstance(before, float) or isinstance(after, float):
-        return f"{words} {scale_words(scale)}"
-    return words
+    return " ".join(part for part in describe_parts(before, after, scale) if part)
 
 
 def _x(value: float, scale: Scale, left: float, right: float) -> float:

@@ -38,17 +38,20 @@ def whole_sample(snapshot: ResultSnapshot) -> dict[tuple[str, str], dict[str, An
     }
 
 
-def table_rows(page: str, option_key: str) -> dict[str, str]:
-    """The option's table rows by their group label (the row header)."""
+def table_rows(page: str, option_key: str) -> dict[str, tuple[str, str]]:
+    """The option's table rows by their group label: (the count under the label, the cells)."""
     section = re.search(
-        rf'<section class="option-result" aria-labelledby="option-{option_key}">'
-        r"(.*?)</section>",
+        rf'<section class="option-result" aria-labelledby="option-{option_key}">(.*?)</section>',
         page,
         re.S,
     )
     assert section, f"no section for {option_key}"
-    rows = re.findall(r'<tr>\s*<th scope="row">(.*?)</th>(.*?)</tr>', section.group(1), re.S)
-    return {label: cells for label, cells in rows}
+    rows = re.findall(
+        r'<tr>\s*<th scope="row">([^<]*?)(?: <span class="count">(.*?)</span>)?</th>(.*?)</tr>',
+        section.group(1),
+        re.S,
+    )
+    return {label: (count, cells) for label, count, cells in rows}
 
 
 def one_decimal(value: float, separator: str = ".") -> str:
@@ -100,8 +103,8 @@ def test_published_results_show_each_groups_averages_from_the_released_snapshot(
             ("control", "Did not discuss"),
         ):
             row = rows[(f"rate_{option}", arm)]
-            cells = shown[label]
-            assert f'<td class="num">{row["n_pairs"]}</td>' in cells
+            count, cells = shown[label]
+            assert count == f"{row['n_pairs']} people"
             first, second = one_decimal(row["mean_t1"]), one_decimal(row["mean_t2"])
             assert f"from {first} to {second}" in cells
             support = f"{whole(row['pct_support_t1'])}% → {whole(row['pct_support_t2'])}%"
@@ -115,7 +118,8 @@ def test_published_results_show_each_groups_averages_from_the_released_snapshot(
     assert "Результати опитування" in page and "Обговорювали" in page
     row = rows[("rate_exit", "all")]
     first, second = one_decimal(row["mean_t1"], ","), one_decimal(row["mean_t2"], ",")
-    assert f"з {first} до {second}" in table_rows(page, "exit")["Усі"]
+    count, cells = table_rows(page, "exit")["Усі"]
+    assert f"з {first} до {second}" in cells and count.endswith(("особа", "особи", "осіб"))
     assert f'href="/p/{poll.slug}/results/?lang=en"' in page
     assert client.get(f"/p/{poll.slug}/results/").content.decode().count("Обговорювали") >= 3
 
@@ -131,9 +135,10 @@ def test_groups_smaller_than_k_are_withheld_never_shown() -> None:
     for option in ("exit", "aid", "escalate"):
         shown = table_rows(page, option)
         for label in ("Discussed", "Did not discuss"):
-            assert "withheld (too few people)" in shown[label]
-            assert 'class="num"' not in shown[label]
-        assert "withheld" not in shown["Everyone"]
+            count, cells = shown[label]
+            assert count == "" and "withheld (too few people)" in cells
+            assert 'class="num"' not in cells
+        assert "withheld" not in shown["Everyone"][1]
     # The plots draw only the groups that are shown.
     assert "Did not discuss</text>" not in page and "Everyone</text>" in page
     assert "fewer than 7 people" in page
@@ -151,7 +156,7 @@ def test_a_snapshot_held_back_by_the_release_rule_is_never_shown() -> None:
     assert "from 40 people" in page and "from 42 people" not in page
     held_back = whole_sample(latest)[("rate_exit", "all")]
     shown = whole_sample(released)[("rate_exit", "all")]
-    cells = table_rows(page, "exit")["Everyone"]
+    cells = table_rows(page, "exit")["Everyone"][1]
     assert f"from {one_decimal(shown['mean_t1'])} to {one_decimal(shown['mean_t2'])}" in cells
     if (held_back["mean_t1"], held_back["mean_t2"]) != (shown["mean_t1"], shown["mean_t2"]):
         held = f"from {one_decimal(held_back['mean_t1'])} to {one_decimal(held_back['mean_t2'])}"
@@ -174,10 +179,8 @@ def test_the_page_carries_no_participant_level_value() -> None:
     for participant in Participant.objects.filter(poll=poll):
         assert participant.public_id not in page
     assert "private reason" not in page
-    # Every figure in the tables is a count of at least k or a one-decimal average or a
-    # whole percentage: no raw answer list, no single answer.
-    numbers = re.findall(r'<td class="num">(.*?)</td>', page, re.S)
-    counts = [int(cell) for cell in numbers if cell.strip().isdigit()]
-    assert counts and min(counts) >= poll.min_subgroup_size
+    # Every count on the page is of at least k people: no figure describes one person.
+    counts = [int(n) for n in re.findall(r'<span class="count">(\d+) people</span>', page)]
+    assert len(counts) == 9 and min(counts) >= poll.min_subgroup_size
     for column in ("subgroup_value", "public_id", "value", "dont_know"):
         assert column not in page
