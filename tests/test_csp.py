@@ -16,7 +16,7 @@ from results.compute.recompute import recompute_poll
 from results.simulate import add_simulated_participants
 from surveys.models import Poll
 from tests.factories import make_poll
-from tests.surveys.test_admin_support import client_for, poll_with_activity, staff
+from tests.surveys.admin_fixtures import client_for, poll_with_activity, staff
 from tests.surveys.test_journey import T1_PAGES, T2_PAGES, start
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from results.simulate import add_simulated_participants
 from surveys.models import Poll
 from tests.e2e.conftest import axe_violations, watch
 from tests.factories import make_poll
-from tests.surveys.test_admin_support import staff
+from tests.surveys.admin_fixtures import staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 TIMEOUT = 60_000

@@ -1,18 +1,14 @@
-"""Fixtures of the research API tests (imported by the test_api*, test_exports*, test_imports*,
-test_webhooks* and test_tokens* modules): a small poll with answers, researchers and tokens."""
+"""Helpers of the research API tests: the small poll's definition, its simulated answers, a
+sample results payload and a client with a bearer token. The fixtures built from them (``poll``,
+``snapshot``, ``make_researcher``, ``researcher``, ``outsider``) are in ``conftest.py``."""
 
 import random
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from results.access import grant_access, issue_api_token
-from results.models import ResultSnapshot
 from surveys.models import Answer, Participant, Poll, Question
 from tests.factories import small_definition, texts
 
@@ -162,60 +158,7 @@ def sample_payload() -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def poll(db: None) -> Poll:
-    from surveys.definition.files import save_poll, validate
-
-    data = validate(research_definition(), "<test>")
-    poll, _ = save_poll(data=data, source="<test>")
-    fill_poll(poll)
-    return poll
-
-
-@pytest.fixture
-def snapshot(poll: Poll) -> ResultSnapshot:
-    return ResultSnapshot.objects.create(
-        poll=poll,
-        n_participants=24,
-        n_treatment=12,
-        n_control=12,
-        fingerprint="f" * 64,
-        code_version="test",
-        payload=sample_payload(),
-        released_at=timezone.now(),  # aggregates-only grants read released snapshots only
-    )
-
-
-@pytest.fixture
-def make_researcher(db: None) -> Callable[..., tuple[Any, str]]:
-    def make(
-        name: str,
-        *,
-        polls: tuple[Poll, ...] = (),
-        can_import: bool = False,
-        level: str = "microdata",
-    ) -> Any:
-        user = get_user_model().objects.create_user(name, password="x-unused-password")
-        for poll in polls:
-            grant_access(user=user, poll=poll, level=level, can_import=can_import)
-        return user, issue_api_token(user=user, name="tests").secret
-
-    return make
-
-
 def bearer(secret: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return client
-
-
-@pytest.fixture
-def researcher(poll: Poll, make_researcher: Callable) -> APIClient:
-    _, secret = make_researcher("granted", polls=(poll,), can_import=True)
-    return bearer(secret)
-
-
-@pytest.fixture
-def outsider(poll: Poll, make_researcher: Callable) -> APIClient:
-    _, secret = make_researcher("outsider")
-    return bearer(secret)

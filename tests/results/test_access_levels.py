@@ -8,7 +8,6 @@ from django.urls import reverse
 
 from results.access import grant_access, has_microdata, may_import, revoke_grant
 from results.models import Grant
-from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import bearer
 
 pytestmark = pytest.mark.django_db

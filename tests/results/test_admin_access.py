@@ -14,7 +14,7 @@ from django.utils import timezone
 from results.models import ApiToken, ExportJob, Grant, ResultSnapshot, Webhook
 from surveys.journey.tokens import hash_token
 from tests.factories import make_poll
-from tests.surveys.test_admin_support import client_for, staff
+from tests.surveys.admin_fixtures import client_for, staff
 
 pytestmark = pytest.mark.django_db
 

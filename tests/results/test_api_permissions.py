@@ -8,7 +8,6 @@ from rest_framework.test import APIClient
 
 from results.compute.progress import create_job
 from results.models import ExportJob, Webhook
-from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import bearer
 
 pytestmark = pytest.mark.django_db

@@ -24,7 +24,6 @@ from results.compute.loading import load_poll_data
 from results.compute.recompute import build_payload, recompute_poll
 from surveys.models import Answer, Participant, Poll
 from tests.factories import make_poll, small_definition, texts
-from tests.results.api_fixtures import *  # noqa: F403 (the researcher fixtures)
 from tests.results.api_fixtures import bearer
 
 pytestmark = pytest.mark.django_db

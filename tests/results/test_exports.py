@@ -14,7 +14,6 @@ from django.urls import reverse
 from results.exports.codebook import DK_CODE
 from results.models import ExportJob
 from surveys.models import Answer, Participant
-from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import FORMULAS
 
 pytestmark = pytest.mark.django_db
@@ -332,3 +331,136 @@ def test_lowering_the_grant_to_aggregates_ends_the_signed_export_link(
     grant = Grant.objects.get(poll=poll)
     grant_access(user=grant.user, poll=poll, level="aggregates")
     assert client.get(link).status_code == 404
+
+
+# --- the writers themselves, called directly on two participants with known answers ----------
+
+
+@pytest.fixture
+def known(db) -> object:
+    """Two participants: one answers everything it is asked here, the other says don't know."""
+    from surveys.definition.files import save_poll, validate
+    from tests.results.api_fixtures import research_definition
+
+    poll, _ = save_poll(data=validate(research_definition(), "<test>"), source="<test>")
+    questions = {q.key: q for q in poll.questions.all()}
+    first = Participant.objects.create(
+        poll=poll, arm="treatment", group=1, position_order=["B", "A"], flags=["too_fast"]
+    )
+    second = Participant.objects.create(poll=poll, arm="control", position_order=["A", "B"])
+    answers = [
+        (first, "rate_exit", 1, 3, 3.0, False),
+        (first, "rate_exit", 2, 7, 7.0, False),
+        (first, "k_capital", 1, "lviv", 2.0, False),
+        (first, "leaning", 1, "right", 2.0, False),
+        (first, "budget", 1, -5.0, -5.0, False),
+        (first, "comment", 2, "=1+1", None, False),
+        (second, "rate_exit", 1, None, None, True),
+        (second, "rate_exit", 2, 10, 10.0, False),
+        (second, "leaning", 1, "left", 1.0, False),
+    ]
+    Answer.objects.bulk_create(
+        Answer(
+            poll=poll,
+            participant=who,
+            question=questions[key],
+            wave=wave,
+            value=value,
+            number=number,
+            dont_know=dk,
+        )
+        for who, key, wave, value, number, dk in answers
+    )
+    return poll, first, second
+
+
+def by_participant(frame: pd.DataFrame, participant: Participant) -> pd.Series:
+    return frame.set_index("participant").loc[participant.public_id]
+
+
+def test_wide_csv_writer_codes_choices_dont_know_and_neutralises_text(known):
+    from results.exports.writers import wide_csv_chunks
+
+    poll, first, second = known
+    body = b"".join(wide_csv_chunks(poll))
+    frame = pd.read_csv(io.BytesIO(body), keep_default_na=False, dtype=str)
+    one, two = by_participant(frame, first), by_participant(frame, second)
+    assert (one["rate_exit_t1"], one["rate_exit_t2"]) == ("3", "7")
+    assert (two["rate_exit_t1"], two["rate_exit_t2"]) == (str(DK_CODE), "10")
+    assert (one["leaning_t1"], two["leaning_t1"]) == ("2", "1")  # 1-based, the definition's order
+    assert (one["k_capital_t1"], two["k_capital_t1"]) == ("2", "")  # empty: not answered
+    assert one["budget_t1"] == "-5.0"  # a number, not neutralised text
+    assert (one["comment_t2"], two["comment_t2"]) == ("'=1+1", "")
+    assert (one["arm"], one["position_order"], one["flags"]) == ("treatment", "B;A", "too_fast")
+
+
+def test_long_csv_and_parquet_writers_carry_the_same_answers(known):
+    import pyarrow.parquet as pq
+
+    from results.exports.writers import long_csv_chunks, long_parquet_chunks
+
+    poll, _, second = known
+    text = pd.read_csv(io.BytesIO(b"".join(long_csv_chunks(poll))), keep_default_na=False)
+    table = pq.read_table(io.BytesIO(b"".join(long_parquet_chunks(poll)))).to_pandas()
+    assert len(text) == len(table) == 9
+    for frame in (text, table):
+        dk = frame[(frame["participant"] == second.public_id) & (frame["item"] == "rate_exit")]
+        assert dk.sort_values("wave")["dont_know"].astype(str).str.lower().tolist() == [
+            "true",
+            "false",
+        ]
+        budget = frame[frame["item"] == "budget"]
+        assert float(budget["number"].iloc[0]) == -5.0
+    assert table[table["item"] == "comment"]["value"].iloc[0] == "=1+1"  # typed, not a sheet
+    assert text[text["item"] == "comment"]["value"].iloc[0] == "'=1+1"
+
+
+def test_spss_writer_keeps_value_labels_missing_codes_and_measure_levels(known, tmp_path):
+    from results.exports.writers import write_sav
+
+    poll, first, second = known
+    path = tmp_path / "poll.sav"
+    write_sav(poll, path)
+    frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    assert by_participant(frame, second)["rate_exit_t1"] == DK_CODE
+    assert by_participant(frame, first)["leaning_t1"] == 2
+    assert meta.variable_value_labels["leaning_t1"] == {1.0: "Left", 2.0: "Right"}
+    assert meta.variable_value_labels["rate_exit_t1"][DK_CODE] == "Don't know"
+    assert meta.missing_ranges["rate_exit_t1"] == [{"lo": DK_CODE, "hi": DK_CODE}]
+    assert meta.variable_measure["rate_exit_t1"] == "ordinal"
+    assert meta.variable_measure["budget_t1"] == "scale"
+    assert meta.column_names_to_labels["comment_t2"] == "Anything else? (T2)"
+    # Read as analysts do by default, don't know is missing, not a rating of -99.
+    plain, _ = pyreadstat.read_sav(str(path))
+    assert pd.isna(by_participant(plain, second)["rate_exit_t1"])
+
+
+def test_stata_writer_turns_dont_know_into_the_labelled_extended_missing_a(known, tmp_path):
+    from results.exports.writers import write_dta
+
+    poll, first, second = known
+    path = tmp_path / "poll.dta"
+    write_dta(poll, path)
+    frame, meta = pyreadstat.read_dta(str(path), user_missing=True)
+    assert by_participant(frame, second)["rate_exit_t1"] == "a"
+    assert by_participant(frame, first)["rate_exit_t1"] == 3
+    assert meta.variable_value_labels["rate_exit_t1"]["a"] == "Don't know"
+    assert meta.variable_value_labels["leaning_t1"] == {1: "Left", 2: "Right"}
+    assert meta.missing_user_values["rate_exit_t1"] == ["a"]
+
+
+def test_table_csv_writes_numbers_plain_booleans_lower_and_text_neutralised():
+    from results.exports.writers import table_csv
+
+    rows = [
+        {"item": "=cmd", "mean_diff": -1.5, "weighted": True, "extra": {"a": 1}},
+        {"item": "rate_aid", "mean_diff": None, "weighted": False, "extra": ["-x"]},
+    ]
+    frame = pd.read_csv(io.BytesIO(table_csv(rows)), keep_default_na=False, dtype=str)
+    assert list(frame.columns) == ["item", "mean_diff", "weighted", "extra"]
+    assert frame.to_dict("records") == [
+        {"item": "'=cmd", "mean_diff": "-1.5", "weighted": "true", "extra": '{"a": 1}'},
+        {"item": "rate_aid", "mean_diff": "", "weighted": "false", "extra": '["-x"]'},
+    ]
+    # An explicit column list sets the order and keeps columns absent from every row.
+    assert table_csv(rows[:1], ["mean_diff", "missing"]).decode() == "mean_diff,missing\n-1.5,\n"

@@ -18,7 +18,6 @@ from results.models import ImportJob
 from results.tasks import run_import
 from surveys.definition.files import save_poll, validate
 from surveys.models import Answer, Participant
-from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import bearer, research_definition
 
 pytestmark = pytest.mark.django_db
@@ -373,7 +372,7 @@ def test_the_admin_lists_import_jobs_of_the_organisers_polls_only_and_adds_none(
     django_user_model,
 ):
     from tests.factories import make_poll
-    from tests.surveys.test_admin_support import client_for, staff
+    from tests.surveys.admin_fixtures import client_for, staff
 
     mine, also_mine = make_poll(slug="mine-poll"), make_poll(slug="also-mine")
     theirs = make_poll(slug="their-secret-poll")

@@ -10,7 +10,6 @@ from django.urls import reverse
 from results.exports.imports import MAX_UPLOAD_BYTES, ImportFailed, import_responses
 from surveys.definition.files import save_poll, validate
 from surveys.models import Answer, Participant
-from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import bearer, research_definition
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,6 @@ from results.compute.recompute import recompute_poll, release_decision
 from results.models import ResultSnapshot, Webhook, WebhookDelivery
 from surveys.definition.files import save_poll, validate
 from surveys.models import Answer, Participant, Poll
-from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import bearer, fill_poll, research_definition
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,6 @@ from django.utils import timezone
 from results.access import issue_api_token, revoke_api_token
 from results.models import ApiToken, Grant
 from surveys.journey.tokens import hash_token
-from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import bearer
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from results import webhooks
 from results.models import ResultSnapshot, Webhook, WebhookDelivery
-from tests.results.api_fixtures import *  # noqa: F403
 from tests.results.api_fixtures import sample_payload
 
 pytestmark = pytest.mark.django_db

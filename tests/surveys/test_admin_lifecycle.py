@@ -6,7 +6,7 @@ from django.urls import reverse
 from surveys.admin.lifecycle import TransitionError, change_status, results_visible_to_participants
 from surveys.models import Poll
 from tests.factories import make_poll
-from tests.surveys.test_admin_support import client_for, staff
+from tests.surveys.admin_fixtures import client_for, staff
 
 pytestmark = pytest.mark.django_db
 

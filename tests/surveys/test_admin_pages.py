@@ -7,7 +7,7 @@ from django.urls import reverse
 from surveys.admin import pages as admin_pages
 from surveys.definition.yaml_reader import MAX_FILE_BYTES
 from surveys.models import Poll
-from tests.surveys.test_admin_support import client_for, poll_with_activity, staff
+from tests.surveys.admin_fixtures import client_for, poll_with_activity, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +112,42 @@ def test_poll_without_english_title_is_refused_and_nothing_stored() -> None:
     assert response.status_code == 200
     assert "The English text is required." in response.content.decode()
     assert not Poll.objects.exists()
+
+
+def _change_form(client, poll: Poll) -> tuple[str, dict[str, list[str]]]:
+    from tests.surveys.admin_fixtures import form_fields
+
+    url = reverse("admin:surveys_poll_change", args=[poll.pk])
+    return url, form_fields(client.get(url).content.decode(), "poll_form")
+
+
+def _question_prefix(payload: dict[str, list[str]], key: str) -> str:
+    return next(
+        name.removesuffix("-key")
+        for name, values in payload.items()
+        if name.startswith("questions-") and name.endswith("-key") and values == [key]
+    )
+
+
+def test_organiser_limits_a_t2_question_to_the_treatment_arm(poll: Poll) -> None:
+    client = client_for(staff("olga", polls=(poll,)))
+    url, payload = _change_form(client, poll)
+    prefix = _question_prefix(payload, "balanced")  # asked at T2 only
+    assert f"{prefix}-arms" not in payload  # nothing ticked: everyone is asked
+    payload[f"{prefix}-arms"] = ["treatment"]
+    response = client.post(url, payload)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert poll.questions.get(key="balanced").arms == ["treatment"]
+    _, again = _change_form(client, poll)
+    assert again[f"{prefix}-arms"] == ["treatment"]  # shown ticked on the next visit
+
+
+def test_arms_of_a_question_asked_at_both_waves_are_refused(poll: Poll) -> None:
+    client = client_for(staff("olga", polls=(poll,)))
+    url, payload = _change_form(client, poll)
+    prefix = _question_prefix(payload, "rate_exit")
+    payload[f"{prefix}-arms"] = ["control"]
+    response = client.post(url, payload)
+    assert response.status_code == 200
+    assert "Only a question asked at T2 alone can be limited to arms." in response.content.decode()
+    assert poll.questions.get(key="rate_exit").arms == []

@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from surveys.models import ModerationDecision, Participant, Poll, Reason
-from tests.surveys.test_admin_support import client_for, form_fields, poll_with_activity, staff
+from tests.surveys.admin_fixtures import client_for, form_fields, poll_with_activity, staff
 
 pytestmark = pytest.mark.django_db
 POLL_PAGES = ["change", "checklist", "invitations", "monitor", "export", "clone", "history"]

@@ -13,7 +13,7 @@ from results.models import Grant
 from results.simulate import add_simulated_participants
 from surveys.models import Answer, Participant, Poll
 from tests.factories import make_poll
-from tests.surveys.test_admin_support import client_for, staff
+from tests.surveys.admin_fixtures import client_for, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -98,6 +98,10 @@ def test_recompute_returns_a_job_whose_progress_can_be_followed(computed: Poll) 
         ("welcome", 1, "treatment", "en", "Welcome."),
         ("t1", 1, "control", "uk", "(uk)"),
         ("briefing", 1, "treatment", "en", "Position B"),
+        ("next", 1, "control", "en", "without any further reading"),
+        ("wait", 1, "treatment", "en", "Your answers so far are saved."),
+        # Whatever arm is chosen: only the control arm is offered both positions after T2.
+        ("positions", 1, "treatment", "en", "The material the other group read"),
     ],
 )
 def test_preview_renders_a_participant_page_and_stores_nothing(

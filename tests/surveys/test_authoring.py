@@ -9,7 +9,7 @@ from surveys.admin.authoring import clone_poll, import_definition
 from surveys.definition.files import DefinitionError, dump_poll, dump_yaml
 from surveys.models import Answer, Poll
 from tests.factories import make_poll
-from tests.surveys.test_admin_support import client_for, poll_with_activity, staff
+from tests.surveys.admin_fixtures import client_for, poll_with_activity, staff
 
 pytestmark = pytest.mark.django_db
 

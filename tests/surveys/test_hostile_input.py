@@ -15,7 +15,7 @@ from surveys.definition.files import DefinitionError, parse_yaml
 from surveys.journey.access import COOKIE_SALT, cookie_name
 from surveys.models import Participant, Poll, Position
 from tests.factories import make_poll
-from tests.surveys.test_admin_support import client_for, form_fields, staff
+from tests.surveys.admin_fixtures import client_for, form_fields, staff
 
 pytestmark = pytest.mark.django_db
 

@@ -27,7 +27,7 @@ from surveys.journey.invitations import (
 from surveys.journey.tokens import RedactingGunicornLogger, hash_token, redact
 from surveys.models import Participant
 from tests.factories import make_poll
-from tests.surveys.test_admin_support import client_for, staff
+from tests.surveys.admin_fixtures import client_for, staff
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from surveys.admin.moderation import moderate_reasons
 from surveys.models import ModerationDecision, Reason
-from tests.surveys.test_admin_support import client_for, poll_with_activity, staff
+from tests.surveys.admin_fixtures import client_for, poll_with_activity, staff
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from surveys.admin.monitor import poll_monitor
 from surveys.models import Participant
-from tests.surveys.test_admin_support import client_for, poll_with_activity, staff
+from tests.surveys.admin_fixtures import client_for, poll_with_activity, staff
 
 pytestmark = pytest.mark.django_db
 

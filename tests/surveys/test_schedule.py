@@ -463,7 +463,7 @@ def test_the_seed_poll_without_a_schedule_runs_in_one_sitting_for_both_arms(arm:
 
 
 def test_the_admin_shows_the_schedule_as_labelled_date_and_time_fields() -> None:
-    from tests.surveys.test_admin_support import client_for, staff
+    from tests.surveys.admin_fixtures import client_for, staff
 
     poll = scheduled_poll(t2_opens="2026-12-08T09:30:00Z")
     client = client_for(staff("organiser", polls=(poll,)))

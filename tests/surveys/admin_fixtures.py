@@ -1,4 +1,5 @@
-"""Helpers shared by the organiser-admin tests: people with roles, and a poll with activity."""
+"""Helpers of the organiser-admin tests (not a test module): people with roles, a poll with
+activity, and the fields a browser would post from a rendered form."""
 
 from datetime import timedelta
 from html.parser import HTMLParser
