@@ -11,7 +11,7 @@ from django.utils.text import slugify
 
 from surveys.definition.files import TRANSLATED
 from surveys.definition.yaml_reader import MAX_FILE_BYTES, too_large
-from surveys.models import DEFAULT_LANGUAGE, Poll
+from surveys.models import DEFAULT_LANGUAGE, Participant, Poll, Question
 
 # Participant-facing texts that run to paragraphs get a text area; the rest a single line.
 LONG_TEXTS = {"intro", "summary", "body", "arguments_for", "arguments_against", "help"}
@@ -96,30 +96,55 @@ def translations_formfield(db_field: Any, **kwargs: Any) -> TranslationsField:
     )
 
 
-class LanguagesField(forms.MultipleChoiceField):
-    """The poll's languages, English always first (participants fall back to it)."""
+class ChecklistField(forms.MultipleChoiceField):
+    """A JSON list of the model edited as checkboxes, one per choice."""
 
     widget = forms.CheckboxSelectMultiple
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, choices: Any, **kwargs: Any) -> None:
         for name in ("encoder", "decoder", "max_length"):
             kwargs.pop(name, None)
-        super().__init__(choices=site_languages(), **kwargs)
+        super().__init__(choices=choices, **kwargs)
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, str):
-            # A new poll's default arrives JSON-encoded from the model field.
+            # A new row's default arrives JSON-encoded from the model field.
             try:
                 value = json.loads(value)
             except ValueError:
                 return [value]
         return value if isinstance(value, list) else super().prepare_value(value)
 
+
+class LanguagesField(ChecklistField):
+    """The poll's languages, English always first (participants fall back to it)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=site_languages(), **kwargs)
+
     def clean(self, value: Any) -> list[str]:
         chosen = super().clean(value)
         if DEFAULT_LANGUAGE not in chosen:
             raise ValidationError("English must be one of the poll's languages.")
         return [DEFAULT_LANGUAGE, *[code for code in chosen if code != DEFAULT_LANGUAGE]]
+
+
+class ArmsField(ChecklistField):
+    """The arms a second-questionnaire question is asked of; none ticked: everyone."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=Participant.Arm.choices, required=False, **kwargs)
+
+
+class QuestionForm(forms.ModelForm):
+    """A question on the poll's page; arms limit T2-only questions, as in definition files."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("arms") and cleaned.get("waves") != Question.Waves.T2:
+            # T1 comes before assignment, and a paired item must be asked of both arms.
+            self.add_error("arms", "Only a question asked at T2 alone can be limited to arms.")
+        return cleaned
 
 
 class TextJSONField(forms.JSONField):

@@ -10,7 +10,9 @@ from django.http import HttpRequest
 
 from surveys.admin.fields import (
     TRANSLATED_FIELDS,
+    ArmsField,
     LanguagesField,
+    QuestionForm,
     TextJSONField,
     translations_formfield,
 )
@@ -89,9 +91,11 @@ class OptionInline(PollPartInline):
 
 class QuestionInline(PollPartInline):
     model = Question
+    form = QuestionForm
     fields = (
         ("order", "key", "kind", "section", "waves"),
         ("required", "dont_know", "breakdown"),
+        "arms",
         "text",
         "help",
         ("option", "scale_min", "scale_max"),
@@ -102,3 +106,10 @@ class QuestionInline(PollPartInline):
         ("number_min", "number_max"),
     )
     same_poll_fields = ("section", "option")
+
+    def formfield_for_dbfield(
+        self, db_field: models.Field, request: HttpRequest, **kwargs: Any
+    ) -> forms.Field | None:
+        if db_field.name == "arms":
+            return ArmsField(label="Arms asked (T2 only)", help_text=db_field.help_text)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)

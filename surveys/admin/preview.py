@@ -18,13 +18,19 @@ from surveys.models import Participant, Poll
 
 SAME_ORIGIN_FRAME = csp_replace({"frame-ancestors": [SELF]})
 
+# Not a step of its own: the control arm's read-only page of both positions, offered once its
+# T2 is done (``surveys.journey.over_time.positions_page``).
+POSITIONS_AFTER_T2 = "positions"
 STEPS = [
     (Participant.Step.WELCOME, "welcome and consent"),
     (Participant.Step.T1, "first questionnaire (T1)"),
+    (Participant.Step.NEXT, "what happens next (after T1)"),
     (Participant.Step.BRIEFING, "briefing"),
     (Participant.Step.DELIBERATION, "deliberation"),
+    (Participant.Step.WAIT, "waiting for the second questionnaire"),
     (Participant.Step.T2, "second questionnaire (T2)"),
     (Participant.Step.DONE, "finished"),
+    (POSITIONS_AFTER_T2, "both positions, for the control arm after T2"),
 ]
 
 
@@ -48,13 +54,15 @@ class PreviewForm(forms.Form):
 def preview_participant(poll: Poll, data: dict[str, Any]) -> Participant:
     """An unsaved participant placed where the organiser wants to look."""
     options = list(poll.options.order_by("order", "id").values_list("key", flat=True))
+    positions = data["step"] == POSITIONS_AFTER_T2
     return Participant(
         poll=poll,
-        arm=data["arm"],
+        # Only the control arm is offered the positions after T2, once it is done.
+        arm=Participant.Arm.CONTROL if positions else data["arm"],
         position_order=data["order"].split(),
         option_order=options,
         language=data["language"],
-        step=data["step"],
+        step=Participant.Step.DONE if positions else data["step"],
         page=data["page"] - 1,
     )
 
@@ -83,15 +91,19 @@ class PreviewMixin:
         return TemplateResponse(request, "admin/surveys/poll/preview.html", context)
 
     def preview_page_view(self, request: HttpRequest, poll_id: int) -> HttpResponse:
-        from surveys.journey.pages import render_step
+        # The journey's pages import the admin's lifecycle rules: imported at module level, the
+        # journey and the admin would each wait for the other to finish loading.
+        from surveys.journey import over_time, pages
 
         poll = self.organised_poll(request, poll_id)  # type: ignore[attr-defined]
         form = PreviewForm(request.GET, poll=poll)
         if not form.is_valid():
             return HttpResponse(f"Choose what to preview: {form.errors.as_text()}", status=400)
         participant = preview_participant(poll, form.cleaned_data)
+        if form.cleaned_data["step"] == POSITIONS_AFTER_T2:
+            return over_time.positions_page(request, participant)
         try:
-            return render_step(
+            return pages.render_step(
                 request,
                 poll=poll,
                 participant=participant,

@@ -20,7 +20,7 @@ import resource
 import subprocess
 import sys
 import time
-from argparse import ArgumentParser
+from argparse import SUPPRESS, ArgumentParser
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -154,8 +154,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--sizes", default="1000000,6000000", help="Answer counts.")
         parser.add_argument("--methods", default=",".join(METHODS))
-        parser.add_argument("--measure", help=argparse_hidden())
-        parser.add_argument("--poll", help=argparse_hidden())
+        parser.add_argument("--measure", help=SUPPRESS)
+        parser.add_argument("--poll", help=SUPPRESS)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if connection.vendor != "postgresql":
@@ -208,9 +208,3 @@ class Command(BaseCommand):
                 f"{result['bytes'] / result['seconds'] / 1e6:.0f} | {result['peak_mb']:.0f} |"
             )
         return "\n".join(lines)
-
-
-def argparse_hidden() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
