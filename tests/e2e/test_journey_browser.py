@@ -21,6 +21,7 @@ class Journey:
     def __init__(self, page: Any, axe: Path, name: str, *, scripts: bool = True) -> None:
         self.axe, self.name, self.checked = axe, name, 0
         self.scripts = scripts  # without JavaScript, axe runs in a twin page (see below)
+        self.twin_url = ""
         self.use(page)
 
     def use(self, page: Any) -> None:
@@ -35,7 +36,9 @@ class Journey:
         twin = twin_context.new_page()
         twin.route("**/static/**/*.js", lambda route: route.abort())
         refused = watch(twin, self.axe)
-        twin.goto(self.page.url)
+        # A page that answered a POST (a report sent with the reasons form) is checked at the
+        # step's own address, which draws the same page.
+        twin.goto(self.twin_url or self.page.url)
         violations = axe_violations(twin)
         twin_context.close()
         return violations + [{"csp": message} for message in refused]
@@ -55,12 +58,26 @@ class Journey:
             self.page.set_viewport_size({"width": 1280, "height": 900})
 
     def answer(self, data: dict[str, str]) -> None:
+        ranks = {n: v for n, v in data.items() if self.page.locator(f'select[name="{n}"]').count()}
+        if ranks and self.scripts:
+            self.rank(ranks)
         for name, value in data.items():
-            select = self.page.locator(f'select[name="{name}"]')
-            if select.count():
-                select.select_option(value)
-            else:
+            if name not in ranks:
                 self.page.check(f'input[name="{name}"][value="{value}"]')
+            elif not self.scripts:
+                self.page.locator(f'select[name="{name}"]').select_option(value)
+
+    def rank(self, ranks: dict[str, str]) -> None:
+        """Order a ranking as a participant with JavaScript does: the list's "up" buttons (its
+        selects are hidden and follow the list)."""
+        for position, name in enumerate(sorted(ranks, key=lambda n: int(ranks[n]))):
+            row = self.page.locator(f'.rank-row:has(select[name="{name}"])')
+            while row.evaluate("r => [...r.parentNode.children].indexOf(r)") > position:
+                row.locator("button.up").click()
+        if self.page.locator(".rank-tools button.secondary").is_visible():
+            self.page.locator(".rank-tools button.secondary").click()  # "Keep this order"
+        for name, value in ranks.items():
+            assert self.page.input_value(f'select[name="{name}"]') == value
 
     def submit(self) -> None:
         self.page.locator("button.primary").click()
