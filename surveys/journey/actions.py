@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Max, OuterRef, Subquery
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from results.tasks import schedule_recompute
@@ -21,7 +22,7 @@ from surveys.definition.spec import PollSpec
 from surveys.journey import flow, paradata, tokens
 from surveys.journey.flow import Place
 from surveys.journey.forms import Given, GivenReason
-from surveys.models import Answer, Participant, Poll, Reason, ReasonReport
+from surveys.models import Answer, Participant, Poll, Reason, ReasonReport, Withdrawal
 
 Step = Participant.Step
 Arm = Participant.Arm
@@ -241,16 +242,14 @@ def assign_condition(
     participants against ``control_share`` after this one (clamped to 0..1), so the arms never
     drift more than one participant from the target. Position orders rotate through the
     positions within each arm (A first, B first, ...) and small groups fill in order of
-    arrival within the arm.
+    arrival within the arm and the participant's language (see ``_small_group``).
     """
     poll = Poll.objects.select_for_update().get(pk=participant.poll_id)
-    counts = dict(
-        Participant.objects.filter(poll=poll)
-        .assigned()
-        .values_list("arm")
-        .annotate(n=Count("id"))
-        .values_list("arm", "n")
-    )
+    arms = {
+        arm: (n, highest, free)
+        for arm, n, highest, free in _arms(poll, language=participant.language)
+    }
+    counts = {arm: n for arm, (n, _, _) in arms.items()}
     assigned = sum(counts.values())
     shortfall = poll.control_share * (assigned + 1) - counts.get(Arm.CONTROL, 0)
     arm = Arm.CONTROL if rng.random() < min(max(shortfall, 0.0), 1.0) else Arm.TREATMENT
@@ -261,7 +260,36 @@ def assign_condition(
         positions = positions[shift:] + positions[:shift]
     participant.arm = arm
     participant.position_order = positions
-    participant.group = in_arm // poll.group_size + 1
+    # Small groups form within a language, so that each member can read the others' reasons:
+    # the first group of the arm formed in this language with a free place, else a new group
+    # numbered after every group of the arm (numbers stay unique within the arm).
+    _, highest, free = arms.get(arm, (0, None, None))
+    participant.group = free if free is not None else (highest or 0) + 1
+    participant.group_language = participant.language
+
+
+def _arms(poll: Poll, *, language: str) -> list[tuple[str, int, int | None, int | None]]:
+    """Per arm: (arm, participants assigned, highest group number, first group formed in
+    ``language`` with a free place). One query, run under the poll's row lock, so concurrent
+    assignments see each other and never take the same free place."""
+    formed_in_language = Participant.objects.filter(
+        poll=poll, arm=OuterRef("arm"), group_language=language
+    ).values("group")
+    free = (
+        Participant.objects.filter(poll=poll, arm=OuterRef("arm"), group__in=formed_in_language)
+        .values("group")
+        .annotate(members=Count("id"))
+        .filter(members__lt=poll.group_size)
+        .order_by("group")
+        .values("group")[:1]
+    )
+    return list(
+        Participant.objects.filter(poll=poll)
+        .assigned()
+        .values("arm")
+        .annotate(n=Count("id"), highest=Max("group"), free=Subquery(free))
+        .values_list("arm", "n", "highest", "free")
+    )
 
 
 @transaction.atomic
@@ -304,12 +332,13 @@ def submit_reasons(*, participant_id: int, spec: PollSpec, reasons: list[GivenRe
                     option_id=option_ids[r.option],
                     stance=r.stance,
                     text=r.text,
+                    language=participant.language,
                 )
                 for r in reasons
             ],
             update_conflicts=True,
             unique_fields=["participant", "option"],
-            update_fields=["stance", "text"],
+            update_fields=["stance", "text", "language"],
         )
     now = timezone.now()
     seconds = paradata.seconds_between(participant.page_started_at, now)
@@ -364,3 +393,46 @@ def keep_return_link(*, participant_id: int) -> None:
     wanted = tokens.hash_token(tokens.return_token(participant.public_id))
     if participant.return_token_hash != wanted:
         Participant.objects.filter(pk=participant_id).update(return_token_hash=wanted)
+
+
+@transaction.atomic
+def withdraw(*, participant_id: int) -> bool:
+    """Withdraw a participant from their poll: delete their answers, reasons (with the reports
+    and moderation decisions on them), their own reports, their reminder address and the
+    participant row itself, and keep only a ``Withdrawal`` that says it happened. False when
+    there is nobody to withdraw (already withdrawn: a repeated or concurrent POST).
+
+    Results hold only participants who completed, so a recompute is scheduled (as on
+    completion) when this one had; the release rule counts them among those who changed.
+    """
+    participant = (
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("poll")
+        .filter(pk=participant_id)
+        .first()
+    )
+    if participant is None:
+        return False
+    # Their reports no longer count against other people's reasons: a reason reported only by
+    # them is visible again, as it was before (a moderator's hiding stays).
+    reported = list(
+        ReasonReport.objects.filter(participant=participant).values_list("reason_id", flat=True)
+    )
+    if reported:
+        Reason.objects.filter(pk__in=reported).update(
+            report_count=Greatest(F("report_count") - 1, 0)
+        )
+        Reason.objects.filter(pk__in=reported, report_count=0, state=Reason.State.REPORTED).update(
+            state=Reason.State.VISIBLE
+        )
+    Withdrawal.objects.create(
+        poll_id=participant.poll_id,
+        return_token_hash=participant.return_token_hash,
+        invitation_token_hash=participant.token_hash,
+    )
+    completed = participant.completed_at is not None
+    poll_id = participant.poll_id
+    participant.delete()
+    if completed:
+        schedule_recompute(poll_id)
+    return True

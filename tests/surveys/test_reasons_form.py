@@ -111,8 +111,9 @@ def test_a_long_option_text_is_cut_to_a_few_words_in_messages() -> None:
 
 
 def with_a_reason_to_report(lang: str = "en") -> tuple[Client, str, Reason]:
-    """A reader at the deliberation page of a group where another member gave a reason."""
-    author_client, url, author = at_deliberation()
+    """A reader at the deliberation page of a group where another member gave a reason (in
+    the reader's language: small groups form within a language)."""
+    author_client, url, author = at_deliberation(lang)
     post_page(author_client, url, {"r-exit.stance": "for", "r-exit.text": "Fewer deaths."})
     reader = Client()
     start(reader, author.poll, lang=lang)
