@@ -184,3 +184,33 @@ def test_the_page_carries_no_participant_level_value() -> None:
     assert len(counts) == 9 and min(counts) >= poll.min_subgroup_size
     for column in ("subgroup_value", "public_id", "value", "dont_know"):
         assert column not in page
+
+
+def test_before_the_first_release_the_published_page_says_results_are_not_ready() -> None:
+    # Four participants, k = 5: the release rule holds back the first snapshot.
+    poll = computed(n=4, k=5)
+    assert ResultSnapshot.objects.latest_for(poll) is not None
+    assert ResultSnapshot.objects.released_for(poll) is None
+    response = Client().get(f"/p/{poll.slug}/results/")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "The results are not ready yet" in page and "at least 5 people" in page
+    assert "<table" not in page and "<svg" not in page
+
+
+def test_a_poll_without_a_control_arm_shows_everyone_only() -> None:
+    poll = computed(n=20, control_share=0.0)
+    page = Client().get(f"/p/{poll.slug}/results/").content.decode()
+    assert list(table_rows(page, "exit")) == ["Everyone"]
+    assert "Did not discuss" not in page and "chosen at random" not in page
+
+
+def test_option_texts_are_escaped_in_the_tables_and_the_plots() -> None:
+    poll = computed(n=20)
+    option = poll.options.get(key="exit")
+    option.text = {"en": '<img src=x onerror="alert(1)"> Exit', "uk": "Вихід"}
+    option.save(update_fields=["text"])
+    poll.save()  # a new version of the poll: its definition is read again
+    page = Client().get(f"/p/{poll.slug}/results/").content.decode()
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; Exit" in page
