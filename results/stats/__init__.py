@@ -1,12 +1,14 @@
-"""Statistics for Deliberative Poll results (see /work/shared/STATISTICS.md).
+"""Statistics for Deliberative Poll results: the measures of the results tables, each with its
+formula and references in the docstring of the function that computes it.
 
 Pure numerical code: numpy, scipy, statsmodels and scikit-learn in, frozen dataclasses out.
 Modules: ``dispersion`` (agreement, consensus, bimodality), ``item`` (item_change),
 ``comparisons`` (difference in differences, gap change, p adjustment), ``knowledge``, ``options``
-(option_set), ``groups`` (small groups) and ``base`` (shared helpers); this package re-exports
-the public API, so ``from results import stats; stats.item_change(...)`` is the way to call it.
-Nothing here imports Django, reads the database or knows about models; ``results/compute.py``
-gathers the answers into arrays and calls these functions.
+(option_set), ``groups`` (small groups), ``disclosure`` (which cells may be shown) and ``base``
+(input checks and helpers the others share); this package re-exports the public API, so
+``from results import stats; stats.item_change(...)`` is the way to call it. Nothing here
+imports Django, reads the database or knows about models: ``results.compute.loading`` gathers
+the answers into arrays and ``results.compute.aggregates`` calls these functions.
 
 Input conventions
 -----------------

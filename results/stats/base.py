@@ -27,7 +27,7 @@ _quiet_state = threading.local()
 
 
 @contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """Silence the warnings that degenerate data makes numpy/scipy/statsmodels/sklearn emit.
 
     The callers guard the undefined cases explicitly; this only keeps borderline cases
@@ -49,7 +49,7 @@ def _quiet() -> Iterator[None]:
         _quiet_state.active = False
 
 
-def _f(value: Any) -> float:
+def to_float(value: Any) -> float:
     """Plain Python float; non-finite values (inf from a library on degenerate input) -> NaN."""
     try:
         out = float(value)
@@ -58,18 +58,18 @@ def _f(value: Any) -> float:
     return out if math.isfinite(out) else NAN
 
 
-def _flist(values: ArrayLike) -> list[float]:
-    return [_f(v) for v in np.asarray(values, dtype=float).ravel()]
+def float_list(values: ArrayLike) -> list[float]:
+    return [to_float(v) for v in np.asarray(values, dtype=float).ravel()]
 
 
-def _as_float(x: ArrayLike, name: str) -> FloatArray:
+def as_float_array(x: ArrayLike, name: str) -> FloatArray:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
     return arr
 
 
-def _weights(weights: ArrayLike | None, n: int) -> FloatArray | None:
+def checked_weights(weights: ArrayLike | None, n: int) -> FloatArray | None:
     """Validated weights with NaN turned into 0 (= case left out), or None."""
     if weights is None:
         return None
@@ -84,7 +84,7 @@ def _weights(weights: ArrayLike | None, n: int) -> FloatArray | None:
     return w
 
 
-def _normalised(w: FloatArray) -> FloatArray:
+def normalised_weights(w: FloatArray) -> FloatArray:
     """Scale weights to mean 1 so that sum(w) = number of cases (DescrStatsW's nobs)."""
     total = float(w.sum())
     return w * (w.size / total) if total > 0 else w
@@ -101,7 +101,7 @@ def hedges_correction(n: int) -> float:
     return 1.0 - 3.0 / (4.0 * (n - 1) - 1.0)
 
 
-def _descr_ttest(
+def descr_ttest(
     values: FloatArray, weights: FloatArray
 ) -> tuple[float, float, float, float, float, float, float]:
     """(mean, sd, t, df, p, ci_low, ci_high) of a weighted one-sample t-test against 0.
@@ -117,20 +117,28 @@ def _descr_ttest(
     if n < 2 - 1e-9:
         return float(np.dot(values, weights) / n), NAN, NAN, NAN, NAN, NAN, NAN
     ds = DescrStatsW(values, weights=weights, ddof=1)
-    mean = _f(ds.mean)
+    mean = to_float(ds.mean)
     if np.ptp(values) == 0:
         # A single distinct value: zero spread, so the t ratio is 0/0 or x/0.
-        return mean, 0.0, NAN, _f(n - 1), NAN, mean, mean
-    with _quiet():
+        return mean, 0.0, NAN, to_float(n - 1), NAN, mean, mean
+    with quiet():
         t, p, df = ds.ttest_mean(0.0)
         lo, hi = ds.tconfint_mean(alpha=0.05)
-    return mean, _f(ds.std), _f(t), _f(df), _f(p), _f(lo), _f(hi)
+    return (
+        mean,
+        to_float(ds.std),
+        to_float(t),
+        to_float(df),
+        to_float(p),
+        to_float(lo),
+        to_float(hi),
+    )
 
 
-def _ttest_rel(
+def paired_ttest(
     x: FloatArray, y: FloatArray
 ) -> tuple[float, float, float, float, float, float, float]:
-    """Unweighted counterpart of ``_descr_ttest`` on raw pairs: ``scipy.stats.ttest_rel``."""
+    """Unweighted counterpart of ``descr_ttest`` on raw pairs: ``scipy.stats.ttest_rel``."""
     d = y - x
     n = d.size
     if n == 0:
@@ -140,8 +148,16 @@ def _ttest_rel(
         return mean, NAN, NAN, NAN, NAN, NAN, NAN
     if np.ptp(d) == 0:
         return mean, 0.0, NAN, float(n - 1), NAN, mean, mean
-    with _quiet():
+    with quiet():
         res = sps.ttest_rel(y, x)
         ci = res.confidence_interval(0.95)
     sd = float(d.std(ddof=1))
-    return mean, sd, _f(res.statistic), _f(res.df), _f(res.pvalue), _f(ci.low), _f(ci.high)
+    return (
+        mean,
+        sd,
+        to_float(res.statistic),
+        to_float(res.df),
+        to_float(res.pvalue),
+        to_float(ci.low),
+        to_float(ci.high),
+    )

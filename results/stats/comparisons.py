@@ -21,12 +21,12 @@ from results.stats.base import (
     NAN,
     ArrayLike,
     FloatArray,
-    _as_float,
-    _f,
-    _flist,
-    _normalised,
-    _quiet,
-    _weights,
+    as_float_array,
+    checked_weights,
+    float_list,
+    normalised_weights,
+    quiet,
+    to_float,
 )
 
 
@@ -34,15 +34,15 @@ def _pairs(
     x1: ArrayLike, x2: ArrayLike, weights: ArrayLike | None, name: str
 ) -> tuple[FloatArray, FloatArray, FloatArray | None, np.ndarray]:
     """T1 and T2 answers of the complete pairs, their normalised weights and the pair mask."""
-    a1 = _as_float(x1, f"{name} T1")
-    a2 = _as_float(x2, f"{name} T2")
+    a1 = as_float_array(x1, f"{name} T1")
+    a2 = as_float_array(x2, f"{name} T2")
     if a1.shape != a2.shape:
         raise ValueError(f"{name}: T1 and T2 must have the same length")
-    w = _weights(weights, a1.size)
+    w = checked_weights(weights, a1.size)
     ok = ~(np.isnan(a1) | np.isnan(a2))
     if w is not None:
         ok &= w > 0
-    return a1[ok], a2[ok], (None if w is None else _normalised(w[ok])), ok
+    return a1[ok], a2[ok], (None if w is None else normalised_weights(w[ok])), ok
 
 
 def _welch(
@@ -62,7 +62,7 @@ def _welch(
     """
     if d_a.size < 2 or d_b.size < 2 or (np.ptp(d_a) == 0 and np.ptp(d_b) == 0):
         return NAN, NAN, NAN, NAN, NAN
-    with _quiet():
+    with quiet():
         if w_a is None and w_b is None:
             n_a, n_b = d_a.size, d_b.size
             mean_a, mean_b = float(d_a.mean()), float(d_b.mean())
@@ -79,14 +79,20 @@ def _welch(
             df = (var_a + var_b) ** 2 / (var_a**2 / (n_a - 1) + var_b**2 / (n_b - 1))
             half = float(special.stdtrit(df, 0.975)) * math.sqrt(var_a + var_b)
             diff = mean_a - mean_b
-            return _f(res.statistic), _f(df), _f(res.pvalue), _f(diff - half), _f(diff + half)
+            return (
+                to_float(res.statistic),
+                to_float(df),
+                to_float(res.pvalue),
+                to_float(diff - half),
+                to_float(diff + half),
+            )
         compare = CompareMeans(DescrStatsW(d_a, weights=w_a), DescrStatsW(d_b, weights=w_b))
         t, p, df = compare.ttest_ind(usevar="unequal")
         lo, hi = compare.tconfint_diff(alpha=0.05, usevar="unequal")
-    return _f(t), _f(df), _f(p), _f(lo), _f(hi)
+    return to_float(t), to_float(df), to_float(p), to_float(lo), to_float(hi)
 
 
-def _wmean(d: FloatArray, w: FloatArray | None) -> float:
+def weighted_mean(d: FloatArray, w: FloatArray | None) -> float:
     if d.size == 0:
         return NAN
     return float(d.mean()) if w is None else float(np.dot(d, w) / w.sum())
@@ -161,7 +167,7 @@ def diff_in_diff(
     a1t, a2t, w_t, ok_t = _pairs(x1_treat, x2_treat, weights_treat, "treatment")
     a1c, a2c, w_c, ok_c = _pairs(x1_ctrl, x2_ctrl, weights_ctrl, "control")
     d_t, d_c = a2t - a1t, a2c - a1c
-    change_t, change_c = _wmean(d_t, w_t), _wmean(d_c, w_c)
+    change_t, change_c = weighted_mean(d_t, w_t), weighted_mean(d_c, w_c)
     t, df, p, lo, hi = _welch(d_t, w_t, d_c, w_c)
 
     n_clusters: int | None = None
@@ -186,26 +192,26 @@ def diff_in_diff(
                         w_c if w_c is not None else np.ones(d_c.size),
                     ]
                 )
-            with _quiet():
+            with quiet():
                 model = OLS(y, x) if weights is None else WLS(y, x, weights=weights)
                 fit = model.fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
-                se_cl = _f(fit.bse[1])
-                p_cl = _f(fit.pvalues[1])
+                se_cl = to_float(fit.bse[1])
+                p_cl = to_float(fit.pvalues[1])
                 ci = np.asarray(fit.conf_int(alpha=0.05))
-                lo_cl, hi_cl = _f(ci[1, 0]), _f(ci[1, 1])
+                lo_cl, hi_cl = to_float(ci[1, 0]), to_float(ci[1, 1])
             if not se_cl > 0:
                 se_cl = lo_cl = hi_cl = p_cl = NAN
 
     return DiffInDiff(
         n_treatment=int(d_t.size),
         n_control=int(d_c.size),
-        mean_t1_treatment=_wmean(a1t, w_t),
-        mean_t2_treatment=_wmean(a2t, w_t),
-        mean_t1_control=_wmean(a1c, w_c),
-        mean_t2_control=_wmean(a2c, w_c),
+        mean_t1_treatment=weighted_mean(a1t, w_t),
+        mean_t2_treatment=weighted_mean(a2t, w_t),
+        mean_t1_control=weighted_mean(a1c, w_c),
+        mean_t2_control=weighted_mean(a2c, w_c),
         change_treatment=change_t,
         change_control=change_c,
-        did=_f(change_t - change_c),
+        did=to_float(change_t - change_c),
         ci_low=lo,
         ci_high=hi,
         t_welch=t,
@@ -257,42 +263,42 @@ def gap_change(
     (:func:`diff_in_diff` machinery), i.e. a test of the signed change of the gap.
     Weights are normalised within each subgroup.  NaN as in :func:`diff_in_diff`.
     """
-    a1 = _as_float(x1, "x1")
-    a2 = _as_float(x2, "x2")
+    a1 = as_float_array(x1, "x1")
+    a2 = as_float_array(x2, "x2")
     mask_a = np.asarray(in_a, dtype=bool)
     mask_b = np.asarray(in_b, dtype=bool)
     if not (a1.shape == a2.shape == mask_a.shape == mask_b.shape):
         raise ValueError("x1, x2, in_a and in_b must have the same length")
-    w = _weights(weights, a1.size)
+    w = checked_weights(weights, a1.size)
     ok = ~(np.isnan(a1) | np.isnan(a2))
     if w is not None:
         ok &= w > 0
 
     def part(mask: np.ndarray) -> tuple[FloatArray, FloatArray, FloatArray | None]:
         used = ok & mask
-        return a1[used], a2[used], None if w is None else _normalised(w[used])
+        return a1[used], a2[used], None if w is None else normalised_weights(w[used])
 
     x1a, x2a, w_a = part(mask_a)
     x1b, x2b, w_b = part(mask_b)
     d_a, d_b = x2a - x1a, x2b - x1b
-    m1a, m2a = _wmean(x1a, w_a), _wmean(x2a, w_a)
-    m1b, m2b = _wmean(x1b, w_b), _wmean(x2b, w_b)
+    m1a, m2a = weighted_mean(x1a, w_a), weighted_mean(x2a, w_a)
+    m1b, m2b = weighted_mean(x1b, w_b), weighted_mean(x2b, w_b)
     _, _, p, lo, hi = _welch(d_a, w_a, d_b, w_b)
     gap1, gap2 = m1a - m1b, m2a - m2b
-    change_a, change_b = _wmean(d_a, w_a), _wmean(d_b, w_b)
+    change_a, change_b = weighted_mean(d_a, w_a), weighted_mean(d_b, w_b)
     return GapChange(
         n_a=int(d_a.size),
         n_b=int(d_b.size),
-        mean_t1_a=_f(m1a),
-        mean_t2_a=_f(m2a),
-        mean_t1_b=_f(m1b),
-        mean_t2_b=_f(m2b),
-        gap_t1=_f(gap1),
-        gap_t2=_f(gap2),
-        gap_change=_f(abs(gap2) - abs(gap1)),
-        change_a=_f(change_a),
-        change_b=_f(change_b),
-        diff_change=_f(change_a - change_b),
+        mean_t1_a=to_float(m1a),
+        mean_t2_a=to_float(m2a),
+        mean_t1_b=to_float(m1b),
+        mean_t2_b=to_float(m2b),
+        gap_t1=to_float(gap1),
+        gap_t2=to_float(gap2),
+        gap_change=to_float(abs(gap2) - abs(gap1)),
+        change_a=to_float(change_a),
+        change_b=to_float(change_b),
+        diff_change=to_float(change_a - change_b),
         ci_low=lo,
         ci_high=hi,
         p_welch=p,
@@ -331,4 +337,4 @@ def adjust_pvalues(p: ArrayLike) -> tuple[list[float], list[float]]:
     if used.any():
         holm[used] = _holm(arr[used])
         bh[used] = multipletests(arr[used], method="fdr_bh")[1]
-    return _flist(holm), _flist(bh)
+    return float_list(holm), float_list(bh)

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from results.stats.base import NAN, ArrayLike, FloatArray, _f, _quiet
+from results.stats.base import NAN, ArrayLike, FloatArray, quiet, to_float
 
 
 def _pattern_agreement(pattern: list[bool]) -> float:
@@ -64,10 +64,10 @@ def agreement(freqs: ArrayLike) -> float:
     total = float(f.sum())
     if total <= 0:
         return NAN
-    return _agreement_core(f, total)
+    return agreement_core(f, total)
 
 
-def _agreement_core(f: FloatArray, total: float) -> float:
+def agreement_core(f: FloatArray, total: float) -> float:
     # Plain Python: at most a dozen categories, where numpy's per-call overhead dominates.
     # Thresholding on distinct levels (rather than agrmt's repeated subtraction) leaves no
     # floating-point crumbs that would become spurious extra layers for weighted counts.
@@ -115,16 +115,16 @@ def consensus(freqs: ArrayLike, values: ArrayLike | None = None) -> float:
     width = float(x.max() - x.min())
     if total <= 0 or width <= 0:
         return NAN
-    return _consensus_core(f, x, total, width)
+    return consensus_core(f, x, total, width)
 
 
-def _consensus_core(f: FloatArray, x: FloatArray, total: float, width: float) -> float:
+def consensus_core(f: FloatArray, x: FloatArray, total: float, width: float) -> float:
     if np.count_nonzero(f) == 1:
         return 1.0
     p = f / total
     mu = float(np.dot(p, x))
     used = p > 0
-    with _quiet():
+    with quiet():
         return float(1.0 + np.sum(p[used] * np.log2(1.0 - np.abs(x[used] - mu) / width)))
 
 
@@ -135,10 +135,10 @@ def _bc_from_moments(n: float, m2: float, m3: float, m4: float) -> float:
     g1 = math.sqrt(n * (n - 1.0)) / (n - 2.0) * m3 / m2**1.5
     g2 = ((n * n - 1.0) * m4 / m2**2 - 3.0 * (n - 1.0) ** 2) / ((n - 2.0) * (n - 3.0))
     denom = g2 + 3.0 * (n - 1.0) ** 2 / ((n - 2.0) * (n - 3.0))
-    return _f((g1 * g1 + 1.0) / denom) if denom != 0 else NAN
+    return to_float((g1 * g1 + 1.0) / denom) if denom != 0 else NAN
 
 
-def _bc_from_counts(values: FloatArray, counts: FloatArray) -> float:
+def bimodality_from_counts(values: FloatArray, counts: FloatArray) -> float:
     """Bimodality coefficient of data given as distinct values with frequencies."""
     n = float(counts.sum())
     if n < 4 or np.count_nonzero(counts) < 2:
@@ -166,7 +166,7 @@ def bimodality_coefficient(x: ArrayLike) -> float:
     n = arr.size
     if n < 4 or not np.all(np.isfinite(arr)) or np.ptp(arr) == 0:
         return NAN
-    with _quiet():
+    with quiet():
         g1 = float(sps.skew(arr, bias=False))
         g2 = float(sps.kurtosis(arr, bias=False, fisher=True))
-    return _f((g1 * g1 + 1.0) / (g2 + 3.0 * (n - 1.0) ** 2 / ((n - 2.0) * (n - 3.0))))
+    return to_float((g1 * g1 + 1.0) / (g2 + 3.0 * (n - 1.0) ** 2 / ((n - 2.0) * (n - 3.0))))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from results.stats.base import NAN, ArrayLike, FloatArray, _as_float, _f, _quiet
+from results.stats.base import NAN, ArrayLike, FloatArray, as_float_array, quiet, to_float
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def _labels(uniques: Any) -> list[str]:
     return [str(v) for v in arr.tolist()]
 
 
-def _one_sample(values: FloatArray) -> tuple[float, float, float]:
+def one_sample(values: FloatArray) -> tuple[float, float, float]:
     """(mean, t, p) of ``scipy.stats.ttest_1samp(values, 0)``; t, p NaN for n < 2 or no spread.
 
     Written out (t = mean / (s / sqrt(n)), p = 2 P(T_{n-1} > |t|) via ``special.stdtr``)
@@ -73,7 +73,7 @@ def _one_sample(values: FloatArray) -> tuple[float, float, float]:
     var = float(np.mean((values - mean) ** 2)) * n / (n - 1)
     t = mean / math.sqrt(var / n)
     p = 2.0 * float(special.stdtr(n - 1, -abs(t)))
-    return mean, _f(t), _f(min(p, 1.0))
+    return mean, to_float(t), to_float(min(p, 1.0))
 
 
 def _group_codes(group_ids: ArrayLike) -> tuple[np.ndarray, Any]:
@@ -106,8 +106,8 @@ def small_groups(
     only the summary is reported.  :func:`small_groups_by_item` does the same for many items
     sharing one grouping, in one pass.
     """
-    a1 = _as_float(x1, "x1")
-    a2 = _as_float(x2, "x2")
+    a1 = as_float_array(x1, "x1")
+    a2 = as_float_array(x2, "x2")
     ids = np.asarray(group_ids)
     if not (a1.shape == a2.shape == ids.shape):
         raise ValueError("x1, x2 and group_ids must have the same length")
@@ -149,7 +149,7 @@ def small_groups_by_item(
     x, y = a1[ok], a2[ok]
     bins = n_items * n_all
     size = np.bincount(flat, minlength=bins)
-    with _quiet():
+    with quiet():
         m1 = np.bincount(flat, weights=x, minlength=bins) / size
         m2 = np.bincount(flat, weights=y, minlength=bins) / size
         # Two-pass variance (deviations from the group mean) avoids cancellation.
@@ -189,11 +189,11 @@ def _small_groups_row(
     """The summary (and, with ``labels``, the per-group rows) of one item's group moments."""
     keep = size >= max(int(min_size), 2)
     present = size > 0
-    with _quiet():
+    with quiet():
         homog = v2 - v1
         polar = np.sign(m1 - midpoint) * (m2 - m1)
-    mean_h, t_h, p_h = _one_sample(homog[keep])
-    mean_p, t_p, p_p = _one_sample(polar[keep])
+    mean_h, t_h, p_h = one_sample(homog[keep])
+    mean_p, t_p, p_p = one_sample(polar[keep])
     groups: list[SmallGroup] = []
     if labels is not None:
         # Thousands of groups at 100,000 participants: build the rows from whole columns.
@@ -219,10 +219,10 @@ def _small_groups_row(
         n_participants=n_participants,
         n_groups=int(keep.sum()),
         n_groups_too_small=int((present & ~keep).sum()),
-        mean_homogenization=_f(mean_h),
+        mean_homogenization=to_float(mean_h),
         t_homogenization=t_h,
         p_homogenization=p_h,
-        mean_polarization=_f(mean_p),
+        mean_polarization=to_float(mean_p),
         t_polarization=t_p,
         p_polarization=p_p,
         groups=groups,

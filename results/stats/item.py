@@ -20,15 +20,15 @@ from results.stats.base import (
     NAN,
     ArrayLike,
     FloatArray,
-    _as_float,
-    _descr_ttest,
-    _f,
-    _flist,
-    _quiet,
-    _weights,
+    as_float_array,
+    checked_weights,
+    descr_ttest,
+    float_list,
     hedges_correction,
+    quiet,
+    to_float,
 )
-from results.stats.dispersion import _agreement_core, _bc_from_counts, _consensus_core
+from results.stats.dispersion import agreement_core, bimodality_from_counts, consensus_core
 
 # scipy.stats.wilcoxon(method="auto") on n pairs (zeros included): exact null distribution
 # for n <= 50 without ties or zeros; otherwise an exact sign-flip permutation test for
@@ -170,8 +170,8 @@ def _wilcoxon(d_values: FloatArray, counts: FloatArray, k: int) -> tuple[float, 
     exact_ok = n_pairs == n and np.all(ties <= 1)
     if n_pairs <= _WILCOXON_EXACT_MAX_N and exact_ok:
         d_raw = np.repeat(d_values, counts.astype(np.intp))
-        with _quiet():
-            return _f(sps.wilcoxon(d_raw, zero_method="wilcox").pvalue), w_plus, w_minus
+        with quiet():
+            return to_float(sps.wilcoxon(d_raw, zero_method="wilcox").pvalue), w_plus, w_minus
     if n_pairs <= _WILCOXON_PERMUTATION_MAX_N:
         doubled = np.repeat(np.rint(2.0 * ranks).astype(np.intp), ties.astype(np.intp))
         null = np.zeros(int(doubled.sum()) + 1)
@@ -201,12 +201,12 @@ def _stuart_maxwell(table: np.ndarray) -> float:
     tab = table[np.ix_(used, used)].astype(np.float64)
     if tab.shape[0] < 2 or tab.sum() - np.trace(tab) == 0:
         return NAN
-    with _quiet():
+    with quiet():
         try:
             res = SquareTable(tab, shift_zeros=False).homogeneity(method="stuart_maxwell")
         except (np.linalg.LinAlgError, ValueError):
             return NAN
-    return _f(res.pvalue)
+    return to_float(res.pvalue)
 
 
 def item_change(
@@ -263,11 +263,11 @@ def item_change(
     if int(scale_min) != scale_min or int(scale_max) != scale_max or scale_max <= scale_min:
         raise ValueError("scale_min and scale_max must be integers with scale_min < scale_max")
     smin, smax = int(scale_min), int(scale_max)
-    a1 = _as_float(x1, "x1")
-    a2 = _as_float(x2, "x2")
+    a1 = as_float_array(x1, "x1")
+    a2 = as_float_array(x2, "x2")
     if a1.shape != a2.shape:
         raise ValueError("x1 and x2 must have the same length")
-    w = _weights(weights, a1.size)
+    w = checked_weights(weights, a1.size)
     k = smax - smin + 1
     s = k + 2
     states1, states2, joint = _scratch_buffers(a1.size)
@@ -284,7 +284,7 @@ def item_change(
     np.copyto(joint, states1, casting="unsafe")  # exact: integral values below s * s
     counts = np.bincount(joint, minlength=s * s).reshape(s, s).astype(np.float64)
     wcounts = counts if w is None else np.bincount(joint, weights=w, minlength=s * s).reshape(s, s)
-    with _quiet():
+    with quiet():
         return _item_change_from_table(counts, wcounts, smin, smax, weighted=w is not None)
 
 
@@ -347,20 +347,20 @@ def _item_change_from_table(
             return NAN, NAN, NAN, NAN, NAN, NAN
         mean = float(np.dot(margin, values) / total_w)
         var = float(np.dot(margin, (values - mean) ** 2) / (total_w - 1.0)) if n_pairs >= 2 else NAN
-        a = _agreement_core(margin, total_w)
+        a = agreement_core(margin, total_w)
         return (
             mean,
             var,
             a,
             (1.0 - a) / 2.0,
-            _consensus_core(margin, values, total_w, width),
-            _bc_from_counts(values, margin_n),
+            consensus_core(margin, values, total_w, width),
+            bimodality_from_counts(values, margin_n),
         )
 
     mean1, var1, agr1, pol1, cns1, bc1 = wave_shape(r1, r1_n)
     mean2, var2, agr2, pol2, cns2, bc2 = wave_shape(r2, r2_n)
 
-    mean_d, sd_d, t, df, p_t, ci_low, ci_high = _descr_ttest(d_values, d_w)
+    mean_d, sd_d, t, df, p_t, ci_low, ci_high = descr_ttest(d_values, d_w)
     d_z = mean_d / sd_d * hedges_correction(n_pairs) if n_pairs >= 2 and sd_d > 0 else NAN
 
     if n_pairs == 0 or np.count_nonzero(d_n[d_values != 0]) == 0:
@@ -388,8 +388,8 @@ def _item_change_from_table(
                 [not_to_support, transition[:2, :2].sum()],
             ]
         )
-        with _quiet():
-            p_mcnemar = _f(mcnemar(table, exact=True).pvalue)
+        with quiet():
+            p_mcnemar = to_float(mcnemar(table, exact=True).pvalue)
 
     (n1, dist1, dk1_pct, col1), (n2, dist2, dk2_pct, col2) = per_wave
     return ItemChange(
@@ -399,42 +399,42 @@ def _item_change_from_table(
         n_t1=n1,
         n_t2=n2,
         n_pairs=n_pairs,
-        mean_t1=_f(mean1),
-        mean_t2=_f(mean2),
-        mean_diff=_f(mean_d),
+        mean_t1=to_float(mean1),
+        mean_t2=to_float(mean2),
+        mean_diff=to_float(mean_d),
         ci_low=ci_low,
         ci_high=ci_high,
         t=t,
         df=df,
         p_t=p_t,
         p_wilcoxon=p_wil,
-        rank_biserial=_f(rank_biserial),
-        d_z=_f(d_z),
-        gross_change=_f(gross),
-        share_changed=_f(changed),
-        share_crossed=_f(crossed),
-        pct_oppose_t1=_f(col1[0]),
-        pct_neutral_t1=_f(col1[1]),
-        pct_support_t1=_f(col1[2]),
-        pct_dk_t1=_f(dk1_pct),
-        pct_oppose_t2=_f(col2[0]),
-        pct_neutral_t2=_f(col2[1]),
-        pct_support_t2=_f(col2[2]),
-        pct_dk_t2=_f(dk2_pct),
-        distribution_t1=_flist(dist1),
-        distribution_t2=_flist(dist2),
-        var_t1=_f(var1),
-        var_t2=_f(var2),
-        sd_t1=_f(math.sqrt(var1)) if var1 >= 0 else NAN,
-        sd_t2=_f(math.sqrt(var2)) if var2 >= 0 else NAN,
-        agreement_t1=_f(agr1),
-        agreement_t2=_f(agr2),
-        polarization_t1=_f(pol1),
-        polarization_t2=_f(pol2),
-        consensus_t1=_f(cns1),
-        consensus_t2=_f(cns2),
-        bimodality_t1=_f(bc1),
-        bimodality_t2=_f(bc2),
+        rank_biserial=to_float(rank_biserial),
+        d_z=to_float(d_z),
+        gross_change=to_float(gross),
+        share_changed=to_float(changed),
+        share_crossed=to_float(crossed),
+        pct_oppose_t1=to_float(col1[0]),
+        pct_neutral_t1=to_float(col1[1]),
+        pct_support_t1=to_float(col1[2]),
+        pct_dk_t1=to_float(dk1_pct),
+        pct_oppose_t2=to_float(col2[0]),
+        pct_neutral_t2=to_float(col2[1]),
+        pct_support_t2=to_float(col2[2]),
+        pct_dk_t2=to_float(dk2_pct),
+        distribution_t1=float_list(dist1),
+        distribution_t2=float_list(dist2),
+        var_t1=to_float(var1),
+        var_t2=to_float(var2),
+        sd_t1=to_float(math.sqrt(var1)) if var1 >= 0 else NAN,
+        sd_t2=to_float(math.sqrt(var2)) if var2 >= 0 else NAN,
+        agreement_t1=to_float(agr1),
+        agreement_t2=to_float(agr2),
+        polarization_t1=to_float(pol1),
+        polarization_t2=to_float(pol2),
+        consensus_t1=to_float(cns1),
+        consensus_t2=to_float(cns2),
+        bimodality_t1=to_float(bc1),
+        bimodality_t2=to_float(bc2),
         transition=[[int(v) for v in row] for row in transition],
         p_mcnemar=p_mcnemar,
         p_stuart_maxwell=_stuart_maxwell(transition),

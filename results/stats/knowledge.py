@@ -13,16 +13,16 @@ from results.stats.base import (
     NAN,
     ArrayLike,
     FloatArray,
-    _descr_ttest,
-    _f,
-    _flist,
-    _normalised,
-    _quiet,
-    _ttest_rel,
-    _weights,
+    checked_weights,
+    descr_ttest,
+    float_list,
     hedges_correction,
+    normalised_weights,
+    paired_ttest,
+    quiet,
+    to_float,
 )
-from results.stats.comparisons import DiffInDiff, _wmean, diff_in_diff
+from results.stats.comparisons import DiffInDiff, diff_in_diff, weighted_mean
 
 
 def knowledge_index(correct: ArrayLike) -> FloatArray:
@@ -79,30 +79,30 @@ def knowledge(
     m2 = np.asarray(correct_t2, dtype=np.float64)
     if m1.ndim != 2 or m1.shape != m2.shape:
         raise ValueError("correct_t1 and correct_t2 must be participant x item matrices")
-    w = _weights(weights, m1.shape[0])
+    w = checked_weights(weights, m1.shape[0])
     i1, i2 = knowledge_index(m1), knowledge_index(m2)
     if w is not None:
         i1 = np.where(w > 0, i1, np.nan)
         i2 = np.where(w > 0, i2, np.nan)
     ok = ~(np.isnan(i1) | np.isnan(i2))
     x, y = i1[ok], i2[ok]
-    wn = None if w is None else _normalised(w[ok])
+    wn = None if w is None else normalised_weights(w[ok])
     n = int(ok.sum())
     d = y - x
     if wn is None:
-        mean_d, sd_d, t, df, p, lo, hi = _ttest_rel(x, y)
+        mean_d, sd_d, t, df, p, lo, hi = paired_ttest(x, y)
     else:
-        mean_d, sd_d, t, df, p, lo, hi = _descr_ttest(d, wn)
+        mean_d, sd_d, t, df, p, lo, hi = descr_ttest(d, wn)
     d_z = mean_d / sd_d * hedges_correction(n) if n >= 2 and sd_d > 0 else NAN
 
     def pct(mat: np.ndarray) -> tuple[list[float], list[int]]:
         asked = ~np.isnan(mat)
         ww = np.ones(mat.shape[0]) if w is None else w
         ww_asked = asked * ww[:, None]
-        with _quiet():
+        with quiet():
             share = np.where(asked, mat, 0.0).T @ ww / ww_asked.sum(axis=0)
         counted = asked & (ww[:, None] > 0)
-        return _flist(100.0 * share), [int(v) for v in counted.sum(axis=0)]
+        return float_list(100.0 * share), [int(v) for v in counted.sum(axis=0)]
 
     pct1, asked1 = pct(m1)
     pct2, asked2 = pct(m2)
@@ -111,15 +111,15 @@ def knowledge(
         n_t1=int(np.count_nonzero(~np.isnan(i1))),
         n_t2=int(np.count_nonzero(~np.isnan(i2))),
         n_pairs=n,
-        mean_t1=_wmean(x, wn),
-        mean_t2=_wmean(y, wn),
-        mean_diff=_f(mean_d),
+        mean_t1=weighted_mean(x, wn),
+        mean_t2=weighted_mean(y, wn),
+        mean_diff=to_float(mean_d),
         ci_low=lo,
         ci_high=hi,
         t=t,
         df=df,
         p_t=p,
-        d_z=_f(d_z),
+        d_z=to_float(d_z),
         pct_correct_t1=pct1,
         pct_correct_t2=pct2,
         n_asked_t1=asked1,

@@ -21,7 +21,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
 
-from results.stats.base import NAN, ArrayLike, FloatArray, _f, _flist, _quiet
+from results.stats.base import NAN, ArrayLike, FloatArray, float_list, quiet, to_float
 
 # Best-axis search for single-peakedness enumerates m!/2 orderings.
 MAX_OPTIONS_FOR_AXIS_SEARCH = 8
@@ -102,7 +102,7 @@ def _unique_rankings(rankings: ArrayLike, m: int) -> tuple[np.ndarray, FloatArra
     return uniq, counts.astype(np.float64)
 
 
-def _single_peaked(order: np.ndarray, axis_pos: np.ndarray) -> npt.NDArray[np.bool_]:
+def single_peaked(order: np.ndarray, axis_pos: np.ndarray) -> npt.NDArray[np.bool_]:
     """Which rankings (options best first, U x m) are single-peaked on the axis.
 
     A strict ranking is single-peaked w.r.t. an axis iff for every k its k best options are
@@ -197,7 +197,7 @@ def _preferences(rankings: ArrayLike, keys: list[str], axis_pos: np.ndarray | No
     sizes = np.bincount(component)
     cycles = [[keys[i] for i in np.flatnonzero(component == c)] for c in np.flatnonzero(sizes > 1)]
     share_axis = (
-        NAN if axis_pos is None else float(counts[_single_peaked(order, axis_pos)].sum() / n)
+        NAN if axis_pos is None else float(counts[single_peaked(order, axis_pos)].sum() / n)
     )
     if m <= MAX_OPTIONS_FOR_AXIS_SEARCH:
         top, axis, n_best = _best_axis(order, counts, m)
@@ -208,13 +208,13 @@ def _preferences(rankings: ArrayLike, keys: list[str], axis_pos: np.ndarray | No
         best_share, best_axis, n_best = NAN, None, None
     return Preferences(
         n_rankings=int(n),
-        borda={key: _f(v) for key, v in zip(keys, borda, strict=True)},
+        borda={key: to_float(v) for key, v in zip(keys, borda, strict=True)},
         pairwise=[[int(v) for v in row] for row in pairwise],
         condorcet_winner=keys[int(winners[0])] if winners.size == 1 else None,
         majority_cycle=bool(cycles),
         cycles=cycles,
         share_single_peaked_axis=share_axis,
-        share_single_peaked_best=_f(best_share),
+        share_single_peaked_best=to_float(best_share),
         best_axis=best_axis,
         n_best_axes=n_best,
     )
@@ -237,10 +237,10 @@ def _opinion_groups(
     components: list[list[float]] = []
     pca: PCA | None = None
     if n >= 2 and m >= 1 and float(np.ptp(x, axis=0).max()) > 0:
-        with _quiet():
+        with quiet():
             pca = PCA(n_components=min(2, m, n), random_state=random_state).fit(x)
-        evr = _flist(pca.explained_variance_ratio_)
-        components = [_flist(row) for row in pca.components_]
+        evr = float_list(pca.explained_variance_ratio_)
+        components = [float_list(row) for row in pca.components_]
     empty = OpinionGroups(
         n=int(n),
         k=None,
@@ -266,7 +266,7 @@ def _opinion_groups(
     for k in k_values:
         if k < 2 or k >= min(n, fit_x.shape[0]):
             continue
-        with _quiet():
+        with quiet():
             km = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit(fit_x)
             labels = km.predict(x) if fit_x is not x else km.labels_
             if np.unique(labels).size < k:
@@ -303,8 +303,8 @@ def _opinion_groups(
             silhouette=scores[best_k],
             silhouette_by_k={str(k): v for k, v in scores.items()},
             sizes=[int(v) for v in sizes],
-            centroids=[_flist(row) for row in centroids],
-            centroids_2d=[_flist(row) for row in pca.transform(centroids)],
+            centroids=[float_list(row) for row in centroids],
+            centroids_2d=[float_list(row) for row in pca.transform(centroids)],
             explained_variance_ratio=evr,
             components=components,
         ),
@@ -315,7 +315,7 @@ def _opinion_groups(
 def _option_means(ratings: np.ndarray) -> tuple[FloatArray, np.ndarray]:
     answered = ~np.isnan(ratings)
     n = answered.sum(axis=0)
-    with _quiet():
+    with quiet():
         means = np.where(answered, ratings, 0.0).sum(axis=0) / n
     return np.where(n > 0, means, np.nan), n
 
@@ -403,9 +403,9 @@ def option_set(
     both = ~(np.isnan(mean1) | np.isnan(mean2))
     tau = p_tau = NAN
     if both.sum() >= 2:
-        with _quiet():
+        with quiet():
             res = sps.kendalltau(mean1[both], mean2[both])
-        tau, p_tau = _f(res.statistic), _f(res.pvalue)
+        tau, p_tau = to_float(res.statistic), to_float(res.pvalue)
 
     group_kwargs: dict[str, Any] = {
         "k_values": tuple(k_values),
@@ -433,8 +433,8 @@ def option_set(
         axis_order=None if axis_order is None else [str(k) for k in axis_order],
         n_ratings_t1={k: int(v) for k, v in zip(keys, n1, strict=True)},
         n_ratings_t2={k: int(v) for k, v in zip(keys, n2, strict=True)},
-        mean_rating_t1={k: _f(v) for k, v in zip(keys, mean1, strict=True)},
-        mean_rating_t2={k: _f(v) for k, v in zip(keys, mean2, strict=True)},
+        mean_rating_t1={k: to_float(v) for k, v in zip(keys, mean1, strict=True)},
+        mean_rating_t2={k: to_float(v) for k, v in zip(keys, mean2, strict=True)},
         order_t1=_order(mean1, keys),
         order_t2=_order(mean2, keys),
         kendall_tau=tau,

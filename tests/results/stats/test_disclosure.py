@@ -1,5 +1,5 @@
 """results.stats.disclosure: the complementary suppression rule on plain margins (no Django:
-``pytest tests/results/test_stats_disclosure.py -p no:django``)."""
+``pytest tests/results/stats/test_disclosure.py -p no:django``)."""
 
 import itertools
 

@@ -1,4 +1,5 @@
-"""Small groups: the one-pass, many-item computation equals a straightforward per-group one."""
+"""results.stats.groups: hand-checked small groups, and the one-pass, many-item computation equal
+to a straightforward per-group one."""
 
 import math
 
@@ -7,7 +8,8 @@ import pytest
 from scipy import stats as sps
 
 from results import stats
-from results.stats.groups import _one_sample
+from results.stats.groups import one_sample
+from tests.results.stats.checks import STRICT_WARNINGS, assert_json_friendly, close
 
 
 def per_group_reference(
@@ -82,8 +84,47 @@ def test_small_groups_by_item_rejects_misaligned_input() -> None:
 def test_one_sample_t_equals_scipy_ttest_1samp(seed: int) -> None:
     rng = np.random.default_rng(seed)
     values = rng.normal(rng.normal(), rng.uniform(0.1, 5), int(rng.integers(2, 200)))
-    mean, t, p = _one_sample(values)
+    mean, t, p = one_sample(values)
     res = sps.ttest_1samp(values, 0.0)
     assert mean == pytest.approx(values.mean(), rel=1e-13)
     assert t == pytest.approx(res.statistic, rel=1e-12)
     assert p == pytest.approx(res.pvalue, rel=1e-10, abs=1e-300)
+
+
+@STRICT_WARNINGS[0]  # as in every other test of results.stats
+@STRICT_WARNINGS[1]
+def test_small_groups_hand_checked_example() -> None:
+    # Midpoint 5.  Group 1: T1 (6, 8) -> T2 (8, 10): m 7 -> 9, var 2 -> 2: H = 0,
+    #   P = sign(7 - 5) * (9 - 7) = +2 (moved further to its side).
+    # Group 2: T1 (2, 4) -> T2 (1, 5): m 3 -> 3, var 2 -> 8: H = +6, P = -1 * 0 = 0.
+    # Group 3: T1 (1, 3, 5) -> T2 (2, 3, 4): m 3 -> 3, var 4 -> 1: H = -3, P = 0.
+    # Group 4 has one complete pair: left out.  Mean H = 1, mean P = 2/3.
+    nan = np.nan
+    x1 = np.array([6, 8, 2, 4, 1, 3, 5, 7, 7], dtype=float)
+    x2 = np.array([8, 10, 1, 5, 2, 3, 4, 7, nan], dtype=float)
+    ids = np.array([1, 1, 2, 2, 3, 3, 3, 4, 4], dtype=float)
+    result = stats.small_groups(x1, x2, ids, midpoint=5)
+    assert (result.n_groups, result.n_groups_too_small, result.n_participants) == (3, 1, 8)
+    assert [g.homogenization for g in result.groups[:3]] == pytest.approx([0, 6, -3])
+    assert [g.polarization for g in result.groups[:3]] == pytest.approx([2, 0, 0])
+    assert result.groups[0].group == "1"
+    assert result.mean_homogenization == pytest.approx(1.0)
+    assert result.mean_polarization == pytest.approx(2 / 3)
+    expected = sps.ttest_1samp([0, 6, -3], 0)
+    assert close(result.p_homogenization, float(expected.pvalue))
+    assert close(result.t_polarization, float(sps.ttest_1samp([2, 0, 0], 0).statistic))
+    assert_json_friendly(result)
+    summary_only = stats.small_groups(x1, x2, ids, midpoint=5, per_group=False)
+    assert summary_only.groups == []
+    assert summary_only.p_homogenization == result.p_homogenization
+
+
+@STRICT_WARNINGS[0]  # as in every other test of results.stats
+@STRICT_WARNINGS[1]
+def test_small_groups_with_string_ids_and_no_complete_groups() -> None:
+    x = np.array([1.0, 2.0, 3.0])
+    result = stats.small_groups(x, x, np.array(["g1", None, "g2"], dtype=object), midpoint=5)
+    assert result.n_groups == 0 and result.n_groups_too_small == 2
+    assert math.isnan(result.mean_homogenization) and math.isnan(result.p_polarization)
+    assert {g.group for g in result.groups} == {"g1", "g2"}
+    assert_json_friendly(result)
