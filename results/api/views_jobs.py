@@ -293,7 +293,12 @@ class ImportView(PollScoped, ResearchAPIView):
             data = ImportJobSerializer(show_live_progress(job), context={"links": links}).data
             return Response(data, status=202, headers={"Location": data["status_url"]})
         try:
-            result = import_responses(poll=self.poll, stream=file, max_bytes=inline_limit())
+            result = import_responses(
+                poll=self.poll,
+                stream=file,
+                recompute=tasks.schedule_recompute,
+                max_bytes=inline_limit(),
+            )
         except ImportFailed as failure:
             return import_errors(failure)
         return Response(ImportResultSerializer(result).data, status=201)

@@ -132,7 +132,7 @@ def _claim(job_id: int) -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def run_import_job(*, job_id: int) -> ImportJob:
+def run_import_job(*, job_id: int, recompute: Callable[[int], object]) -> ImportJob:
     """Import the job's file with ``import_responses``, record the outcome, delete the file.
 
     Safe to run again (the task is acks_late): the import and the outcome commit together, so a
@@ -168,6 +168,7 @@ def run_import_job(*, job_id: int) -> ImportJob:
                         result = import_responses(
                             poll=job.poll,
                             stream=handle,
+                            recompute=recompute,
                             max_bytes=None,
                             progress=_progress_of(job, handle),
                         )

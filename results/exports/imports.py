@@ -24,7 +24,6 @@ from django.utils.dateparse import parse_datetime
 
 from results.exports.codebook import DK_CODE, DK_TEXT, LIST_SEPARATOR, STEPS, wide_variables
 from results.exports.writers import FORMULA_STARTS
-from results.tasks import schedule_recompute
 from surveys.models import Answer, Participant, Poll, Question
 
 MAX_ERRORS = 200
@@ -375,10 +374,13 @@ def import_responses(
     *,
     poll: Poll,
     stream: IO[str] | IO[bytes],
+    recompute: Callable[[int], object],
     max_bytes: int | None = MAX_UPLOAD_BYTES,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Store every row of a wide CSV as an imported participant with answers, or nothing.
+    """Store every row of a wide CSV as an imported participant with answers, or nothing; once
+    stored, ``recompute(poll_id)`` asks for the results (callers pass
+    ``results.tasks.schedule_recompute``: the tasks import this module, not the reverse).
 
     Files over ``max_bytes`` are refused before a byte is parsed (``None``: no limit, for the
     command line). Chunks are written as they pass their checks; the first problem stops the
@@ -407,5 +409,5 @@ def import_responses(
         parser.error(0, "", f"the file is not UTF-8 text: {error}")
     if parser.errors:
         raise ImportFailed(parser.errors, parser.more)
-    schedule_recompute(poll.pk)
+    recompute(poll.pk)
     return result

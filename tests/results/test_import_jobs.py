@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from kombu.exceptions import OperationalError
 
+from results import tasks
 from results.access import grant_access
 from results.exports.import_jobs import run_import_job, start_import_job
 from results.exports.imports import MAX_ERRORS
@@ -47,7 +49,7 @@ def importer(target, make_researcher):
 def recomputes(monkeypatch) -> list[int]:
     """The recomputes a successful import asks for (recorded, not run)."""
     asked: list[int] = []
-    monkeypatch.setattr("results.exports.imports.schedule_recompute", asked.append)
+    monkeypatch.setattr("results.tasks.schedule_recompute", asked.append)
     return asked
 
 
@@ -270,7 +272,7 @@ def test_a_job_whose_grant_was_withdrawn_before_it_ran_imports_nothing(
 ):
     user, _ = importer
     grant_access(user=user, poll=target, level="aggregates", can_import=False)
-    job = run_import_job(job_id=pending_job.pk)
+    job = run_import_job(job_id=pending_job.pk, recompute=tasks.schedule_recompute)
     assert job.state == "failed"
     assert "no longer allows imports" in job.message
     assert not Participant.objects.filter(poll=target).exists()
@@ -280,7 +282,7 @@ def test_a_job_whose_grant_was_withdrawn_before_it_ran_imports_nothing(
 def test_the_stored_file_is_private_and_deleted_when_the_job_ends(pending_job, media, recomputes):
     path = Path(pending_job.upload.path)
     assert path.parent == media / "imports" and path.read_bytes() == rows(5)
-    job = run_import_job(job_id=pending_job.pk)
+    job = run_import_job(job_id=pending_job.pk, recompute=tasks.schedule_recompute)
     assert job.state == "done"
     assert not path.exists() and not job.upload
 
@@ -288,8 +290,9 @@ def test_the_stored_file_is_private_and_deleted_when_the_job_ends(pending_job, m
 def test_a_rerun_after_a_worker_crash_imports_once(target, pending_job, recomputes):
     # A killed worker leaves the job running with nothing stored (its transaction rolled back).
     ImportJob.objects.filter(pk=pending_job.pk).update(state="running")
-    assert run_import_job(job_id=pending_job.pk).state == "done"
-    assert run_import_job(job_id=pending_job.pk).state == "done"  # redelivered again
+    redelivered = {"job_id": pending_job.pk, "recompute": tasks.schedule_recompute}
+    assert run_import_job(**redelivered).state == "done"
+    assert run_import_job(**redelivered).state == "done"  # redelivered again
     assert Participant.objects.filter(poll=target).count() == 5
 
 
@@ -327,7 +330,7 @@ def test_an_unexpected_error_fails_the_job_without_internals_and_deletes_the_fil
 
     monkeypatch.setattr("results.exports.import_jobs.import_responses", broken)
     with pytest.raises(RuntimeError):
-        run_import_job(job_id=pending_job.pk)
+        run_import_job(job_id=pending_job.pk, recompute=tasks.schedule_recompute)
     job = ImportJob.objects.get()
     assert (job.state, job.message) == (
         "failed",
@@ -339,10 +342,6 @@ def test_an_unexpected_error_fails_the_job_without_internals_and_deletes_the_fil
 def test_an_unreachable_queue_fails_the_job_and_deletes_the_file(
     target, importer, media, small_inline_limit, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from kombu.exceptions import OperationalError
-
-    from results.tasks import run_import
-
     def unreachable(*args, **kwargs):
         raise OperationalError("Error 111 connecting to redis:6379")
 
@@ -360,7 +359,7 @@ def test_an_unreachable_queue_fails_the_job_and_deletes_the_file(
 
 def test_a_job_whose_file_is_gone_fails_cleanly(target, pending_job, media):
     Path(pending_job.upload.path).unlink()
-    job = run_import_job(job_id=pending_job.pk)
+    job = run_import_job(job_id=pending_job.pk, recompute=tasks.schedule_recompute)
     assert (job.state, job.message) == (
         "failed",
         "failed: the uploaded file is gone; nothing was imported",

@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from results.exports.imports import MAX_UPLOAD_BYTES, ImportFailed, import_responses
+from results.tasks import schedule_recompute
 from surveys.definition.files import save_poll, validate
 from surveys.models import Answer, Participant
 from tests.results.api_fixtures import bearer, research_definition
@@ -122,7 +123,9 @@ def test_round_trip_gives_identical_results_tables(researcher, poll, fresh_copy,
 
 
 def import_text(poll, text: str):
-    return import_responses(poll=poll, stream=io.BytesIO(text.encode()))
+    return import_responses(
+        poll=poll, stream=io.BytesIO(text.encode()), recompute=schedule_recompute
+    )
 
 
 @pytest.mark.parametrize(
@@ -198,9 +201,17 @@ def test_an_upload_over_the_hard_cap_is_refused_before_parsing(
 def test_every_stream_is_measured_before_it_is_parsed(fresh_copy) -> None:
     content = b"participant,arm\n" + b"".join(b"p%03d,treatment\n" % n for n in range(100))
     with pytest.raises(ImportFailed, match="has 1,516 bytes; uploads are limited to 1,000"):
-        import_responses(poll=fresh_copy, stream=io.BytesIO(content), max_bytes=1000)
+        import_responses(
+            poll=fresh_copy,
+            stream=io.BytesIO(content),
+            recompute=schedule_recompute,
+            max_bytes=1000,
+        )
     assert not Participant.objects.filter(poll=fresh_copy).exists()
     result = import_responses(
-        poll=fresh_copy, stream=io.BytesIO(content[: 16 + 15 * 30]), max_bytes=1000
+        poll=fresh_copy,
+        stream=io.BytesIO(content[: 16 + 15 * 30]),
+        recompute=schedule_recompute,
+        max_bytes=1000,
     )
     assert result.participants == 30

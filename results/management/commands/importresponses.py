@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from results import tasks
 from results.exports.imports import CHUNK_ROWS, ImportFailed, import_responses
 from surveys.models import Poll
 
@@ -33,7 +34,11 @@ class Command(BaseCommand):
         try:
             with open(options["file"], "rb") as stream:
                 result = import_responses(
-                    poll=poll, stream=stream, max_bytes=None, progress=self.progress
+                    poll=poll,
+                    stream=stream,
+                    recompute=tasks.schedule_recompute,
+                    max_bytes=None,
+                    progress=self.progress,
                 )
         except OSError as error:
             raise CommandError(f"{options['file']}: {error.strerror}") from None
