@@ -187,8 +187,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
-# Task modules outside tasks.py that the worker must load (export jobs and webhooks).
-CELERY_IMPORTS = ["results.jobs", "surveys.journey.reminders"]
+# Task modules the worker must load (results.tasks holds every results task: recompute,
+# exports, imports, webhooks).
+CELERY_IMPORTS = ["results.tasks", "surveys.journey.reminders"]
 CELERY_BEAT_SCHEDULE = {
     "reconcile-stale-results": {
         "task": "results.tasks.reconcile",

@@ -6,33 +6,29 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 from django.utils import timezone
 
 from surveys.models import Poll
 
 
 class ResultSnapshotQuerySet(models.QuerySet["ResultSnapshot"]):
+    def newest_first(self) -> "ResultSnapshotQuerySet":
+        # computed_at first, then id: two snapshots saved within one clock tick stay ordered.
+        return self.order_by("-computed_at", "-id")
+
     def latest_for(self, poll: Poll | int) -> "ResultSnapshot | None":
         """The newest snapshot, released or not: for readers who may see the microdata."""
-        return self.filter(poll=poll).order_by("-computed_at", "-id").first()
+        return self.filter(poll=poll).newest_first().first()
 
     def released_for(self, poll: Poll | int) -> "ResultSnapshot | None":
         """The newest released snapshot: what readers of aggregates only may see (the release
         rule is ``results.compute.recompute.release_decision``)."""
-        return (
-            self.filter(poll=poll, released_at__isnull=False)
-            .order_by("-computed_at", "-id")
-            .first()
-        )
+        return self.filter(poll=poll, released_at__isnull=False).newest_first().first()
 
-    def for_reader(self, poll: Poll, user: Any) -> "ResultSnapshot | None":
+    def for_reader(self, poll: Poll, *, microdata: bool) -> "ResultSnapshot | None":
         """The snapshot a researcher reads: the latest with microdata access (they can read the
-        answers anyway), otherwise the latest released one."""
-        from results.access import has_microdata
-
-        return self.latest_for(poll) if has_microdata(user, poll) else self.released_for(poll)
+        answers anyway, ``results.access.has_microdata``), otherwise the latest released one."""
+        return self.latest_for(poll) if microdata else self.released_for(poll)
 
 
 class ResultSnapshot(models.Model):
@@ -330,24 +326,3 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.poll} import ({self.state})"
-
-
-@receiver(post_save, sender=ResultSnapshot, dispatch_uid="results.snapshot_webhooks")
-def announce_snapshot(sender: type, instance: ResultSnapshot, created: bool, **kwargs: Any) -> None:
-    """Every released snapshot is announced to the poll's webhooks once its transaction commits;
-    one held back is not (its participant count alone would tell one new completion)."""
-    if created and instance.released_at is not None and not kwargs.get("raw"):
-        from results.webhooks import announce
-
-        announce(
-            poll=instance.poll, event=Webhook.Event.SNAPSHOT_READY, data=snapshot_event(instance)
-        )
-
-
-def snapshot_event(snapshot: ResultSnapshot) -> dict[str, Any]:
-    return {
-        "snapshot_id": snapshot.pk,
-        "computed_at": snapshot.computed_at.isoformat() if snapshot.computed_at else None,
-        "n_participants": snapshot.n_participants,
-        "fingerprint": snapshot.fingerprint,
-    }

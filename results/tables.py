@@ -91,3 +91,204 @@ GAPS = {
 }
 
 TABLES = {"items": ITEMS, "did": DID, "gaps": GAPS}
+
+# The item of the knowledge index's rows (question keys start with a letter: never a collision).
+KNOWLEDGE_INDEX = "_knowledge_index"
+# A rating scale collapsed to three answers (the transition columns of item_details).
+COLLAPSED = ("oppose", "neutral", "support")
+
+# The values of population_t1/_t2: which people a wave's columns (n, shares, distribution)
+# describe in a row: everyone who answered at that wave, or, where that would single out the
+# few outside the pairs, the pairs.
+ANSWERED = "answered"
+PAIRS = "pairs"
+POPULATION = (
+    f"Whom the wave's n, percentage and distribution columns describe: '{ANSWERED}' (everyone "
+    f"who answered at that wave, DK included) or '{PAIRS}' (the complete pairs; pct_dk 0), "
+    "where 1..k-1 answered that wave without being a complete pair (see the codebook)."
+)
+
+# The tables beyond items, did and gaps, each a list of rows with exactly these columns.
+ITEM_DETAILS: dict[str, str] = {
+    "item": "Question key.",
+    "arm": "all, treatment or control.",
+    "subgroup": "As in items.",
+    "subgroup_value": "As in items.",
+    "weighted": "As in items.",
+    "n_t1": "Participants who answered at T1 (DK included), or complete pairs: see population_t1.",
+    "n_t2": "Participants who answered at T2 (DK included), or complete pairs: see population_t2.",
+    "population_t1": "T1: " + POPULATION,
+    "population_t2": "T2: " + POPULATION,
+    "df": "Degrees of freedom of the paired t-test.",
+    "rank_biserial": "Matched-pairs rank-biserial correlation (W+ - W-)/(W+ + W-).",
+    "gross_change": "Mean absolute change over complete pairs.",
+    "share_changed": "Share (0..1) of complete pairs whose answer changed.",
+    "share_crossed": "Share (0..1) moving between oppose and support.",
+    "sd_t1": "Standard deviation at T1 (complete pairs).",
+    "sd_t2": "Standard deviation at T2.",
+    "polarization_t1": "(1 - agreement_t1) / 2.",
+    "polarization_t2": "(1 - agreement_t2) / 2.",
+    "bimodality_t1": "Bimodality coefficient at T1 (> 5/9 suggests bimodality).",
+    "bimodality_t2": "Bimodality coefficient at T2.",
+    "p_mcnemar": "Exact McNemar test of support vs not support, T1 vs T2.",
+    "p_stuart_maxwell": "Stuart-Maxwell test of marginal homogeneity of the 3x3 table.",
+    **{
+        f"transition_{a}_{b}": f"Complete pairs at {a} at T1 and {b} at T2 (count)."
+        for a in COLLAPSED
+        for b in COLLAPSED
+    },
+}
+
+DISTRIBUTIONS: dict[str, str] = {
+    "item": "Question key.",
+    "arm": "all, treatment or control.",
+    "subgroup": "As in items.",
+    "subgroup_value": "As in items.",
+    "weighted": "As in items.",
+    "wave": "1 (T1) or 2 (T2).",
+    "value": "Scale point.",
+    "pct": "Percent of the population giving this value.",
+    "population": POPULATION,
+}
+
+KNOWLEDGE: dict[str, str] = {
+    "item": f"Knowledge question key, or {KNOWLEDGE_INDEX} for the number correct.",
+    "arm": "all, treatment or control.",
+    "subgroup": "As in items.",
+    "subgroup_value": "As in items.",
+    "weighted": "As in items.",
+    "n_items": "Knowledge questions counted (1 for an item row).",
+    "n_t1": "Participants asked at T1, or asked at both waves: see population_t1.",
+    "n_t2": "Participants asked at T2, or asked at both waves: see population_t2.",
+    "population_t1": "T1: " + POPULATION,
+    "population_t2": "T2: " + POPULATION,
+    "n_pairs": "Participants asked at both waves.",
+    "mean_t1": "Mean number correct at T1 over pairs (item rows: share correct, 0..1).",
+    "mean_t2": "Mean number correct at T2 over pairs.",
+    "mean_diff": "mean_t2 - mean_t1.",
+    "ci_low": "Lower bound of the 95% t confidence interval of mean_diff.",
+    "ci_high": "Upper bound of the 95% t confidence interval of mean_diff.",
+    "t": "Paired t statistic.",
+    "p_t": "Two-sided p-value of the paired t-test.",
+    "d_z": "Hedges-corrected standardised mean difference of paired data.",
+    "pct_correct_t1": "Percent correct at T1 among the population (index: mean over items, "
+    "empty unless every item and the index describe those asked).",
+    "pct_correct_t2": "Percent correct at T2 among the population.",
+}
+
+OPTIONS: dict[str, dict[str, str]] = {
+    "summary": {
+        "arm": "all, treatment or control.",
+        "n_participants": "Participants in the arm.",
+        "kendall_tau": "Kendall tau-b between the T1 and T2 orders of options by mean rating.",
+        "kendall_p": "Two-sided p-value of kendall_tau.",
+        "axis": "The poll's axis (option keys, space-separated) used for single-peakedness.",
+        "n_migration": "Participants placed in an opinion group at both waves.",
+    },
+    "rankings": {
+        "arm": "all, treatment or control.",
+        "option": "Option key.",
+        "axis": "The option's place on the poll's axis.",
+        "n_t1": "Participants rating the option at T1 (or its complete pairs: population_t1).",
+        "n_t2": "Participants rating the option at T2 (or its complete pairs: population_t2).",
+        "mean_t1": "Mean rating at T1.",
+        "mean_t2": "Mean rating at T2.",
+        "rank_t1": "Place by the published mean_t1 (1 = highest).",
+        "rank_t2": "Place by the published mean_t2.",
+        "population_t1": "'answered': everyone rating the option at T1; 'pairs': its item's "
+        "complete pairs, where 1..k-1 rated it at T1 only (as in the items table).",
+        "population_t2": "As population_t1, at T2.",
+    },
+    "borda": {
+        "arm": "all, treatment or control.",
+        "option": "Option key.",
+        "n_rankings_t1": "Complete rankings at T1.",
+        "n_rankings_t2": "Complete rankings at T2.",
+        "borda_t1": "Mean Borda points at T1 (best m-1 ... worst 0).",
+        "borda_t2": "Mean Borda points at T2.",
+    },
+    "pairwise": {
+        "arm": "all, treatment or control.",
+        "wave": "1 or 2.",
+        "option_a": "Option key.",
+        "option_b": "Option key.",
+        "n_prefer_a": "Participants ranking option_a above option_b.",
+    },
+    "condorcet": {
+        "arm": "all, treatment or control.",
+        "wave": "1 or 2.",
+        "n_rankings": "Complete rankings.",
+        "winner": "Condorcet winner (beats every other option by majority); null if none.",
+        "majority_cycle": "true when the majority relation has a cycle.",
+        "cycles": "Options in each majority cycle, space-separated; cycles separated by ' | '.",
+    },
+    "single_peakedness": {
+        "arm": "all, treatment or control.",
+        "wave": "1 or 2.",
+        "n_rankings": "Complete rankings.",
+        "share_axis": "Share (0..1) of rankings single-peaked on the poll's axis.",
+        "share_best": "Largest share single-peaked on any one ordering of the options.",
+        "best_axis": "The ordering attaining share_best (space-separated option keys).",
+        "n_best_axes": "Orderings tying for share_best.",
+    },
+    "opinion_groups": {
+        "arm": "all, treatment or control.",
+        "wave": "1 or 2.",
+        "k": "Number of groups chosen by silhouette.",
+        "silhouette": "Silhouette score of the chosen k.",
+        "group": "Group number (0 = largest).",
+        "size": "Participants in the group.",
+        "pc1": "Group centroid on the first principal component.",
+        "pc2": "Group centroid on the second principal component.",
+    },
+    "opinion_group_centroids": {
+        "arm": "all, treatment or control.",
+        "wave": "1 or 2.",
+        "group": "Group number.",
+        "option": "Option key.",
+        "mean_rating": "The group's mean rating of the option.",
+    },
+    "migration": {
+        "arm": "all, treatment or control.",
+        "group_t1": "Opinion group at T1.",
+        "group_t2": "Opinion group at T2 (clustered separately: numbers are not matched).",
+        "n": "Participants moving from group_t1 to group_t2.",
+    },
+}
+
+SMALL_GROUPS: dict[str, dict[str, str]] = {
+    "summary": {
+        "item": "Question key of the paired rating item.",
+        "arm": "treatment or control (groups are numbered within an arm).",
+        "n_participants": "Group members with complete pairs.",
+        "n_groups": "Groups counted (at least the minimum subgroup size).",
+        "mean_homogenization": "Mean over groups of Var_T2 - Var_T1 (negative: more alike).",
+        "t_homogenization": "One-sample t of homogenization against 0.",
+        "p_homogenization": "Two-sided p-value.",
+        "mean_polarization": "Mean over groups of sign(m_T1 - midpoint) (m_T2 - m_T1).",
+        "t_polarization": "One-sample t of polarization against 0.",
+        "p_polarization": "Two-sided p-value.",
+    },
+    "groups": {
+        "item": "Question key.",
+        "arm": "treatment or control.",
+        "group": "Small-group number within the arm.",
+        "n": "Members with complete pairs.",
+        "mean_t1": "Group mean at T1.",
+        "mean_t2": "Group mean at T2.",
+        "var_t1": "Group variance at T1.",
+        "var_t2": "Group variance at T2.",
+        "homogenization": "var_t2 - var_t1.",
+        "polarization": "sign(mean_t1 - midpoint) (mean_t2 - mean_t1).",
+    },
+}
+
+# Every table beyond items, did and gaps by the name the payload's meta lists it under (the
+# codebook documents them from there).
+EXTRA_COLUMNS: dict[str, dict[str, str]] = {
+    "item_details": ITEM_DETAILS,
+    "distributions": DISTRIBUTIONS,
+    "knowledge": KNOWLEDGE,
+    **{f"options.{name}": columns for name, columns in OPTIONS.items()},
+    **{f"options.small_groups.{name}": columns for name, columns in SMALL_GROUPS.items()},
+}

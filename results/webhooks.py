@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -45,7 +46,7 @@ from django.db import connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from results.models import Webhook, WebhookDelivery
+from results.models import ResultSnapshot, Webhook, WebhookDelivery
 from surveys.models import Poll
 
 TIMEOUT_SECONDS = 10
@@ -64,6 +65,8 @@ CATEGORIES = frozenset(
     | {f"rejected (HTTP {family}xx)" for family in (4, 5)}
 )
 DEFAULT_ALLOWED_PORTS = (443,)
+# The Celery task that sends one delivery (results.tasks.deliver_webhook).
+DELIVER_TASK = "results.jobs.deliver_webhook"
 
 
 def backoff_seconds(attempt: int) -> int:
@@ -195,20 +198,35 @@ def announce(
     return deliveries
 
 
+def announce_snapshot(snapshot: ResultSnapshot) -> list[WebhookDelivery]:
+    """Announce a newly saved snapshot to every webhook of its poll, if it was released; one
+    held back is not announced (its participant count alone would tell one new completion)."""
+    if snapshot.released_at is None:
+        return []
+    return announce(
+        poll=snapshot.poll,
+        event=Webhook.Event.SNAPSHOT_READY,
+        data={
+            "snapshot_id": snapshot.pk,
+            "computed_at": snapshot.computed_at.isoformat() if snapshot.computed_at else None,
+            "n_participants": snapshot.n_participants,
+            "fingerprint": snapshot.fingerprint,
+        },
+    )
+
+
 # The embedded default has no worker: deliveries go to these threads instead of running inside
 # the participant's request (a hanging receiver once held a final submit for a minute).
 BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhooks")
 
 
 def dispatch(delivery_id: int) -> None:
-    from celery import current_app
-
-    from results.jobs import deliver_webhook
-
     if current_app.conf.task_always_eager:
         BACKGROUND.submit(send_in_background, delivery_id)
     else:
-        deliver_webhook.delay(delivery_id)
+        # By name: the task lives in results.tasks, which imports this module. The eager case
+        # never reaches Celery, so sending by name loses nothing there.
+        current_app.send_task(DELIVER_TASK, args=(delivery_id,))
 
 
 def send_in_background(delivery_id: int) -> None:

@@ -2,11 +2,11 @@
 
 No database access here: ``build_payload`` is a pure function of the loaded arrays, so the same
 data always gives the same payload, and the benchmark can time it alone. Every table is a list
-of flat rows (JSON scalars only, NaN written as null); the items, did and gaps tables have
-exactly the columns of ``results.tables``; the other tables are documented in ``TABLE_COLUMNS``.
+of flat rows (JSON scalars only, NaN written as null) with exactly the columns ``results.tables``
+lists for it.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from itertools import combinations
 from typing import Any
@@ -23,99 +23,14 @@ from results.compute.breakdowns import (
     cells,
     subgroup_masks,
 )
-from results.compute.loading import PollData, QuestionInfo, as_json_number
+from results.compute.loading import PollData, json_row
+from surveys.definition.spec import QuestionSpec
 from surveys.models import Question
 
 Row = dict[str, Any]
-KNOWLEDGE_INDEX = "_knowledge_index"  # question keys start with a letter, so never collide
-COLLAPSED = ("oppose", "neutral", "support")
-
-# Which people a wave's columns (n, shares, distribution) describe in a row: everyone who
-# answered at that wave, or, where that would single out the few outside the pairs, the pairs.
-ANSWERED = "answered"
-PAIRS = "pairs"
-POPULATION = (
-    f"Whom the wave's n, percentage and distribution columns describe: '{ANSWERED}' (everyone "
-    f"who answered at that wave, DK included) or '{PAIRS}' (the complete pairs; pct_dk 0), "
-    "where 1..k-1 answered that wave without being a complete pair (see the codebook)."
-)
-
-# Columns of the tables this module adds beside results.tables (for the codebook).
-TABLE_COLUMNS: dict[str, dict[str, str]] = {
-    "item_details": {
-        "item": "Question key.",
-        "arm": "all, treatment or control.",
-        "subgroup": "As in items.",
-        "subgroup_value": "As in items.",
-        "weighted": "As in items.",
-        "n_t1": "Participants who answered at T1 (DK included), or complete pairs: see "
-        "population_t1.",
-        "n_t2": "Participants who answered at T2 (DK included), or complete pairs: see "
-        "population_t2.",
-        "population_t1": "T1: " + POPULATION,
-        "population_t2": "T2: " + POPULATION,
-        "df": "Degrees of freedom of the paired t-test.",
-        "rank_biserial": "Matched-pairs rank-biserial correlation (W+ - W-)/(W+ + W-).",
-        "gross_change": "Mean absolute change over complete pairs.",
-        "share_changed": "Share (0..1) of complete pairs whose answer changed.",
-        "share_crossed": "Share (0..1) moving between oppose and support.",
-        "sd_t1": "Standard deviation at T1 (complete pairs).",
-        "sd_t2": "Standard deviation at T2.",
-        "polarization_t1": "(1 - agreement_t1) / 2.",
-        "polarization_t2": "(1 - agreement_t2) / 2.",
-        "bimodality_t1": "Bimodality coefficient at T1 (> 5/9 suggests bimodality).",
-        "bimodality_t2": "Bimodality coefficient at T2.",
-        "p_mcnemar": "Exact McNemar test of support vs not support, T1 vs T2.",
-        "p_stuart_maxwell": "Stuart-Maxwell test of marginal homogeneity of the 3x3 table.",
-        **{
-            f"transition_{a}_{b}": f"Complete pairs at {a} at T1 and {b} at T2 (count)."
-            for a in COLLAPSED
-            for b in COLLAPSED
-        },
-    },
-    "distributions": {
-        "item": "Question key.",
-        "arm": "all, treatment or control.",
-        "subgroup": "As in items.",
-        "subgroup_value": "As in items.",
-        "weighted": "As in items.",
-        "wave": "1 (T1) or 2 (T2).",
-        "value": "Scale point.",
-        "pct": "Percent of the population giving this value.",
-        "population": POPULATION,
-    },
-    "knowledge": {
-        "item": f"Knowledge question key, or {KNOWLEDGE_INDEX} for the number correct.",
-        "arm": "all, treatment or control.",
-        "subgroup": "As in items.",
-        "subgroup_value": "As in items.",
-        "weighted": "As in items.",
-        "n_items": "Knowledge questions counted (1 for an item row).",
-        "n_t1": "Participants asked at T1, or asked at both waves: see population_t1.",
-        "n_t2": "Participants asked at T2, or asked at both waves: see population_t2.",
-        "population_t1": "T1: " + POPULATION,
-        "population_t2": "T2: " + POPULATION,
-        "n_pairs": "Participants asked at both waves.",
-        "mean_t1": "Mean number correct at T1 over pairs (item rows: share correct, 0..1).",
-        "mean_t2": "Mean number correct at T2 over pairs.",
-        "mean_diff": "mean_t2 - mean_t1.",
-        "ci_low": "Lower bound of the 95% t confidence interval of mean_diff.",
-        "ci_high": "Upper bound of the 95% t confidence interval of mean_diff.",
-        "t": "Paired t statistic.",
-        "p_t": "Two-sided p-value of the paired t-test.",
-        "d_z": "Hedges-corrected standardised mean difference of paired data.",
-        "pct_correct_t1": "Percent correct at T1 among the population (index: mean over items, "
-        "empty unless every item and the index describe those asked).",
-        "pct_correct_t2": "Percent correct at T2 among the population.",
-    },
-}
 
 
-def json_row(values: dict[str, Any], columns: Iterable[str]) -> Row:
-    return {column: as_json_number(values.get(column)) for column in columns}
-
-
-def rating_items(data: PollData) -> list[tuple[int, QuestionInfo]]:
+def rating_items(data: PollData) -> list[tuple[int, QuestionSpec]]:
     """Paired rating questions: the rows of the items table."""
     return [
         (i, q)
@@ -124,7 +39,7 @@ def rating_items(data: PollData) -> list[tuple[int, QuestionInfo]]:
     ]
 
 
-def on_scale(values: np.ndarray, question: QuestionInfo) -> np.ndarray:
+def on_scale(values: np.ndarray, question: QuestionSpec) -> np.ndarray:
     """Answers off the item's integer scale (left from an edited definition) become missing."""
     low, high = question.scale_min, question.scale_max
     valid = (values >= low) & (values <= high) & (np.floor(values) == values)
@@ -161,7 +76,7 @@ class Withheld:
     @staticmethod
     def labels(over_pairs: tuple[bool, bool]) -> Row:
         return {
-            f"population_t{wave}": PAIRS if pairs else ANSWERED
+            f"population_t{wave}": tables.PAIRS if pairs else tables.ANSWERED
             for wave, pairs in enumerate(over_pairs, 1)
         }
 
@@ -343,10 +258,10 @@ class PayloadBuilder:
     @staticmethod
     def detail_row(values: Row, change: stats.ItemChange) -> Row:
         flat = dict(values)
-        for a, row in zip(COLLAPSED, change.transition, strict=True):
-            for b, count in zip(COLLAPSED, row, strict=True):
+        for a, row in zip(tables.COLLAPSED, change.transition, strict=True):
+            for b, count in zip(tables.COLLAPSED, row, strict=True):
                 flat[f"transition_{a}_{b}"] = count
-        return json_row(flat, TABLE_COLUMNS["item_details"])
+        return json_row(flat, tables.ITEM_DETAILS)
 
     @staticmethod
     def distribution_rows(
@@ -363,9 +278,9 @@ class PayloadBuilder:
                     "wave": wave,
                     "value": value,
                     "pct": pct,
-                    "population": PAIRS if over_pairs[wave - 1] else ANSWERED,
+                    "population": tables.PAIRS if over_pairs[wave - 1] else tables.ANSWERED,
                 }
-                rows.append(json_row(row, TABLE_COLUMNS["distributions"]))
+                rows.append(json_row(row, tables.DISTRIBUTIONS))
         return rows
 
     # -- difference in differences and gaps -------------------------------------------------
@@ -397,7 +312,7 @@ class PayloadBuilder:
                     self.suppressed_rows += 1
                 else:
                     did = stats.knowledge_did(k1[t], k2[t], k1[c], k2[c])
-                    results.append((KNOWLEDGE_INDEX, did))
+                    results.append((tables.KNOWLEDGE_INDEX, did))
             for key, did in results:
                 if did.n_treatment < self.k or did.n_control < self.k:
                     self.suppressed_rows += 1
@@ -422,7 +337,7 @@ class PayloadBuilder:
                 for subgroup, value, mask in subgroup_masks(self.data)
                 if subgroup == question.key
             }
-            for a, b in combinations(question.choices, 2):
+            for a, b in combinations(question.choice_keys(), 2):
                 in_a, in_b = masks[a], masks[b]
                 if in_a.sum() < self.k or in_b.sum() < self.k:
                     continue
@@ -443,7 +358,7 @@ class PayloadBuilder:
 
     # -- knowledge ----------------------------------------------------------------------------
 
-    def knowledge_items(self) -> list[tuple[int, QuestionInfo]]:
+    def knowledge_items(self) -> list[tuple[int, QuestionSpec]]:
         return [
             (i, q) for i, q in enumerate(self.data.questions) if q.kind == Question.Kind.KNOWLEDGE
         ]
@@ -470,7 +385,7 @@ class PayloadBuilder:
         k1, k2 = matrices
         items = self.knowledge_items()
         rows: list[Row] = []
-        columns = TABLE_COLUMNS["knowledge"]
+        columns = tables.KNOWLEDGE
         for cell in cells(self.data, include_groups=False):
             if cell.key in self.cell_withheld or not cell.size:
                 continue
@@ -485,7 +400,7 @@ class PayloadBuilder:
                     values = {
                         **asdict(index),
                         **ident,
-                        "item": KNOWLEDGE_INDEX,
+                        "item": tables.KNOWLEDGE_INDEX,
                         "pct_correct_t1": float(np.nanmean(index.pct_correct_t1)),
                         "pct_correct_t2": float(np.nanmean(index.pct_correct_t2)),
                     }

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from results.compute.loading import PollData, QuestionInfo
+from results.compute.loading import PollData
 from results.stats import disclosure
+from surveys.definition.spec import QuestionSpec
 from surveys.models import Question
 
 ARMS = (("all", None), ("treatment", 1), ("control", 2))
@@ -45,11 +46,11 @@ def arm_mask(data: PollData, code: int | None) -> np.ndarray:
     return np.ones(data.n, dtype=bool) if code is None else data.arm == code
 
 
-def breakdown_questions(data: PollData) -> list[QuestionInfo]:
+def breakdown_questions(data: PollData) -> list[QuestionSpec]:
     return [q for q in data.questions if q.breakdown and q.kind == Question.Kind.SINGLE]
 
 
-def breakdown_codes(data: PollData, question: QuestionInfo) -> np.ndarray:
+def breakdown_codes(data: PollData, question: QuestionSpec) -> np.ndarray:
     """A participant's 1-based choice code on a breakdown question (T1, else T2), NaN if none."""
     index = data.index(question.key)
     t1, t2 = data.values[index, 0], data.values[index, 1]
@@ -60,7 +61,7 @@ def subgroup_masks(data: PollData) -> Iterator[tuple[str, str, np.ndarray]]:
     """(subgroup, value, mask) for every answer of every breakdown question, in choice order."""
     for question in breakdown_questions(data):
         codes = breakdown_codes(data, question)
-        for code, key in enumerate(question.choices, 1):
+        for key, code in question.choice_codes().items():
             yield question.key, key, codes == code
 
 
@@ -133,8 +134,8 @@ class Layout:
         self.dimensions: list[Dimension] = []
         for question in breakdown_questions(data) if include_breakdowns else ():
             codes = np.nan_to_num(breakdown_codes(data, question), nan=0).astype(np.int64)
-            codes[(codes < 0) | (codes > len(question.choices))] = 0
-            self.dimensions.append(Dimension(question.key, tuple(question.choices), codes))
+            codes[~np.isin(codes, list(question.choice_codes().values()))] = 0
+            self.dimensions.append(Dimension(question.key, tuple(question.choice_keys()), codes))
         for name, code in ARM_INDEX[1:] if include_groups else ():
             in_arm = data.arm == code
             groups = np.unique(data.group[in_arm & (data.group >= 0)])

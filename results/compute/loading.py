@@ -15,7 +15,7 @@ both waves); the distributions count everyone who answered that wave, don't know
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,10 +25,13 @@ from django.db import connection
 from django.db.models import Func, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Greatest
 
+from surveys.definition.spec import QuestionSpec, build_spec
 from surveys.models import Answer, Participant, Poll, Question
 
-# Numeric answers come as (participant, question, wave, number) with "don't know" folded into
-# the number as -inf: four fixed-width fields, so a row of the binary COPY is always 30 bytes.
+# Numeric answers come as (participant, question, wave, number, dont_know): NaN where no number
+# was stored, and "don't know" its own flag, as PollData and results.stats hold it (NaN and a
+# mask) all the way to the payload. Five fixed-width fields: every row of the binary COPY has
+# the same width, so numpy decodes the stream without a loop.
 _ROW = np.dtype(
     [
         ("nfields", ">i2"),
@@ -40,41 +43,28 @@ _ROW = np.dtype(
         ("wave", ">i4"),
         ("len_n", ">i4"),
         ("number", ">f8"),
+        ("len_dk", ">i4"),
+        ("dont_know", "?"),
     ]
 )
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00"
 _COPY_TRAILER = b"\xff\xff"
 NUMERIC_SQL = (
     "SELECT participant_id::int4, question_id::int4, wave::int4, "
-    "CASE WHEN dont_know THEN '-Infinity'::float8 ELSE COALESCE(number, 'NaN'::float8) END "
+    "COALESCE(number, 'NaN'::float8), dont_know "
     "FROM surveys_answer WHERE poll_id = {poll_id}"
 )
-DONT_KNOW = -np.inf
+# The rows of both readers (COPY and values_list): what ``arrange`` scatters into PollData.
+ANSWER_ROW = np.dtype(
+    [
+        ("participant", "i8"),
+        ("question", "i8"),
+        ("wave", "i4"),
+        ("number", "f8"),
+        ("dont_know", "?"),
+    ]
+)
 ARM_CODES = {"": 0, "treatment": 1, "control": 2}
-
-
-@dataclass(frozen=True)
-class QuestionInfo:
-    """What the computation needs to know about one question, without the ORM."""
-
-    id: int
-    key: str
-    kind: str
-    waves: str
-    scale_min: int | None
-    scale_max: int | None
-    choices: tuple[str, ...]
-    option: str | None
-    breakdown: bool
-    correct: str
-
-    @property
-    def paired(self) -> bool:
-        return self.waves == Question.Waves.BOTH
-
-    def correct_code(self) -> float:
-        """The 1-based code the journey stores in ``number`` for the correct choice."""
-        return float(self.choices.index(self.correct) + 1) if self.correct in self.choices else 0
 
 
 @dataclass
@@ -85,7 +75,7 @@ class PollData:
 
     poll_id: int
     min_subgroup_size: int
-    questions: list[QuestionInfo]
+    questions: list[QuestionSpec]
     option_axis: dict[str, int]
     participant_ids: np.ndarray
     arm: np.ndarray
@@ -122,7 +112,7 @@ class PollData:
                 q.waves,
                 q.scale_min,
                 q.scale_max,
-                q.choices,
+                q.choice_keys(),
                 q.option,
                 q.breakdown,
                 q.correct,
@@ -140,40 +130,12 @@ class PollData:
         return digest.hexdigest()
 
 
-def load_questions(poll_id: int) -> tuple[list[QuestionInfo], dict[str, int]]:
-    rows = (
-        Question.objects.filter(poll_id=poll_id)
-        .order_by("order", "id")
-        .values_list(
-            "id",
-            "key",
-            "kind",
-            "waves",
-            "scale_min",
-            "scale_max",
-            "choices",
-            "option__key",
-            "breakdown",
-            "answer",
-        )
-    )
-    questions = [
-        QuestionInfo(
-            id=row[0],
-            key=row[1],
-            kind=row[2],
-            waves=row[3],
-            scale_min=row[4],
-            scale_max=row[5],
-            choices=tuple(choice["key"] for choice in row[6] or []),
-            option=row[7],
-            breakdown=row[8],
-            correct=row[9],
-        )
-        for row in rows
-    ]
-    axis = dict(Poll.objects.get(pk=poll_id).options.order_by("axis").values_list("key", "axis"))
-    return questions, axis
+def load_questions(poll_id: int) -> tuple[list[QuestionSpec], dict[str, int]]:
+    """The poll's questions in their one shape (built afresh: a recompute must not read a
+    cached definition) and each option's place on the axis."""
+    poll = Poll.objects.get(pk=poll_id)
+    axis = dict(poll.options.order_by("axis").values_list("key", "axis"))
+    return list(build_spec(poll).questions), axis
 
 
 def load_participants(poll_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -204,8 +166,8 @@ def parse_copy_binary(buffer: bytes | bytearray | memoryview) -> np.ndarray:
     if (end - start) % _ROW.itemsize:
         raise ValueError("binary COPY rows are not the expected fixed width")
     rows = np.frombuffer(view[start:end], dtype=_ROW)
-    if rows.size and (rows["nfields"] != 4).any():
-        raise ValueError("binary COPY rows do not have four fields")
+    if rows.size and (rows["nfields"] != 5).any():
+        raise ValueError("binary COPY rows do not have five fields")
     return rows
 
 
@@ -226,17 +188,14 @@ def iterate_numeric_answers(poll_id: int) -> np.ndarray:
         .values_list("participant_id", "question_id", "wave", "number", "dont_know")
         .iterator(chunk_size=50_000)
     )
-    out = np.empty(
-        len(rows),
-        dtype=[("participant", "i8"), ("question", "i8"), ("wave", "i4"), ("number", "f8")],
-    )
+    out = np.empty(len(rows), dtype=ANSWER_ROW)
     if rows:
         participant, question, wave, number, dont_know = zip(*rows, strict=True)
         out["participant"] = participant
         out["question"] = question
         out["wave"] = wave
         out["number"] = np.array(number, dtype=np.float64)  # None becomes NaN
-        out["number"][np.array(dont_know, dtype=bool)] = DONT_KNOW
+        out["dont_know"] = dont_know
     return out
 
 
@@ -248,7 +207,7 @@ def read_numeric_answers(poll_id: int) -> np.ndarray:
 
 def load_rankings(
     poll_id: int,
-    questions: list[QuestionInfo],
+    questions: list[QuestionSpec],
     participant_ids: np.ndarray,
     option_keys: list[str],
 ) -> dict[tuple[int, int], np.ndarray]:
@@ -348,7 +307,7 @@ def load_poll_data(
 
 
 def arrange(
-    rows: np.ndarray, participant_ids: np.ndarray, questions: list[QuestionInfo]
+    rows: np.ndarray, participant_ids: np.ndarray, questions: list[QuestionSpec]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scatter long rows into dense (question, wave, participant) arrays, vectorised.
 
@@ -372,7 +331,7 @@ def arrange(
     keep = (participant_ids[p_pos] == pid) & (sorted_qids[q_pos] == qid) & (wave >= 0) & (wave <= 1)
     p_pos, q_idx, wave = p_pos[keep], order[q_pos[keep]], wave[keep]
     number = rows["number"][keep].astype(np.float64)
-    is_dk = number == DONT_KNOW
+    is_dk = rows["dont_know"][keep].astype(bool)
     values[q_idx, wave, p_pos] = np.where(is_dk, np.nan, number)
     dont_know[q_idx, wave, p_pos] = is_dk
     answered[q_idx, wave, p_pos] = True
@@ -391,3 +350,8 @@ def as_json_number(value: Any) -> Any:
         number = float(value)
         return number if np.isfinite(number) else None
     return value
+
+
+def json_row(values: dict[str, Any], columns: Iterable[str]) -> dict[str, Any]:
+    """A payload row: exactly ``columns``, in order, each a JSON scalar (missing ones null)."""
+    return {column: as_json_number(values.get(column)) for column in columns}

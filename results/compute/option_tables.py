@@ -11,131 +11,18 @@ migration table; small-group rows are those the items table shows, and the summa
 over exactly those groups.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from results import stats
+from results import stats, tables
+from results.compute.aggregates import PayloadBuilder
 from results.compute.breakdowns import MAX_GROUP_ROWS, Layout, arm_mask, present_arms, whole
-from results.compute.loading import PollData, as_json_number
+from results.compute.loading import PollData, json_row
 from results.stats import disclosure
 from surveys.models import Question
 
-if TYPE_CHECKING:
-    from results.compute.aggregates import PayloadBuilder
-
 Row = dict[str, Any]
-
-OPTION_COLUMNS: dict[str, dict[str, str]] = {
-    "summary": {
-        "arm": "all, treatment or control.",
-        "n_participants": "Participants in the arm.",
-        "kendall_tau": "Kendall tau-b between the T1 and T2 orders of options by mean rating.",
-        "kendall_p": "Two-sided p-value of kendall_tau.",
-        "axis": "The poll's axis (option keys, space-separated) used for single-peakedness.",
-        "n_migration": "Participants placed in an opinion group at both waves.",
-    },
-    "rankings": {
-        "arm": "all, treatment or control.",
-        "option": "Option key.",
-        "axis": "The option's place on the poll's axis.",
-        "n_t1": "Participants rating the option at T1 (or its complete pairs: population_t1).",
-        "n_t2": "Participants rating the option at T2 (or its complete pairs: population_t2).",
-        "mean_t1": "Mean rating at T1.",
-        "mean_t2": "Mean rating at T2.",
-        "rank_t1": "Place by the published mean_t1 (1 = highest).",
-        "rank_t2": "Place by the published mean_t2.",
-        "population_t1": "'answered': everyone rating the option at T1; 'pairs': its item's "
-        "complete pairs, where 1..k-1 rated it at T1 only (as in the items table).",
-        "population_t2": "As population_t1, at T2.",
-    },
-    "borda": {
-        "arm": "all, treatment or control.",
-        "option": "Option key.",
-        "n_rankings_t1": "Complete rankings at T1.",
-        "n_rankings_t2": "Complete rankings at T2.",
-        "borda_t1": "Mean Borda points at T1 (best m-1 ... worst 0).",
-        "borda_t2": "Mean Borda points at T2.",
-    },
-    "pairwise": {
-        "arm": "all, treatment or control.",
-        "wave": "1 or 2.",
-        "option_a": "Option key.",
-        "option_b": "Option key.",
-        "n_prefer_a": "Participants ranking option_a above option_b.",
-    },
-    "condorcet": {
-        "arm": "all, treatment or control.",
-        "wave": "1 or 2.",
-        "n_rankings": "Complete rankings.",
-        "winner": "Condorcet winner (beats every other option by majority); null if none.",
-        "majority_cycle": "true when the majority relation has a cycle.",
-        "cycles": "Options in each majority cycle, space-separated; cycles separated by ' | '.",
-    },
-    "single_peakedness": {
-        "arm": "all, treatment or control.",
-        "wave": "1 or 2.",
-        "n_rankings": "Complete rankings.",
-        "share_axis": "Share (0..1) of rankings single-peaked on the poll's axis.",
-        "share_best": "Largest share single-peaked on any one ordering of the options.",
-        "best_axis": "The ordering attaining share_best (space-separated option keys).",
-        "n_best_axes": "Orderings tying for share_best.",
-    },
-    "opinion_groups": {
-        "arm": "all, treatment or control.",
-        "wave": "1 or 2.",
-        "k": "Number of groups chosen by silhouette.",
-        "silhouette": "Silhouette score of the chosen k.",
-        "group": "Group number (0 = largest).",
-        "size": "Participants in the group.",
-        "pc1": "Group centroid on the first principal component.",
-        "pc2": "Group centroid on the second principal component.",
-    },
-    "opinion_group_centroids": {
-        "arm": "all, treatment or control.",
-        "wave": "1 or 2.",
-        "group": "Group number.",
-        "option": "Option key.",
-        "mean_rating": "The group's mean rating of the option.",
-    },
-    "migration": {
-        "arm": "all, treatment or control.",
-        "group_t1": "Opinion group at T1.",
-        "group_t2": "Opinion group at T2 (clustered separately: numbers are not matched).",
-        "n": "Participants moving from group_t1 to group_t2.",
-    },
-}
-
-SMALL_GROUP_COLUMNS: dict[str, dict[str, str]] = {
-    "summary": {
-        "item": "Question key of the paired rating item.",
-        "arm": "treatment or control (groups are numbered within an arm).",
-        "n_participants": "Group members with complete pairs.",
-        "n_groups": "Groups counted (at least the minimum subgroup size).",
-        "mean_homogenization": "Mean over groups of Var_T2 - Var_T1 (negative: more alike).",
-        "t_homogenization": "One-sample t of homogenization against 0.",
-        "p_homogenization": "Two-sided p-value.",
-        "mean_polarization": "Mean over groups of sign(m_T1 - midpoint) (m_T2 - m_T1).",
-        "t_polarization": "One-sample t of polarization against 0.",
-        "p_polarization": "Two-sided p-value.",
-    },
-    "groups": {
-        "item": "Question key.",
-        "arm": "treatment or control.",
-        "group": "Small-group number within the arm.",
-        "n": "Members with complete pairs.",
-        "mean_t1": "Group mean at T1.",
-        "mean_t2": "Group mean at T2.",
-        "var_t1": "Group variance at T1.",
-        "var_t2": "Group variance at T2.",
-        "homogenization": "var_t2 - var_t1.",
-        "polarization": "sign(mean_t1 - midpoint) (mean_t2 - mean_t1).",
-    },
-}
-
-
-def _row(values: dict[str, Any], table: dict[str, str]) -> Row:
-    return {column: as_json_number(values.get(column)) for column in table}
 
 
 def option_matrices(
@@ -165,9 +52,9 @@ def option_matrices(
 
 
 def options_tables(
-    data: PollData, ratings: dict[int, tuple[np.ndarray, np.ndarray]], builder: "PayloadBuilder"
+    data: PollData, ratings: dict[int, tuple[np.ndarray, np.ndarray]], builder: PayloadBuilder
 ) -> dict[str, list[Row]]:
-    out: dict[str, list[Row]] = {name: [] for name in OPTION_COLUMNS}
+    out: dict[str, list[Row]] = {name: [] for name in tables.OPTIONS}
     matrices = option_matrices(data, ratings)
     if matrices is None:
         return out
@@ -286,7 +173,7 @@ def add_option_rows(
             ranked[j][f"rank_t{wave}"] = place
     withheld = opinion_cells_withheld(result, data.min_subgroup_size)
     out["summary"].append(
-        _row(
+        json_row(
             {
                 "arm": arm,
                 "n_participants": n,
@@ -295,11 +182,11 @@ def add_option_rows(
                 "axis": " ".join(keys),
                 "n_migration": result.n_migration,
             },
-            OPTION_COLUMNS["summary"],
+            tables.OPTIONS["summary"],
         )
     )
     for key, row in zip(keys, ranked, strict=True):
-        out["rankings"].append(_row(row, OPTION_COLUMNS["rankings"]))
+        out["rankings"].append(json_row(row, tables.OPTIONS["rankings"]))
         borda = {
             "arm": arm,
             "option": key,
@@ -308,7 +195,7 @@ def add_option_rows(
             "borda_t1": result.preferences_t1.borda.get(key),
             "borda_t2": result.preferences_t2.borda.get(key),
         }
-        out["borda"].append(_row(borda, OPTION_COLUMNS["borda"]))
+        out["borda"].append(json_row(borda, tables.OPTIONS["borda"]))
     for wave, prefs, groups in (
         (1, result.preferences_t1, result.groups_t1),
         (2, result.preferences_t2, result.groups_t2),
@@ -319,7 +206,7 @@ def add_option_rows(
                 if a != b:
                     values = {"arm": arm, "wave": wave, "option_a": a, "option_b": b}
                     out["pairwise"].append(
-                        _row({**values, "n_prefer_a": count}, OPTION_COLUMNS["pairwise"])
+                        json_row({**values, "n_prefer_a": count}, tables.OPTIONS["pairwise"])
                     )
         cycles = " | ".join(" ".join(cycle) for cycle in prefs.cycles)
         condorcet = {
@@ -328,7 +215,7 @@ def add_option_rows(
             "majority_cycle": prefs.majority_cycle,
             "cycles": cycles,
         }
-        out["condorcet"].append(_row(condorcet, OPTION_COLUMNS["condorcet"]))
+        out["condorcet"].append(json_row(condorcet, tables.OPTIONS["condorcet"]))
         peaked = {
             **base,
             "share_axis": prefs.share_single_peaked_axis,
@@ -336,7 +223,7 @@ def add_option_rows(
             "best_axis": " ".join(prefs.best_axis) if prefs.best_axis else None,
             "n_best_axes": prefs.n_best_axes,
         }
-        out["single_peakedness"].append(_row(peaked, OPTION_COLUMNS["single_peakedness"]))
+        out["single_peakedness"].append(json_row(peaked, tables.OPTIONS["single_peakedness"]))
         for group, size in enumerate(groups.sizes):
             if ("size", wave, group) in withheld:
                 continue
@@ -351,26 +238,26 @@ def add_option_rows(
                 "pc1": pcs[0] if len(pcs) > 0 else None,
                 "pc2": pcs[1] if len(pcs) > 1 else None,
             }
-            out["opinion_groups"].append(_row(values, OPTION_COLUMNS["opinion_groups"]))
+            out["opinion_groups"].append(json_row(values, tables.OPTIONS["opinion_groups"]))
             for key, mean in zip(keys, groups.centroids[group], strict=False):
                 centroid = {"arm": arm, "wave": wave, "group": group, "option": key}
                 out["opinion_group_centroids"].append(
-                    _row(
-                        {**centroid, "mean_rating": mean}, OPTION_COLUMNS["opinion_group_centroids"]
+                    json_row(
+                        {**centroid, "mean_rating": mean}, tables.OPTIONS["opinion_group_centroids"]
                     )
                 )
     for g1, row in enumerate(result.migration):
         for g2, count in enumerate(row):
             if count and ("m", g1, g2) not in withheld:
                 values = {"arm": arm, "group_t1": g1, "group_t2": g2, "n": count}
-                out["migration"].append(_row(values, OPTION_COLUMNS["migration"]))
+                out["migration"].append(json_row(values, tables.OPTIONS["migration"]))
 
 
 def small_group_tables(
     data: PollData,
     items: list[tuple[int, Any]],
     ratings: dict[int, tuple[np.ndarray, np.ndarray]],
-    builder: "PayloadBuilder",
+    builder: PayloadBuilder,
 ) -> dict[str, list[Row]]:
     out: dict[str, list[Row]] = {"summary": [], "groups": []}
     k = data.min_subgroup_size
@@ -404,12 +291,12 @@ def small_group_tables(
             if result.n_groups == 0:
                 continue
             summary = {"item": question.key, "arm": arm, **_fields(result)}
-            out["summary"].append(_row(summary, SMALL_GROUP_COLUMNS["summary"]))
+            out["summary"].append(json_row(summary, tables.SMALL_GROUPS["summary"]))
             for group in result.groups:
                 if group.n < k:
                     continue
                 values = {"item": question.key, "arm": arm, **_fields(group)}
-                out["groups"].append(_row(values, SMALL_GROUP_COLUMNS["groups"]))
+                out["groups"].append(json_row(values, tables.SMALL_GROUPS["groups"]))
     return out
 
 

@@ -31,11 +31,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from results.compute.aggregates import TABLE_COLUMNS, PayloadBuilder
+from results import tables
+from results.compute.aggregates import PayloadBuilder
 from results.compute.breakdowns import group_rows_omitted
 from results.compute.loading import PollData, load_poll_data, results_data_changed_at
 from results.compute.option_tables import options_tables, small_group_tables
 from results.models import ResultSnapshot
+from results.webhooks import announce_snapshot
 from surveys.models import Participant, Poll
 
 logger = logging.getLogger(__name__)
@@ -127,10 +129,7 @@ def _build_payload(data: PollData, progress: Progress | None) -> dict[str, Any]:
         "group_rows_omitted": group_rows_omitted(data),
         "suppressed": builder.suppressed,
         "n_suppressed_rows": builder.suppressed_rows,
-        "extra_columns": {
-            **TABLE_COLUMNS,
-            **{f"options.{name}": columns for name, columns in _option_columns().items()},
-        },
+        "extra_columns": tables.EXTRA_COLUMNS,
     }
     return {
         "items": items,
@@ -143,12 +142,6 @@ def _build_payload(data: PollData, progress: Progress | None) -> dict[str, Any]:
         "small_groups": small_groups,
         "meta": meta,
     }
-
-
-def _option_columns() -> dict[str, dict[str, str]]:
-    from results.compute.option_tables import OPTION_COLUMNS, SMALL_GROUP_COLUMNS
-
-    return {**OPTION_COLUMNS, **{f"small_groups.{k}": v for k, v in SMALL_GROUP_COLUMNS.items()}}
 
 
 @contextmanager
@@ -271,7 +264,10 @@ def save_snapshot(
         contributions=contributions,
         released_at=timezone.now() if release else None,
     )
-    stale = ResultSnapshot.objects.filter(poll_id=data.poll_id).order_by("-computed_at", "-id")
+    # Explicitly here, where a snapshot is saved: the deliveries are written in this transaction
+    # and sent once it commits.
+    announce_snapshot(snapshot)
+    stale = ResultSnapshot.objects.filter(poll_id=data.poll_id).newest_first()
     if not release and released is not None:
         stale = stale.exclude(pk=released.pk)
     old_ids = list(stale.values_list("id", flat=True)[KEEP_SNAPSHOTS:])
@@ -353,7 +349,7 @@ def stale_poll_ids() -> list[int]:
     whose transaction committed after a later one, and participants removed), or an older code
     version. Polls of any status: a closed poll whose snapshot is current is not stale, and one
     whose data changed (an import) is."""
-    latest = ResultSnapshot.objects.filter(poll=OuterRef("pk")).order_by("-computed_at", "-id")
+    latest = ResultSnapshot.objects.filter(poll=OuterRef("pk")).newest_first()
     completed = (
         Participant.objects.filter(poll=OuterRef("pk"), completed_at__isnull=False)
         .order_by()

@@ -6,10 +6,9 @@ definition is read once (four queries) and kept in memory, keyed by the poll's `
 which every edit of the poll or one of its items bumps (see ``surveys.models.touch_poll``).
 """
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.utils import translation
@@ -29,6 +28,9 @@ from surveys.models import (
 
 @dataclass(frozen=True)
 class QuestionSpec:
+    """One question as the journey asks it and the results read it (the one shape of a question
+    outside the ORM)."""
+
     id: int
     key: str
     kind: str
@@ -47,6 +49,13 @@ class QuestionSpec:
     number_min: float | None
     number_max: float | None
     arms: tuple[str, ...] = ()
+    breakdown: bool = False
+    correct: str = ""  # a knowledge question's right choice
+
+    @property
+    def paired(self) -> bool:
+        """Asked at both waves, so a change can be measured."""
+        return self.waves == Question.Waves.BOTH
 
     def in_wave(self, wave: int) -> bool:
         return self.waves == Question.Waves.BOTH or self.waves == f"t{wave}"
@@ -60,9 +69,19 @@ class QuestionSpec:
     def choice_keys(self) -> list[str]:
         return [key for key, _ in self.choices]
 
+    def choice_codes(self) -> dict[str, int]:
+        """Choice key -> its code: the rule of the whole system for single-choice and knowledge
+        answers. Codes are 1-based in the definition's order; the journey stores the code as
+        ``Answer.number``, the results read it back and the codebook labels it."""
+        return {key: code for code, (key, _) in enumerate(self.choices, 1)}
+
     def choice_code(self, key: str) -> int:
-        """The 1-based code of a choice, stored as ``Answer.number`` for single choices."""
-        return self.choice_keys().index(key) + 1
+        """The code of one choice (see ``choice_codes``); KeyError for an unknown key."""
+        return self.choice_codes()[key]
+
+    def correct_code(self) -> int:
+        """The code of the right choice of a knowledge question, 0 when it has none."""
+        return self.choice_codes().get(self.correct, 0)
 
 
 @dataclass(frozen=True)
@@ -223,6 +242,8 @@ def build_spec(poll: Poll) -> PollSpec:
             number_min=q.number_min,
             number_max=q.number_max,
             arms=tuple(q.arms or ()),
+            breakdown=q.breakdown,
+            correct=q.answer,
         )
         for q in Question.objects.filter(poll=poll).order_by("order", "id")
     )
@@ -257,22 +278,20 @@ def version_of(poll: Poll) -> str:
     return f"{poll.id}-{updated.timestamp():.6f}"
 
 
-_CACHE: "OrderedDict[str, PollSpec]" = OrderedDict()
-_LOCK = threading.Lock()
-_CAPACITY = 32
+@dataclass(frozen=True)
+class _Version:
+    """A cache key: equal and hashed by the version alone, carrying the poll to build from."""
+
+    version: str
+    poll: Poll = field(compare=False, hash=False)
+
+
+@lru_cache(maxsize=32)
+def _spec_at(key: _Version) -> PollSpec:
+    return build_spec(key.poll)
 
 
 def poll_spec(poll: Poll) -> PollSpec:
-    """The definition of ``poll`` at its current version, built at most once per process."""
-    version = version_of(poll)
-    with _LOCK:
-        spec = _CACHE.get(version)
-        if spec is not None:
-            _CACHE.move_to_end(version)
-            return spec
-    spec = build_spec(poll)
-    with _LOCK:
-        _CACHE[version] = spec
-        while len(_CACHE) > _CAPACITY:
-            _CACHE.popitem(last=False)
-    return spec
+    """The definition of ``poll`` at its current version, built at most once per process (two
+    threads missing at once may both build it; the cache keeps one)."""
+    return _spec_at(_Version(version_of(poll), poll))

@@ -9,10 +9,16 @@ import pytest
 from django.db import transaction
 
 from results import tables
-from results.compute.loading import copy_numeric_answers, iterate_numeric_answers, load_poll_data
+from results.compute.loading import (
+    PollData,
+    copy_numeric_answers,
+    iterate_numeric_answers,
+    load_poll_data,
+)
 from results.compute.recompute import build_payload, recompute_poll
 from results.models import ResultSnapshot
 from results.simulate import add_simulated_participants
+from surveys.definition.spec import QuestionSpec
 from surveys.models import Answer, Participant, Poll
 from tests.results.conftest import load_seed_poll
 
@@ -197,7 +203,13 @@ def test_copy_and_values_list_loaders_read_the_same_answers(seed_poll):
 
     def key(rows: np.ndarray) -> list:
         return sorted(
-            (int(r["participant"]), int(r["question"]), int(r["wave"]), repr(float(r["number"])))
+            (
+                int(r["participant"]),
+                int(r["question"]),
+                int(r["wave"]),
+                repr(float(r["number"])),
+                bool(r["dont_know"]),
+            )
             for r in rows
         )
 
@@ -217,3 +229,76 @@ def test_a_poll_without_answers_gets_an_empty_but_valid_snapshot(db):
     assert snapshot.n_participants == 0
     assert snapshot.payload["items"] == []
     json.dumps(snapshot.payload, allow_nan=False)
+
+
+def spec_question(**fields: object) -> QuestionSpec:
+    """A question in the shape the results read, with empty texts."""
+    defaults: dict[str, object] = {
+        "section": "s",
+        "waves": "both",
+        "required": True,
+        "dont_know": True,
+        "text": {},
+        "help": {},
+        "option": None,
+        "scale_min": None,
+        "scale_max": None,
+        "min_label": {},
+        "max_label": {},
+        "choices": (),
+        "number_min": None,
+        "number_max": None,
+    }
+    return QuestionSpec(**{**defaults, **fields})  # type: ignore[arg-type]
+
+
+def test_build_payload_from_hand_made_arrays_gives_the_changes_and_hides_a_lone_dk():
+    """The payload builder alone, on arrays written by hand: 20 treated participants all move
+    one point, 20 controls stay; one control says don't know at T2, so T2 of the control arm
+    (and of everyone) describes the complete pairs rather than show that one person's answer."""
+    n, k = 40, 5
+    rating = spec_question(id=1, key="r1", kind="rating", scale_min=0, scale_max=10)
+    region = spec_question(
+        id=2, key="region", kind="single", waves="t1", breakdown=True,
+        choices=(("north", {}), ("south", {})),
+    )  # fmt: skip
+    arm = np.array([1] * 20 + [2] * 20, dtype=np.int8)
+    t1 = np.array([2.0, 3.0, 4.0, 5.0, 6.0] * 8)
+    t2 = np.where(arm == 1, t1 + 1, t1)
+    dont_know = np.zeros((2, 2, n), dtype=bool)
+    dont_know[0, 1, 39] = True
+    t2[39] = np.nan
+    codes = np.array(([1.0] * 10 + [2.0] * 10) * 2)  # north, south in each arm
+    values = np.full((2, 2, n), np.nan)
+    values[0, 0], values[0, 1], values[1, 0] = t1, t2, codes
+    answered = ~np.isnan(values) | dont_know
+    data = PollData(
+        poll_id=1,
+        min_subgroup_size=k,
+        questions=[rating, region],
+        option_axis={},
+        participant_ids=np.arange(1, n + 1, dtype=np.int64),
+        arm=arm,
+        group=np.full(n, -1, dtype=np.int64),
+        weight=np.full(n, np.nan),
+        values=values,
+        dont_know=dont_know,
+        answered=answered,
+    )
+    payload = build_payload(data)
+    rows = {(r["arm"], r["subgroup"], r["subgroup_value"]): r for r in payload["items"]}
+    assert rows[("treatment", "", "")]["n_pairs"] == 20
+    assert rows[("treatment", "", "")]["mean_diff"] == pytest.approx(1.0)
+    assert rows[("control", "", "")]["n_pairs"] == 19
+    assert rows[("control", "", "")]["mean_diff"] == pytest.approx(0.0)
+    assert rows[("control", "", "")]["population_t2"] == "pairs"
+    assert rows[("control", "", "")]["pct_dk_t2"] == 0
+    assert rows[("treatment", "", "")]["population_t2"] == "answered"
+    assert {("treatment", "region", "north"), ("control", "region", "south")} <= set(rows)
+    did = next(r for r in payload["did"] if r["item"] == "r1" and r["subgroup"] == "")
+    assert did["did"] == pytest.approx(1.0)
+    assert (did["n_treatment"], did["n_control"]) == (20, 19)
+    assert payload["meta"]["n_participants"] == n
+    assert payload["meta"]["breakdowns"] == ["region"]
+    assert payload["meta"]["extra_columns"] == tables.EXTRA_COLUMNS
+    assert json.loads(json.dumps(payload, allow_nan=False)) == payload

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -78,8 +79,9 @@ def register(client, poll, url: str, events=None) -> dict:
 
 
 def new_snapshot(poll, capture) -> ResultSnapshot:
-    """A snapshot committed as the worker commits it; the deliveries it queues are returned to
-    the test to send (the background threads cannot see the test's transaction)."""
+    """A snapshot committed as the worker commits it (saved, then announced); the deliveries it
+    queues are returned to the test to send (the background threads cannot see the test's
+    transaction)."""
     with capture(execute=False):
         snapshot = ResultSnapshot.objects.create(
             poll=poll,
@@ -88,6 +90,7 @@ def new_snapshot(poll, capture) -> ResultSnapshot:
             payload=sample_payload(),
             released_at=timezone.now(),  # only released snapshots are announced
         )
+        webhooks.announce_snapshot(snapshot)
     return snapshot
 
 
@@ -387,7 +390,7 @@ def test_a_hanging_webhook_does_not_hold_up_a_participants_final_submit(
 def test_the_sweeper_sends_only_due_deliveries(
     researcher, poll, receiver, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from results import jobs
+    from results import tasks
 
     _, url = receiver
     register(researcher, poll, url)
@@ -399,7 +402,7 @@ def test_the_sweeper_sends_only_due_deliveries(
     )
     sent: list[int] = []
     monkeypatch.setattr(webhooks, "dispatch", sent.append)
-    assert jobs.send_due_webhooks() == 1 and sent == [due.pk]
+    assert tasks.send_due_webhooks() == 1 and sent == [due.pk]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -414,9 +417,11 @@ def test_without_a_worker_a_failed_delivery_is_retried_in_the_background(receive
     monkeypatch.setattr(webhooks, "backoff_seconds", lambda attempt: 0.2)
     poll = make_poll()
     Webhook.objects.create(poll=poll, url=url, secret=secrets.token_hex(32))
-    ResultSnapshot.objects.create(
-        poll=poll, fingerprint="a", code_version="t", payload={}, released_at=timezone.now()
-    )
+    with transaction.atomic():  # saved and announced in one transaction, as the worker does
+        snapshot = ResultSnapshot.objects.create(
+            poll=poll, fingerprint="a", code_version="t", payload={}, released_at=timezone.now()
+        )
+        webhooks.announce_snapshot(snapshot)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         delivery = WebhookDelivery.objects.get()

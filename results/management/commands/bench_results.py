@@ -31,9 +31,17 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from results.compute.loading import NUMERIC_SQL, PollData, arrange, load_poll_data, load_questions
+from results.compute.loading import (
+    ANSWER_ROW,
+    NUMERIC_SQL,
+    PollData,
+    arrange,
+    load_poll_data,
+    load_questions,
+)
 from results.compute.recompute import build_payload, recompute_poll
 from results.models import ResultSnapshot
+from results.tasks import schedule_recompute
 from surveys.definition.files import save_poll, validate
 from surveys.models import Answer, Participant, Poll
 
@@ -270,10 +278,10 @@ class Command(BaseCommand):
             answers[(answer.participant_id, answer.question_id, answer.wave)] = answer
         rows = np.array(
             [
-                (p, q, w, -np.inf if a.dont_know else (np.nan if a.number is None else a.number))
+                (p, q, w, np.nan if a.number is None else a.number, a.dont_know)
                 for (p, q, w), a in answers.items()
             ],
-            dtype=[("participant", "i8"), ("question", "i8"), ("wave", "i4"), ("number", "f8")],
+            dtype=ANSWER_ROW,
         )
         questions, axis = load_questions(poll.pk)
         ids = np.array([p.pk for p in participants], dtype=np.int64)
@@ -312,8 +320,6 @@ class Command(BaseCommand):
     def freshness(self, poll: Poll, count: int, rate: float) -> dict[str, Any]:
         """Stream ``count`` completions at ``rate`` per second through a real worker and
         measure completion -> snapshot latency."""
-        from results.tasks import schedule_recompute
-
         if not os.environ.get("REDIS_URL"):
             raise CommandError("--freshness needs REDIS_URL (and starts its own worker).")
         worker = subprocess.Popen(
