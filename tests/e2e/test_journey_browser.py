@@ -189,6 +189,8 @@ def test_treatment_journeys_in_english_and_ukrainian_in_both_position_orders(
     assert stored(english) == EXPECTED
     assert stored(ukrainian) == EXPECTED
     assert english.reasons.get().text == "Fewer deaths."
+    assert (english.group_language, ukrainian.group_language) == ("en", "uk")
+    assert english.group != ukrainian.group
 
 
 def answer_wave_from(journey: Journey, slug: str, first: int) -> None:
@@ -205,8 +207,8 @@ def briefing_and_deliberation_uk(journey: Journey, slug: str) -> None:
         journey.check(f"briefing-{number}")
         journey.submit()
     journey.check("deliberation")
-    # The English participant's reason is readable in the same small group.
-    assert "Fewer deaths." in journey.page.content()
+    # Small groups form within a language: the English participant's reason is in another group.
+    assert "Fewer deaths." not in journey.page.content()
     journey.page.check('input[name="r-exit.stance"][value="against"]')
     journey.page.fill("#r-exit-text", "Impunity.")
     journey.submit()
