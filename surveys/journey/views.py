@@ -16,6 +16,7 @@ from django.db.models import OuterRef
 from django.db.models.functions import JSONArray
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import get_language_info
 from django.utils.translation import gettext as _
@@ -99,13 +100,22 @@ def home(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _unavailable(request: HttpRequest, poll: Poll, language: str) -> HttpResponse:
+def _unavailable(
+    request: HttpRequest, poll: Poll, language: str, *, took_part: bool = False
+) -> HttpResponse:
+    """The poll is not open. Someone who took part (the participant of this browser) is still
+    offered withdrawal: their answers stay in the results until they withdraw."""
     with translation.override(language):
         status = 410 if poll.status == Poll.Status.CLOSED else 404
         return render(
             request,
             "surveys/journey/unavailable.html",
-            {"poll": poll, "closed": poll.status == Poll.Status.CLOSED, "language": language},
+            {
+                "poll": poll,
+                "closed": poll.status == Poll.Status.CLOSED,
+                "language": language,
+                "withdraw_url": reverse("surveys:withdraw", args=[poll.slug]) if took_part else "",
+            },
             status=status,
         )
 
@@ -328,7 +338,7 @@ def step_page(request: HttpRequest, slug: str, step: str, page: int = 1) -> Http
             _remember_closed(response, slug, wanted.step)
         return _finish(request, response)
     if not access.poll_is_open(poll) and step != Step.DONE:
-        return _unavailable(request, poll, language)
+        return _unavailable(request, poll, language, took_part=True)
     if step == Step.WAIT:
         nxt = actions.return_for_t2(participant_id=participant.pk)
         if nxt.step != Step.WAIT:

@@ -222,3 +222,23 @@ def test_a_revoked_invitation_cannot_withdraw_through_an_old_cookie() -> None:
     Participant.objects.filter(pk=participant.pk).update(revoked_at=timezone.now())
     assert client.post(f"/p/{poll.slug}/withdraw/")["Location"] == f"/p/{poll.slug}/"
     assert Participant.objects.filter(pk=participant.pk).exists()
+
+
+def test_after_the_poll_closes_the_return_link_still_offers_withdrawal(
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    poll = scheduled_poll(t2_opens=in_days(3))
+    _, participant = waiting(poll)
+    Poll.objects.filter(pk=poll.pk).update(status=Poll.Status.CLOSED)
+    back = Client()
+    response = back.get(f"/r/{tokens.return_token(participant.public_id)}/")
+    closed = back.get(response["Location"])
+    assert closed.status_code == 410
+    assert f'href="/p/{poll.slug}/withdraw/"' in closed.content.decode()
+    # A stranger at the closed poll is not offered it (nothing of theirs is there).
+    stranger = Client().get(f"/p/{poll.slug}/")
+    assert "/withdraw/" not in stranger.content.decode()
+    with django_capture_on_commit_callbacks(execute=False):
+        assert back.post(f"/p/{poll.slug}/withdraw/").status_code == 302
+    assert not Participant.objects.filter(pk=participant.pk).exists()
+    assert Withdrawal.objects.filter(poll=poll).count() == 1
