@@ -112,6 +112,24 @@ def option_results(
     return results
 
 
+def released_snapshot(poll: Poll) -> ResultSnapshot | None:
+    """The latest released snapshot with only its ``items`` table read from the database.
+
+    A payload holds every table of every breakdown and the snapshot the participants'
+    contribution digests: a public page that may be read by thousands needs neither, so
+    PostgreSQL extracts the one table it shows.
+    """
+    snapshot = ResultSnapshot.objects.defer("payload", "contributions").released_for(poll)
+    if snapshot is not None:
+        items = (
+            ResultSnapshot.objects.filter(pk=snapshot.pk)
+            .values_list("payload__items", flat=True)
+            .first()
+        )
+        snapshot.payload = {"items": items or []}
+    return snapshot
+
+
 @require_safe
 def results(request: HttpRequest, slug: str) -> HttpResponse:
     """/p/<slug>/results/: the published results, a polite "not yet" page before, 404 for a
@@ -122,7 +140,7 @@ def results(request: HttpRequest, slug: str) -> HttpResponse:
     language, explicit = access.choose_language(request, poll=poll, participant=None)
     spec = poll_spec(poll)
     visible = results_visible_to_participants(poll)
-    snapshot = ResultSnapshot.objects.released_for(poll) if visible else None
+    snapshot = released_snapshot(poll) if visible else None
     arms = ARMS if poll.control_share > 0 else ARMS[:1]
     with translation.override(language):
         context = {

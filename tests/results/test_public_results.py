@@ -214,3 +214,18 @@ def test_option_texts_are_escaped_in_the_tables_and_the_plots() -> None:
     page = Client().get(f"/p/{poll.slug}/results/").content.decode()
     assert "<img src=x" not in page
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; Exit" in page
+
+
+def test_the_page_reads_the_poll_and_one_table_of_the_snapshot_whatever_its_size(
+    django_assert_max_num_queries: Any,
+) -> None:
+    poll = computed(n=40)
+    client = Client()
+    assert client.get(f"/p/{poll.slug}/results/").status_code == 200  # builds the poll's spec
+    with django_assert_max_num_queries(3) as queries:
+        assert client.get(f"/p/{poll.slug}/results/").status_code == 200
+    sql = " ".join(query["sql"] for query in queries.captured_queries)
+    # Never the participants' contribution digests, nor the whole payload.
+    assert '"contributions"' not in sql
+    reads = re.findall(r'"results_resultsnapshot"\."payload"( -> \'\w+\')?', sql)
+    assert reads == [" -> 'items'"]
