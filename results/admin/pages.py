@@ -14,6 +14,7 @@ from django.urls import URLPattern, path
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
+from results import tables
 from results.compute.progress import UnknownJob, job_status
 from results.models import ResultSnapshot
 from results.tasks import request_recompute
@@ -148,7 +149,7 @@ class ResultsMixin:
                 kind__in=[Question.Kind.RATING, Question.Kind.RANKING]
             ).values_list("key", "text")
         }
-        labels["_knowledge_index"] = "Knowledge index (correct answers)"
+        labels[tables.KNOWLEDGE_INDEX] = "Knowledge index (correct answers)"
         since = poll.participants.completed()
         if snapshot is not None and snapshot.data_as_of is not None:
             since = since.filter(completed_at__gt=snapshot.data_as_of)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from results import tables
+from surveys.definition.spec import QuestionSpec, poll_spec
 from surveys.models import Participant, Poll, Question, localized
 
 # "Don't know" in the wide layout: numeric variables carry DK_CODE (declared user-missing in
@@ -118,14 +119,18 @@ def design_variables(poll: Poll) -> list[Variable]:
     return variables
 
 
-def question_variables(question: Question) -> list[Variable]:
+def choice_labels(question: QuestionSpec) -> dict[int, str]:
+    """A choice question's codes (``QuestionSpec.choice_codes``, the one rule) with their
+    English labels."""
+    labels = dict(question.choices)
+    return {code: localized(labels[key], "en") for key, code in question.choice_codes().items()}
+
+
+def question_variables(question: Question, spec: QuestionSpec) -> list[Variable]:
     kind = Question.Kind(question.kind)
     value_labels: dict[int, str] = {}
     if kind in (Question.Kind.SINGLE, Question.Kind.KNOWLEDGE):
-        value_labels = {
-            code: localized(choice.get("label"), "en")
-            for code, choice in enumerate(question.choices, 1)
-        }
+        value_labels = choice_labels(spec)
     elif kind == Question.Kind.RATING:
         if question.min_label:
             value_labels[question.scale_min] = localized(question.min_label, "en")
@@ -168,7 +173,8 @@ def poll_questions(poll: Poll) -> list[Question]:
 
 def wide_variables(poll: Poll, questions: list[Question] | None = None) -> list[Variable]:
     questions = poll_questions(poll) if questions is None else questions
-    items = [v for q in questions for v in question_variables(q)]
+    spec = poll_spec(poll)
+    items = [v for q in questions for v in question_variables(q, spec.by_key[q.key])]
     return design_variables(poll) + items
 
 

@@ -24,6 +24,7 @@ from django.utils.dateparse import parse_datetime
 
 from results.exports.codebook import DK_CODE, DK_TEXT, LIST_SEPARATOR, STEPS, wide_variables
 from results.exports.writers import FORMULA_STARTS
+from surveys.definition.spec import QuestionSpec, poll_spec
 from surveys.models import Answer, Participant, Poll, Question
 
 MAX_ERRORS = 200
@@ -123,7 +124,7 @@ def _keys(text: str) -> list[str]:
     return [key.strip() for key in text.split(LIST_SEPARATOR) if key.strip()]
 
 
-def decode_answer(question: Question, text: str, options: list[str]) -> tuple[Any, Any, bool]:
+def decode_answer(question: QuestionSpec, text: str, options: list[str]) -> tuple[Any, Any, bool]:
     """A wide cell back to (value, number, dont_know), or CellError saying what is wrong."""
     kind = question.kind
     if text in (str(DK_CODE), DK_TEXT, f"{DK_CODE}.0"):
@@ -139,10 +140,11 @@ def decode_answer(question: Question, text: str, options: list[str]) -> tuple[An
         return value, float(value), False
     if kind in (Question.Kind.SINGLE, Question.Kind.KNOWLEDGE):
         code = _integer(text)
-        keys = question.choice_keys()
-        if not 1 <= code <= len(keys):
-            raise CellError(f"{code} is not a choice code (1..{len(keys)})")
-        return keys[code - 1], float(code), False
+        keys = {number: key for key, number in question.choice_codes().items()}
+        if code not in keys:
+            codes = f"{min(keys, default=0)}..{max(keys, default=0)}"
+            raise CellError(f"{code} is not a choice code ({codes})")
+        return keys[code], float(code), False
     if kind == Question.Kind.NUMBER:
         number = _float(text)
         low, high = question.number_min, question.number_max
@@ -179,6 +181,7 @@ class Parser:
     def __init__(self, poll: Poll) -> None:
         self.poll = poll
         self.questions = {q.key: q for q in poll.questions.all()}
+        self.spec = poll_spec(poll)
         self.variables = {v.name: v for v in wide_variables(poll)}
         self.positions = list(poll.positions.values_list("key", flat=True))
         self.options = list(poll.options.order_by("order", "id").values_list("key", flat=True))
@@ -254,8 +257,9 @@ class Parser:
             if variable is None or not variable.item or text == "":
                 continue
             question = self.questions[variable.item]
+            spec = self.spec.by_key[variable.item]
             decoded = self.cell(
-                number, column, text, lambda t, q=question: decode_answer(q, t, self.options)
+                number, column, text, lambda t, q=spec: decode_answer(q, t, self.options)
             )
             if decoded is not None:
                 answers.append((question, variable.wave, decoded))
