@@ -111,3 +111,61 @@ def test_participants_withdraw_through_their_return_link_on_a_phone_and_a_deskto
 
     assert Withdrawal.objects.filter(poll=poll).count() == 2
     assert not Participant.objects.filter(poll=poll).exists()
+
+
+def test_the_closed_page_and_a_reason_in_another_language_pass_axe_on_both_widths(
+    browser: Any, live_server: Any, axe_script: Path
+) -> None:
+    from surveys.journey.invitations import create_invitations
+    from surveys.models import Reason
+
+    data = definition(t2_opens=in_days(3))
+    poll, _ = save_poll(data=validate(data, "<test>"), source="<test>")
+    # A reader in Ukrainian at the deliberation, in a group with a reason written in English.
+    (invitation,) = create_invitations(poll=poll, count=1)
+    reader = Participant.objects.get(token_hash=tokens.hash_token(invitation.token))
+    author = Participant.objects.create(poll=poll, arm="treatment", group=1, language="en")
+    Reason.objects.create(
+        poll=poll,
+        participant=author,
+        option=poll.options.get(key="exit"),
+        stance="for",
+        text="Fewer deaths.",
+        language="en",
+    )
+    Participant.objects.filter(pk=reader.pk).update(
+        arm="treatment", group=1, language="uk", step="deliberation", consented_at=author.created_at
+    )
+    for viewport, scripts in ((PHONE, True), (DESKTOP, False)):
+        context = browser.new_context(viewport=viewport, java_script_enabled=scripts)
+        journey = TimedJourney(
+            context.new_page(),
+            axe_script,
+            f"withdraw-label-{viewport['width']}",
+            scripts=scripts,
+            viewport=viewport,
+        )
+        journey.page.goto(f"{live_server.url}/i/{invitation.token}/?lang=uk")
+        assert journey.at(f"/p/{poll.slug}/deliberation/"), journey.page.url
+        expect(journey.page.locator(".reason-language")).to_have_text("(Мова: англійська)")
+        expect(journey.page.locator('.reason-text[lang="en"]')).to_have_text("Fewer deaths.")
+        journey.check_both_languages("deliberation")
+        context.close()
+
+    # A waiting participant's return link once the poll has closed: the closed page, which
+    # still offers withdrawal.
+    _, link = waiting_participant(poll, "en")
+    Poll.objects.filter(pk=poll.pk).update(status=Poll.Status.CLOSED)
+    for viewport, scripts in ((PHONE, True), (DESKTOP, False)):
+        context = browser.new_context(viewport=viewport, java_script_enabled=scripts)
+        journey = TimedJourney(
+            context.new_page(),
+            axe_script,
+            f"withdraw-closed-{viewport['width']}",
+            scripts=scripts,
+            viewport=viewport,
+        )
+        journey.page.goto(f"{live_server.url}{link}")
+        expect(journey.page.locator(f'a[href="/p/{poll.slug}/withdraw/"]')).to_be_visible()
+        journey.check_both_languages("closed")
+        context.close()
