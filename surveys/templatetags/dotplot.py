@@ -31,7 +31,7 @@ WIDTH = 340
 ROW = 28
 TOP = 24
 DK_COLUMN = 34
-CHAR = 7.2  # the width of an average bold character of 12-unit text, to size the label column
+CHAR = 8.0  # a generous width of a bold 12-unit character (Cyrillic runs wide), for the labels
 
 
 @dataclass(frozen=True)
@@ -153,10 +153,14 @@ def dotplot(
     ``id`` prefixes the ids of the title and description, unique within the page.
     """
     longest = max((len(row.label) for row in rows), default=1)
-    left = max(24.0, longest * CHAR + 12)
+    # Short labels (numbers) stand left of their row; words go above it, so that on a phone
+    # the scale keeps the whole width instead of a third of it going to "Did not discuss".
+    above = longest * CHAR + 12 > WIDTH / 4
+    left = 14.0 if above else max(24.0, longest * CHAR + 12)
+    row_height = ROW + 14 if above else ROW
     right = WIDTH - 14 - (DK_COLUMN + 12 if dk else 0)
     dk_x = WIDTH - 10 - DK_COLUMN / 2
-    height = TOP + ROW * len(rows) + 8
+    height = TOP + row_height * len(rows) + 8
     bottom = height - 6
     parts = [
         f'<svg class="dotplot" role="img" viewBox="0 0 {WIDTH} {height}" '
@@ -181,11 +185,16 @@ def dotplot(
             f'<text class="tick" x="{_fmt(dk_x)}" y="{TOP - 10}" text-anchor="middle">?</text>'
         )
     for index, row in enumerate(rows):
-        y = TOP + ROW * index + ROW / 2
+        y = TOP + row_height * index + row_height / 2 + (7 if above else 0)
+        if above:
+            label = f'<text class="row-label" x="0" y="{y - 13}">{escape(row.label)}</text>'
+        else:
+            label = (
+                f'<text class="row-label" x="{_fmt(left - 10)}" y="{y + 4}" text-anchor="end">'
+                f"{escape(row.label)}</text>"
+            )
         parts.append(
-            f'<text class="row-label" x="{_fmt(left - 10)}" y="{y + 4}" text-anchor="end">'
-            f"{escape(row.label)}</text>"
-            f'<line class="guide" x1="{_fmt(left)}" y1="{y}" x2="{_fmt(right)}" y2="{y}"/>'
+            label + f'<line class="guide" x1="{_fmt(left)}" y1="{y}" x2="{_fmt(right)}" y2="{y}"/>'
         )
         points = []
         for value in (row.before, row.after):
