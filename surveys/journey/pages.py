@@ -470,7 +470,7 @@ def _done(
         "plot_scale": movements[0]["scale"] if len(scales) == 1 else None,
         "results_url": reverse("public-results", args=[spec.slug]),
         "results_visible": bool(participant.poll_id)
-        and participant.poll.results_visible_to_participants(),
+        and results_visible_to_participants(participant.poll),
         "positions_url": reverse("surveys:positions", args=[spec.slug])
         if participant.arm == Participant.Arm.CONTROL and spec.positions
         else "",
