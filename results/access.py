@@ -102,6 +102,14 @@ def find_active_token(secret: str) -> ApiToken | None:
     return token
 
 
+def check_grant(*, level: str, can_import: bool) -> None:
+    """A grant's level exists, and importing (a write on microdata) comes with microdata."""
+    if level not in Grant.Level.values:
+        raise ValidationError(f"Unknown access level {level!r}.", code="grant_level")
+    if can_import and level != Grant.Level.MICRODATA:
+        raise ValidationError("Importing needs the microdata level.", code="grant_import")
+
+
 @transaction.atomic
 def grant_access(
     *,
@@ -112,10 +120,7 @@ def grant_access(
     granted_by: Any = None,
 ) -> Grant:
     """Give (or change) a researcher's access to one poll; aggregates only unless told."""
-    if level not in Grant.Level.values:
-        raise ValidationError(f"Unknown access level {level!r}.", code="grant_level")
-    if can_import and level != Grant.Level.MICRODATA:
-        raise ValidationError("Importing needs the microdata level.", code="grant_import")
+    check_grant(level=level, can_import=can_import)
     grant, created = Grant.objects.select_for_update().get_or_create(
         user=user,
         poll=poll,

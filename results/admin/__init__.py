@@ -278,8 +278,11 @@ class GrantForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if data.get("can_import") and data.get("level") != Grant.Level.MICRODATA:
-            raise ValidationError({"can_import": "Importing needs the microdata level."})
+        if data.get("level"):
+            try:
+                access.check_grant(level=data["level"], can_import=bool(data.get("can_import")))
+            except ValidationError as error:
+                raise ValidationError({"can_import": error.messages}) from None
         return data
 
 

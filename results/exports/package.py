@@ -95,10 +95,8 @@ def result_tables(snapshot: ResultSnapshot | None) -> dict[str, bytes]:
         return {}
     payload = snapshot.payload
     files = {}
-    for name in ("items", "did", "gaps"):
-        files[f"results/{name}.csv"] = exports.table_csv(
-            payload.get(name, []), list(tables.TABLES[name])
-        )
+    for name, columns in tables.TABLES.items():
+        files[f"results/{name}.csv"] = exports.table_csv(payload.get(name, []), list(columns))
     files["results/knowledge.csv"] = exports.table_csv(payload.get("knowledge", []))
     for name, sub in (payload.get("options") or {}).items():
         if isinstance(sub, list):
