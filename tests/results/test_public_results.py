@@ -229,3 +229,14 @@ def test_the_page_reads_the_poll_and_one_table_of_the_snapshot_whatever_its_size
     assert '"contributions"' not in sql
     reads = re.findall(r'"results_resultsnapshot"\."payload"( -> \'\w+\')?', sql)
     assert reads == [" -> 'items'"]
+
+
+def test_closing_the_poll_publishes_its_results() -> None:
+    poll = computed(n=40, public=False)
+    Poll.objects.filter(pk=poll.pk).update(status=Poll.Status.CLOSED)
+    response = Client().get(f"/p/{poll.slug}/results/?lang=uk")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Опитування ще триває" not in page  # closed: the figures are final
+    assert list(table_rows(page, "aid")) == ["Усі", "Обговорювали", "Без обговорення"]
+    assert "<script" not in page  # the page needs no JavaScript
