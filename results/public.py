@@ -1,5 +1,5 @@
 """The poll's public results page: what participants (and anyone with the link) may read once
-the organiser publishes (``surveys.admin.lifecycle.results_visible_to_participants``).
+the organiser publishes (``Poll.results_visible_to_participants``).
 
 Aggregates only, and only from the latest released snapshot (``ResultSnapshot.objects
 .released_for``): the same figures an aggregates-only researcher reads, never a snapshot held
@@ -18,7 +18,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from results.models import ResultSnapshot
-from surveys.admin.lifecycle import results_visible_to_participants
 from surveys.definition.spec import PollSpec, QuestionSpec, poll_spec
 from surveys.journey import access
 from surveys.models import Poll
@@ -139,7 +138,7 @@ def results(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404
     language, explicit = access.choose_language(request, poll=poll, participant=None)
     spec = poll_spec(poll)
-    visible = results_visible_to_participants(poll)
+    visible = poll.results_visible_to_participants()
     snapshot = released_snapshot(poll) if visible else None
     arms = ARMS if poll.control_share > 0 else ARMS[:1]
     with translation.override(language):

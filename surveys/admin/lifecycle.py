@@ -45,8 +45,3 @@ def change_status(*, poll_id: int, transition: str, by: Any) -> Poll:
         poll.status = target
         poll.save(update_fields=["status", "updated_at"])
     return poll
-
-
-def results_visible_to_participants(poll: Poll) -> bool:
-    """Participants see aggregate results once the poll closes, or earlier if chosen."""
-    return poll.status == Poll.Status.CLOSED or poll.results_public

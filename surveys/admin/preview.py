@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
+from surveys.journey import over_time, pages
 from surveys.models import Participant, Poll
 
 SAME_ORIGIN_FRAME = csp_replace({"frame-ancestors": [SELF]})
@@ -91,10 +92,6 @@ class PreviewMixin:
         return TemplateResponse(request, "admin/surveys/poll/preview.html", context)
 
     def preview_page_view(self, request: HttpRequest, poll_id: int) -> HttpResponse:
-        # The journey's pages import the admin's lifecycle rules: imported at module level, the
-        # journey and the admin would each wait for the other to finish loading.
-        from surveys.journey import over_time, pages
-
         poll = self.organised_poll(request, poll_id)  # type: ignore[attr-defined]
         form = PreviewForm(request.GET, poll=poll)
         if not form.is_valid():

@@ -204,6 +204,10 @@ class Poll(models.Model):
     def has_answers(self) -> bool:
         return self.answers.exists()
 
+    def results_visible_to_participants(self) -> bool:
+        """Participants see aggregate results once the poll closes, or earlier if chosen."""
+        return self.status == Poll.Status.CLOSED or self.results_public
+
     @property
     def run_by_text(self) -> str:
         """Who runs the poll, in the active language: participant pages render inside

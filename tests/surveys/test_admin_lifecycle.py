@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from surveys.admin.lifecycle import TransitionError, change_status, results_visible_to_participants
+from surveys.admin.lifecycle import TransitionError, change_status
 from surveys.models import Poll
 from tests.factories import make_poll
 from tests.surveys.admin_fixtures import client_for, staff
@@ -63,9 +63,9 @@ def test_opening_an_unready_poll_in_the_admin_shows_the_checklist() -> None:
 
 def test_results_are_hidden_from_participants_until_close_unless_chosen() -> None:
     poll = make_poll(status="open")
-    assert not results_visible_to_participants(poll)
+    assert not poll.results_visible_to_participants()
     poll.results_public = True
-    assert results_visible_to_participants(poll)
+    assert poll.results_visible_to_participants()
     poll.results_public = False
     poll.status = Poll.Status.CLOSED
-    assert results_visible_to_participants(poll)
+    assert poll.results_visible_to_participants()
