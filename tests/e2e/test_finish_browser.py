@@ -72,6 +72,7 @@ def test_the_finish_and_results_pages_fit_phones_and_pass_axe_in_both_languages(
         Poll.objects.filter(pk=poll.pk).update(results_public=True)
         for language in ("en", "uk"):
             page.goto(f"{base}/p/{slug}/done/?lang={language}")
+            check(page, refused, width, f"finish-published-{language}")
             page.get_by_role("link", name=PUBLISHED[language]).click()
             page.wait_for_load_state()
             assert page.url.split("?")[0] == f"{base}/p/{slug}/results/"
@@ -79,5 +80,6 @@ def test_the_finish_and_results_pages_fit_phones_and_pass_axe_in_both_languages(
             assert page.locator("html").get_attribute("lang") == language
             assert page.locator("table.figures").count() == 3
             assert page.locator('svg.dotplot[role="img"]').count() == 3
+            assert page.locator("script").count() == 0  # nothing on the page needs script
             check(page, refused, width, f"results-{language}")
         context.close()
