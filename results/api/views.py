@@ -59,19 +59,28 @@ class PollListView(ResearchAPIView, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
+POLL_LINKS = ("participants", "answers", "results", "export", "recompute", "webhooks")
+
+
 class PollDetailView(PollScoped, ResearchAPIView):
     """A poll with its whole definition and the codebook of its exports."""
 
     @extend_schema(responses={200: PollDetailSerializer, **COMMON_ERRORS})
     def get(self, request: Request, slug: str) -> Response:
         links = Links(request, self.poll)
-        self.poll.definition = dump_poll(self.poll)
-        self.poll.variables = [asdict(v) for v in codebook.wide_variables(self.poll)]
-        self.poll.links = {
-            name: links.url(f"poll-{name}")
-            for name in ("participants", "answers", "results", "export", "recompute", "webhooks")
+        context = {"request": request}
+        # The definition, codebook and links are not the poll's own attributes: each is drawn
+        # by the detail serializer's field, beside the poll's fields, without setting it on
+        # the model instance.
+        extra = {
+            "definition": dump_poll(self.poll),
+            "variables": [asdict(v) for v in codebook.wide_variables(self.poll)],
+            "links": {name: links.url(f"poll-{name}") for name in POLL_LINKS},
         }
-        return Response(PollDetailSerializer(self.poll, context={"request": request}).data)
+        fields = PollDetailSerializer(context=context).fields
+        data = dict(PollSerializer(self.poll, context=context).data)
+        data.update({name: fields[name].to_representation(value) for name, value in extra.items()})
+        return Response(data)
 
 
 class Filters(serializers.Serializer):

@@ -21,6 +21,7 @@ from django.utils import translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from surveys.admin.lifecycle import results_visible_to_participants
 from surveys.definition import markup, schedule
 from surveys.definition.markup import FormState
 from surveys.definition.spec import PollSpec, QuestionSpec, poll_spec
@@ -411,7 +412,9 @@ def _deliberation(
                 "text": texts[key]["text"],
                 # Without a window the first to arrive would read nothing: the briefing's
                 # arguments stand beside the reasons so far.
-                "arguments": None if window else texts[key],
+                "arguments": None
+                if window or not (texts[key]["for"] or texts[key]["against"])
+                else texts[key],
                 "stance": stance,
                 "reason": text,
                 "others": others.get(key, []),
@@ -469,7 +472,7 @@ def _done(
         "plot_scale": movements[0]["scale"] if len(scales) == 1 else None,
         "results_url": reverse("public-results", args=[spec.slug]),
         "results_visible": bool(participant.poll_id)
-        and participant.poll.results_visible_to_participants(),
+        and results_visible_to_participants(participant.poll),
         "positions_url": reverse("surveys:positions", args=[spec.slug])
         if participant.arm == Participant.Arm.CONTROL and spec.positions
         else "",

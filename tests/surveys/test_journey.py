@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from surveys.models import Answer, Participant, Poll, Reason
-from tests.factories import make_poll
+from tests.factories import make_poll, texts
 
 pytestmark = pytest.mark.django_db
 
@@ -411,11 +411,21 @@ def at_deliberation_of(poll: Poll) -> tuple[Client, str]:
 
 
 def test_the_first_to_deliberate_read_the_briefings_arguments_beside_no_reasons() -> None:
-    poll = make_poll(design={"control_share": 0.0, "group_size": 4})
+    options: list[dict[str, Any]] = [
+        {"key": key, "text": texts(f"Option {key}"), "position": position, "axis": axis}
+        for axis, (key, position) in enumerate([("exit", "A"), ("aid", "A"), ("escalate", "B")], 1)
+    ]
+    for option in options[:2]:
+        option["arguments_for"] = texts(f"It helps with {option['key']}.")
+        option["arguments_against"] = texts(f"It costs {option['key']}.")
+    poll = make_poll(design={"control_share": 0.0, "group_size": 4}, options=options)
     Poll.objects.filter(pk=poll.pk).update(deliberation_closes=None)
     client, url = at_deliberation_of(poll)
     html = client.get(url).content.decode()
-    assert html.count('<details class="briefing-arguments" open>') == 3
+    # Beside each option the briefing's arguments, open while the group has given no reason;
+    # an option the briefing gave no arguments for has none to show.
+    assert html.count('<details class="briefing-arguments" open>') == 2
+    assert "It helps with exit." in html and "It costs aid." in html
     assert "Arguments for and against, from the briefing" in html
     assert "No reasons from your group yet." in html
     assert "Reasons arrive over time" not in html
