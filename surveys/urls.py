@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from surveys.journey import views
+from surveys.journey import over_time, views
 
 app_name = "surveys"
 urlpatterns = [
@@ -22,9 +22,9 @@ urlpatterns = [
     path("p/<slug:slug>/wait/", views.step_page, {"step": "wait"}, name="wait"),
     path("p/<slug:slug>/return.ics", views.calendar_file, name="calendar"),
     path("p/<slug:slug>/positions/", views.positions, name="positions"),
-    path("p/<slug:slug>/reminder/", views.reminder, name="reminder"),
-    path("p/<slug:slug>/withdraw/", views.withdraw, name="withdraw"),
-    path("p/<slug:slug>/withdrawn/", views.withdrawn, name="withdrawn"),
+    path("p/<slug:slug>/reminder/", over_time.reminder, name="reminder"),
+    path("p/<slug:slug>/withdraw/", over_time.withdraw, name="withdraw"),
+    path("p/<slug:slug>/withdrawn/", over_time.withdrawn, name="withdrawn"),
     path("p/<slug:slug>/t2/<int:page>/", views.step_page, {"step": "t2"}, name="t2"),
     path("p/<slug:slug>/done/", views.step_page, {"step": "done"}, name="done"),
     path("p/<slug:slug>/reasons/<int:reason_id>/report/", views.report, name="report"),

@@ -2,8 +2,9 @@
 calendar file and the optional email reminder), the briefing offered read-only to the control
 arm after its T2, and withdrawal (the confirmation, and the page a withdrawn link shows).
 
-Writes go through ``surveys.journey.actions`` and ``surveys.journey.reminders``; the views
-decide who may see what.
+Writes go through ``surveys.journey.actions`` and ``surveys.journey.reminders``. The reminder
+and withdrawal views live here, at the end, as thin adapters (the journey's other views are in
+``surveys.journey.views``, which decides who may see the other pages).
 """
 
 from datetime import UTC, datetime, timedelta
@@ -12,10 +13,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
 
 from surveys.definition import markup, schedule
 from surveys.definition.spec import poll_spec
@@ -273,3 +275,50 @@ def positions_page(request: HttpRequest, participant: Participant) -> HttpRespon
                 "done_url": reverse("surveys:done", args=[spec.slug]),
             },
         )
+
+
+def _returning(request: HttpRequest, slug: str) -> tuple[Participant, str, bool] | HttpResponse:
+    """This browser's participant in the poll with the language of the page (and whether it
+    was chosen explicitly), as the journey's own views find them; else the poll's start."""
+    participant = access.participant_from_cookie(request, slug)
+    if participant is None or participant.consented_at is None:
+        return redirect("surveys:entry", slug)
+    language, explicit = access.choose_language(
+        request, poll=participant.poll, participant=participant
+    )
+    actions.record_language(participant=participant, language=language)
+    return participant, language, explicit
+
+
+def _kept(response: HttpResponse, language: str, explicit: bool) -> HttpResponse:
+    if explicit:
+        access.keep_language(response, language)
+    return response
+
+
+@require_POST
+def reminder(request: HttpRequest, slug: str) -> HttpResponse:
+    """/p/<slug>/reminder/: the see-you page's optional email reminder (keep or delete)."""
+    found = _returning(request, slug)
+    if isinstance(found, HttpResponse):
+        return found
+    participant, language, explicit = found
+    return _kept(reminder_submitted(request, participant), language, explicit)
+
+
+@require_http_methods(["GET", "POST"])
+def withdraw(request: HttpRequest, slug: str) -> HttpResponse:
+    """/p/<slug>/withdraw/: what withdrawing deletes, then (POST, with the CSRF check) the
+    withdrawal of this browser's participant; open in any state of the poll."""
+    found = _returning(request, slug)
+    if isinstance(found, HttpResponse):
+        return found
+    participant, language, explicit = found
+    return _kept(withdrawal(request, participant, language), language, explicit)
+
+
+def withdrawn(request: HttpRequest, slug: str) -> HttpResponse:
+    """/p/<slug>/withdrawn/: the polite page after a withdrawal (the same for anyone)."""
+    poll = get_object_or_404(Poll, slug=slug)
+    language, explicit = access.choose_language(request, poll=poll, participant=None)
+    return _kept(withdrawn_page(request, poll, language), language, explicit)

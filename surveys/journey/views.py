@@ -472,34 +472,3 @@ def report(request: HttpRequest, slug: str, reason_id: int) -> HttpResponse:
         return _finish(request, response)
     target = flow.url_of(slug, flow.current_place(participant))
     return _finish(request, redirect(f"{target}?reported={reason_id}#reason-{reason_id}"))
-
-
-@require_POST
-def reminder(request: HttpRequest, slug: str) -> HttpResponse:
-    """/p/<slug>/reminder/: the see-you page's optional email reminder (keep or delete)."""
-    found = _participant_or_entry(request, slug)
-    if isinstance(found, HttpResponse):
-        return found
-    _language(request, found.poll, found)
-    return _finish(request, journey_time.reminder_submitted(request, found))
-
-
-@require_http_methods(["GET", "POST"])
-def withdraw(request: HttpRequest, slug: str) -> HttpResponse:
-    """/p/<slug>/withdraw/: what withdrawing deletes, then (POST, with the CSRF check) the
-    withdrawal of this browser's participant; open in any state of the poll."""
-    found = _participant_or_entry(request, slug)
-    if isinstance(found, HttpResponse):
-        return found
-    language = _language(request, found.poll, found)
-    return _finish(request, journey_time.withdrawal(request, found, language))
-
-
-def withdrawn(request: HttpRequest, slug: str) -> HttpResponse:
-    """/p/<slug>/withdrawn/: the polite page after a withdrawal (the same for anyone)."""
-    poll = get_object_or_404(Poll, slug=slug)
-    language, explicit = access.choose_language(request, poll=poll, participant=None)
-    response = journey_time.withdrawn_page(request, poll, language)
-    if explicit:
-        access.keep_language(response, language)
-    return response
