@@ -84,7 +84,9 @@ def _message(address: ReminderAddress) -> EmailMessage:
         "surveys:return", args=[tokens.return_token(participant.public_id)]
     )
     with translation.override(language):
-        title = localized(poll.title, language)
+        # One line: a line break in a header would make the message unsendable, and every
+        # later reminder would wait behind it.
+        title = " ".join(localized(poll.title, language).split())
         subject = _("The second questionnaire is open: %(poll)s") % {"poll": title}
         body = "\n\n".join(
             [

@@ -252,3 +252,15 @@ def test_a_real_worker_sends_the_reminder_once_however_often_the_task_runs(
     assert messages[0]["To"] == "me@example.org"
     assert tokens.return_token(participant.public_id) in messages[0].get_payload()
     assert not ReminderAddress.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_poll_title_with_a_line_break_does_not_stop_the_reminders() -> None:
+    poll = scheduled_poll(t2_opens=in_days(3))
+    Poll.objects.filter(pk=poll.pk).update(title={"en": "A small\npoll"})
+    client, _ = waiting(poll)
+    ask_for_reminder(client, poll, "me@example.org")
+    open_t2(poll)
+    assert reminders.send_due_reminders() == 1
+    (message,) = mail.outbox
+    assert message.subject == "The second questionnaire is open: A small poll"
