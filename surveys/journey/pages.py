@@ -21,7 +21,6 @@ from django.utils import translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from surveys.admin.lifecycle import results_visible_to_participants
 from surveys.definition import markup, schedule
 from surveys.definition.markup import FormState
 from surveys.definition.spec import PollSpec, QuestionSpec, poll_spec
@@ -472,7 +471,7 @@ def _done(
         "plot_scale": movements[0]["scale"] if len(scales) == 1 else None,
         "results_url": reverse("public-results", args=[spec.slug]),
         "results_visible": bool(participant.poll_id)
-        and results_visible_to_participants(participant.poll),
+        and participant.poll.results_visible_to_participants(),
         "positions_url": reverse("surveys:positions", args=[spec.slug])
         if participant.arm == Participant.Arm.CONTROL and spec.positions
         else "",
