@@ -110,12 +110,22 @@ def _message(address: ReminderAddress) -> EmailMessage:
     return EmailMessage(subject=subject, body=body, to=[address.email])
 
 
-def send_one(now: datetime) -> bool:
-    """Send one due reminder, or delete one that is no longer needed (the participant came back
-    on their own); False when none is left to handle."""
+class ReminderNotSent(Exception):
+    """Sending the reminder of address ``pk`` failed; the address is kept for a later run."""
+
+    def __init__(self, pk: int) -> None:
+        super().__init__(pk)
+        self.pk = pk
+
+
+def send_one(now: datetime, *, skip: frozenset[int] = frozenset()) -> bool:
+    """Send one due reminder (not one of ``skip``), or delete one that is no longer needed (the
+    participant came back on their own); False when none is left to handle. Raises
+    ``ReminderNotSent`` when the mail server refuses it (nothing changes then)."""
     with transaction.atomic():
         address = (
             _due(now)
+            .exclude(pk__in=skip)
             .select_related("participant", "poll")
             .select_for_update(skip_locked=True, of=("self",))
             .order_by("pk")
@@ -125,9 +135,16 @@ def send_one(now: datetime) -> bool:
             return False
         if address.participant.step == Participant.Step.WAIT:
             # Sent while the row is locked and deleted before the commit: see the module's note.
-            _message(address).send()
+            try:
+                _message(address).send()
+            except Exception as error:
+                raise ReminderNotSent(address.pk) from error
         address.delete()
     return True
+
+
+# After this many failures in a row the mail server is taken to be down until the next run.
+FAILURES_IN_A_ROW = 3
 
 
 @shared_task(
@@ -140,17 +157,21 @@ def send_one(now: datetime) -> bool:
 def send_due_reminders() -> int:
     """Beat's task: forget the addresses of closed polls, then send the reminders that are due.
     Returns how many due addresses were handled. Safe to run twice at once or again after a
-    failure: each address is handled by one transaction that deletes it."""
+    failure: each address is handled by one transaction that deletes it. An address the mail
+    server refuses stays for the next run without holding back the others."""
     forget_closed_polls()
     now = timezone.now()
-    handled = 0
-    while handled < BATCH:
+    handled, in_a_row = 0, 0
+    failed: set[int] = set()
+    while handled < BATCH and in_a_row < FAILURES_IN_A_ROW:
         try:
-            if not send_one(now):
+            if not send_one(now, skip=frozenset(failed)):
                 break
-        except Exception:
-            # A failing mail server leaves the address for the next run; the rest wait too.
+        except ReminderNotSent as error:
             logger.warning("a reminder could not be sent; it stays for the next run", exc_info=True)
-            break
+            failed.add(error.pk)
+            in_a_row += 1
+            continue
         handled += 1
+        in_a_row = 0
     return handled

@@ -264,3 +264,25 @@ def test_a_poll_title_with_a_line_break_does_not_stop_the_reminders() -> None:
     assert reminders.send_due_reminders() == 1
     (message,) = mail.outbox
     assert message.subject == "The second questionnaire is open: A small poll"
+
+
+class RefusingBackend(EmailBackend):
+    """A mail server that refuses one recipient."""
+
+    def send_messages(self, messages: Any) -> int:
+        if any("refused@example.org" in message.to for message in messages):
+            raise OSError("550 mailbox unavailable")
+        return super().send_messages(messages)
+
+
+@pytest.mark.django_db
+def test_an_address_the_mail_server_refuses_stays_and_holds_back_no_other() -> None:
+    poll = scheduled_poll(t2_opens=in_days(3))
+    for address in ("refused@example.org", "fine@example.org"):
+        client, _ = waiting(poll)
+        ask_for_reminder(client, poll, address)
+    open_t2(poll)
+    with override_settings(EMAIL_BACKEND=f"{__name__}.RefusingBackend"):
+        assert reminders.send_due_reminders() == 1
+    assert [m.to for m in mail.outbox] == [["fine@example.org"]]
+    assert list(ReminderAddress.objects.values_list("email", flat=True)) == ["refused@example.org"]
