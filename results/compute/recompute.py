@@ -69,6 +69,8 @@ def code_version() -> str:
     sources = [
         *sorted((here.parent / "stats").glob("*.py")),
         *sorted(here.glob("*.py")),
+        # The columns of every table, whose descriptions the payload's meta carries.
+        here.parent / "tables.py",
     ]
     for path in sources:
         digest.update(path.read_bytes())
