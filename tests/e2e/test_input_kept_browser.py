@@ -86,7 +86,7 @@ def test_reporting_a_reason_keeps_the_reasons_being_typed(
     width: int,
     scripts: bool,
 ) -> None:
-    author = to_deliberation(poll, "en")
+    author = to_deliberation(poll, language)  # small groups form within a language
     post_page(
         author,
         f"/p/{poll.slug}/deliberation/",
