@@ -15,6 +15,7 @@ import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
+from surveys.definition.spec import build_spec
 from surveys.models import Answer, Participant, Poll, Question
 
 
@@ -74,6 +75,7 @@ def simulate_answers(
                 step=Participant.Step.DONE,
             )
         )
+    spec = build_spec(poll)
     rows: list[tuple[int, int, int, object, float | None, bool]] = []
     ratings_by_option: dict[tuple[str, int], np.ndarray] = {}
     for question in questions:
@@ -102,6 +104,7 @@ def simulate_answers(
                 )
             elif question.kind in (Question.Kind.KNOWLEDGE, Question.Kind.SINGLE):
                 keys = question.choice_keys()
+                code_of = spec.by_key[question.key].choice_codes()
                 if question.kind == Question.Kind.KNOWLEDGE:
                     p_right = 0.45 + 0.25 * (wave == 2) * treated
                     right = rng.random(n) < p_right
@@ -120,7 +123,7 @@ def simulate_answers(
                         question.id,
                         wave,
                         None if dk[i] else keys[codes[i]],
-                        None if dk[i] else float(codes[i] + 1),
+                        None if dk[i] else float(code_of[keys[codes[i]]]),
                         bool(dk[i]),
                     )
                     for i in range(n)
