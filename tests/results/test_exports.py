@@ -184,6 +184,19 @@ def test_package_has_data_codebook_datapackage_results_and_readme(researcher, po
         assert "no such group can be recovered by adding or subtracting" in readme
 
 
+def test_the_apis_csv_of_a_results_table_is_the_packages_file_byte_for_byte(
+    researcher, poll, snapshot
+):
+    _, body = export(researcher, poll, "package")
+    for table in ("items", "gaps"):
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            packaged = archive.read(f"results/{table}.csv")
+        url = reverse(f"api:results-{table}", kwargs={"slug": poll.slug})
+        served = researcher.get(url, {"format": "csv"})
+        assert served.status_code == 200
+        assert served.content == packaged
+
+
 def test_large_export_is_built_in_the_background_with_an_expiring_link(
     researcher, poll, settings, client, django_capture_on_commit_callbacks
 ):
