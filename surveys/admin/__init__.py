@@ -86,6 +86,14 @@ class PollAdmin(PreviewMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserSc
                 ),
             },
         ),
+        (
+            "Consent",
+            {
+                "description": "Shown on the welcome page before anyone answers: who runs the "
+                "poll, how to reach them, and about how long it takes.",
+                "fields": ("run_by", ("contact_email", "duration_minutes")),
+            },
+        ),
         ("People", {"fields": ("organisers",)}),
     )
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 
-from surveys.models import Participant, Poll
+from surveys.models import Answer, Participant, Poll, Withdrawal
 
 Step = Participant.Step
 Arm = Participant.Arm
@@ -65,6 +65,7 @@ class Monitor:
     last_activity: datetime | None
     last_answer: datetime | None
     unassigned: int
+    withdrawals: int  # participants who withdrew: their rows are gone, only the count stays
 
 
 def _funnel_counts(poll: Poll) -> dict[str, dict[str, int]]:
@@ -126,13 +127,29 @@ def poll_monitor(poll: Poll) -> Monitor:
     activity: dict[str, Any] = Participant.objects.filter(poll=poll).aggregate(
         last=Max("updated_at")
     )
-    last_answer = poll.answers.aggregate(last=Max("answered_at"))["last"]
+    # The newest answer and the number of withdrawals in one query, as two scalar subqueries.
+    latest = (
+        Answer.objects.filter(poll=OuterRef("pk"))
+        .order_by()
+        .values("poll")
+        .annotate(m=Max("answered_at"))
+    )
+    withdrawn = (
+        Withdrawal.objects.filter(poll=OuterRef("pk"))
+        .order_by()
+        .values("poll")
+        .annotate(n=Count("pk"))
+    )
+    extra = Poll.objects.filter(pk=poll.pk).values(
+        newest_answer=Subquery(latest.values("m")), withdrawn=Subquery(withdrawn.values("n"))
+    )[0]
     return Monitor(
         stages=_stages(counts),
         arms=ARMS,
         median_seconds=medians,
         flags=sorted(flags.items(), key=lambda item: (-item[1], item[0])),
         last_activity=activity["last"],
-        last_answer=last_answer,
+        last_answer=extra["newest_answer"],
         unassigned=counts[""]["consented"],
+        withdrawals=extra["withdrawn"] or 0,
     )

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from surveys.admin.monitor import poll_monitor
-from surveys.models import Participant
+from surveys.models import Participant, Withdrawal
 from tests.surveys.admin_fixtures import client_for, poll_with_activity, staff
 
 pytestmark = pytest.mark.django_db
@@ -67,3 +67,15 @@ def test_the_monitor_page_refreshes_itself_from_a_fragment() -> None:
     assert 'data-refresh-url="' in page and "monitor.js" in page
     fragment = client.get(url, {"fragment": 1}).content.decode()
     assert "<html" not in fragment and 'data-stage="completed"' in fragment
+
+
+def test_withdrawals_are_counted_and_said_without_a_query_more() -> None:
+    poll = poll_with_activity("alpha")
+    Withdrawal.objects.create(poll=poll)
+    Withdrawal.objects.create(poll=poll)
+    with CaptureQueriesContext(connection) as queries:
+        monitor = poll_monitor(poll)
+    assert monitor.withdrawals == 2
+    assert len(queries) <= 4
+    other = poll_with_activity("beta")
+    assert poll_monitor(other).withdrawals == 0
