@@ -6,6 +6,7 @@ import email
 import threading
 import time
 from datetime import timedelta
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from django.core import mail
 from django.core.cache import cache
 from django.core.mail.backends.locmem import EmailBackend
+from django.core.management import call_command
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -286,3 +288,17 @@ def test_an_address_the_mail_server_refuses_stays_and_holds_back_no_other() -> N
         assert reminders.send_due_reminders() == 1
     assert [m.to for m in mail.outbox] == [["fine@example.org"]]
     assert list(ReminderAddress.objects.values_list("email", flat=True)) == ["refused@example.org"]
+
+
+@pytest.mark.django_db
+def test_without_celery_a_command_sends_the_due_reminders_once() -> None:
+    poll = scheduled_poll(t2_opens=in_days(3))
+    client, _ = waiting(poll)
+    ask_for_reminder(client, poll, "cron@example.org")
+    open_t2(poll)
+    out = StringIO()
+    call_command("sendreminders", stdout=out)
+    call_command("sendreminders", stdout=out)
+    assert [message.to for message in mail.outbox] == [["cron@example.org"]]
+    assert out.getvalue().splitlines() == ["1 reminder(s) handled.", "0 reminder(s) handled."]
+    assert not ReminderAddress.objects.exists()
