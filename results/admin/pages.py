@@ -1,12 +1,15 @@
 """Results in the admin: charts of the latest snapshot, and a recompute with live progress.
 
-The page reads ``results.models.ResultSnapshot.objects.latest_for(poll)`` only; it never touches
-answers. ``chart_data`` shapes the snapshot's tables into what the charts draw (plain data, so
-it is tested without a browser); ``results.js`` draws them with the vendored Chart.js.
+The page reads one snapshot, ``ResultSnapshot.objects.for_reader(poll, ...)``, and never touches
+answers: organisers and microdata grants read the latest, aggregates-only grants the latest
+released one, as in the API. ``chart_data`` shapes the snapshot's tables into what the charts
+draw (plain data, so it is tested without a browser); ``results.js`` draws them with the
+vendored Chart.js.
 """
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -15,10 +18,12 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from results import tables
+from results.access import has_microdata
 from results.compute.progress import UnknownJob, job_status
 from results.models import ResultSnapshot
 from results.tasks import request_recompute
 from surveys.models import Poll, Question, localized
+from surveys.roles import can_organise
 
 ARMS = ("all", "treatment", "control")
 SIGNIFICANCE = 0.05
@@ -134,9 +139,23 @@ class ResultsMixin:
     def readable_poll(self, request: HttpRequest, poll_id: int) -> Poll:
         return get_object_or_404(Poll.objects.readable_by(request.user), pk=poll_id)
 
+    def reads_latest(self, request: HttpRequest, poll: Poll) -> bool:
+        """Organisers and microdata grants read the latest snapshot and may recompute. An
+        aggregates-only grant reads the latest released one and neither starts nor follows a
+        recompute: two consecutive snapshots, or a recompute's progress, would tell what the
+        newest participants answered or how many they are (the API's rule)."""
+        return can_organise(request.user, poll) or has_microdata(request.user, poll)
+
+    def recomputing_poll(self, request: HttpRequest, poll_id: int) -> Poll:
+        poll = self.readable_poll(request, poll_id)
+        if not self.reads_latest(request, poll):
+            raise PermissionDenied("Your grant for this poll gives aggregate results only.")
+        return poll
+
     def results_view(self, request: HttpRequest, poll_id: int) -> TemplateResponse:
         poll = self.readable_poll(request, poll_id)
-        snapshot = ResultSnapshot.objects.latest_for(poll)
+        reads_latest = self.reads_latest(request, poll)
+        snapshot = ResultSnapshot.objects.for_reader(poll, microdata=reads_latest)
         payload = snapshot.payload if snapshot else {}
         arm = request.GET.get("arm", "all")
         arm = arm if arm in ARMS else "all"
@@ -166,16 +185,17 @@ class ResultsMixin:
             arms=ARMS,
             subgroup=subgroup,
             subgroups=subgroups,
+            can_recompute=reads_latest,
         )
         return TemplateResponse(request, "admin/surveys/poll/results.html", context)
 
     def recompute_view(self, request: HttpRequest, poll_id: int) -> HttpResponse:
-        poll = self.readable_poll(request, poll_id)
+        poll = self.recomputing_poll(request, poll_id)
         job_id = request_recompute(poll.pk)
         return JsonResponse({"job_id": job_id}, status=202)
 
     def job_view(self, request: HttpRequest, poll_id: int, job_id: str) -> HttpResponse:
-        poll = self.readable_poll(request, poll_id)
+        poll = self.recomputing_poll(request, poll_id)
         try:
             status = dict(job_status(job_id))
         except UnknownJob:

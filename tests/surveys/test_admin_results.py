@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from results.admin.pages import chart_data, p_text
 from results.compute.recompute import recompute_poll
-from results.models import Grant
+from results.models import Grant, ResultSnapshot
 from results.simulate import add_simulated_participants
 from surveys.models import Answer, Participant, Poll
 from tests.factories import make_poll
@@ -124,3 +124,38 @@ def test_preview_is_not_found_for_another_polls_organiser() -> None:
     url = reverse("admin:surveys_poll_preview_page", args=[poll.pk])
     response = client_for(staff("bob")).get(url, {"step": "welcome", "page": 1})
     assert response.status_code == 404
+
+
+def test_an_aggregates_grant_reads_the_released_snapshot_in_the_admin_and_cannot_recompute(
+    computed: Poll,
+) -> None:
+    """Attack: a staff researcher holding aggregates only opens the admin's results page after
+    one more participant completed. The newest snapshot is not released (it differs from the
+    last release by fewer than k people, so the two would tell that person's answers): the page
+    must show the released one, as the API does, and the recompute and its progress (which tell
+    the newest snapshot's size) are refused. Organisers and microdata grants read the newest."""
+    released = ResultSnapshot.objects.released_for(computed)
+    assert released is not None
+    add_simulated_participants(poll=computed, n=1, seed=11)
+    newest = recompute_poll(computed.pk)
+    assert newest.released_at is None and newest.n_participants == released.n_participants + 1
+    url = reverse("admin:surveys_poll_results", args=[computed.pk])
+    recompute = reverse("admin:surveys_poll_recompute", args=[computed.pk])
+
+    aggregates = staff("rita", can_add=False)
+    Grant.objects.create(user=aggregates, poll=computed, level=Grant.Level.AGGREGATES)
+    client = client_for(aggregates)
+    page = client.get(url)
+    assert page.context["snapshot"].pk == released.pk
+    assert f"({released.n_participants} completed" in page.content.decode()
+    assert 'id="recompute"' not in page.content.decode()
+    assert client.post(recompute).status_code == 403
+    job = client_for(staff("olga", polls=(computed,))).post(recompute).json()["job_id"]
+    assert client.get(reverse("admin:surveys_poll_job", args=[computed.pk, job])).status_code == 403
+
+    microdata = staff("mira", can_add=False)
+    Grant.objects.create(user=microdata, poll=computed, level=Grant.Level.MICRODATA)
+    for reader in (microdata, staff("olga2", polls=(computed,))):
+        page = client_for(reader).get(url)
+        assert page.context["snapshot"].pk == newest.pk
+        assert 'id="recompute"' in page.content.decode()
