@@ -87,9 +87,11 @@ class RecomputeStatusView(PollScoped, ResearchAPIView):
         if not JOB_ID.fullmatch(job_id):
             raise Http404
         report = dict(job_status(job_id))
+        if report.get("poll_id") != poll.pk:
+            raise Http404  # another poll's job (a running one has no snapshot to check yet)
         snapshot_id = report.get("snapshot_id")
         if snapshot_id and not ResultSnapshot.objects.filter(pk=snapshot_id, poll=poll).exists():
-            raise Http404  # another poll's job
+            raise Http404
         report["results_url"] = (
             Links(request, self.poll).url("poll-results") if snapshot_id else None
         )

@@ -61,15 +61,17 @@ class PollQuerySet(models.QuerySet["Poll"]):
 
     def readable_by(self, user: Any) -> "PollQuerySet":
         """Polls whose results the user may read, in the admin and the API alike: all for an
-        active superuser, otherwise those they organise and those granted to them (the
-        researchers' grants live in the results app, as ``Grant.poll``'s ``grants``)."""
+        active superuser, otherwise those they organise (``organised_by``: staff only, so taking
+        someone off the staff ends what organising gave them, API tokens included) and those
+        granted to them (the researchers' grants live in the results app, as ``Grant.poll``'s
+        ``grants``)."""
         if not getattr(user, "is_active", False) or not user.is_authenticated:
             return self.none()
         if user.is_superuser:
             return self
         # Two subqueries instead of one join across both relations: no duplicate rows, so no
         # DISTINCT that would get in the way of the admin's annotations and ordering.
-        organised = Poll.objects.filter(organisers=user).values("pk")
+        organised = Poll.objects.organised_by(user).values("pk")
         granted = Poll.objects.filter(grants__user=user).values("pk")
         return self.filter(Q(pk__in=organised) | Q(pk__in=granted))
 

@@ -191,3 +191,92 @@ def test_a_researcher_sees_and_manages_only_the_webhooks_they_registered(poll, m
     ).json()
     assert [w["id"] for w in snoop.get(url("api:poll-webhooks")).json()] == [created["id"]]
     assert snoop.delete(url("api:webhook", pk=created["id"])).status_code == 204
+
+
+def organiser_client(django_user_model, poll, name: str = "organiser") -> tuple[object, APIClient]:
+    """A staff organiser of ``poll`` (no grant) with an API token of their own."""
+    from results.access import issue_api_token
+
+    user = django_user_model.objects.create_user(name, is_staff=True)
+    poll.organisers.add(user)
+    return user, bearer(issue_api_token(user=user, name="t").secret)
+
+
+def test_an_organiser_of_another_poll_gets_404_everywhere(targets, django_user_model):
+    from tests.factories import make_poll
+
+    _, client = organiser_client(django_user_model, make_poll(slug="their-own"))
+    listed = client.get(reverse("api:poll-list")).json()["results"]
+    assert [row["slug"] for row in listed] == ["their-own"]
+    for method, url, data in targets:
+        response = call(client, method, url, data)
+        assert response.status_code == 404, (method, url, response.content[:200])
+
+
+def test_an_organiser_reads_no_more_through_the_api_than_an_aggregates_grant(
+    targets, poll, snapshot, django_user_model
+):
+    """The organiser's own poll: the latest released snapshot, and 403 on every microdata
+    endpoint (answers, participants, exports, import, recompute and its progress)."""
+    from results.models import ResultSnapshot
+
+    user, client = organiser_client(django_user_model, poll)
+    Webhook.objects.update(created_by=user)
+    ResultSnapshot.objects.create(
+        poll=poll, n_participants=25, fingerprint="e" * 64, code_version="test", payload={}
+    )  # newer, not released
+    seen_microdata = 0
+    for method, url, data in targets:
+        response = call(client, method, url, data)
+        if any(part in url for part in MICRODATA):
+            seen_microdata += 1
+            assert response.status_code == 403, (method, url, response.content[:200])
+        else:
+            assert response.status_code in {200, 201, 202, 204, 400}, (method, url)
+    assert seen_microdata == 9
+    results = client.get(reverse("api:poll-results", kwargs={"slug": poll.slug})).json()
+    assert (results["id"], results["n_participants"]) == (snapshot.pk, 24)
+
+
+def test_an_organiser_taken_off_the_staff_reads_nothing_through_the_api(
+    targets, poll, snapshot, django_user_model
+):
+    """Organising is an admin role: the staff flag removed, a token issued before reaches
+    neither the poll list nor any endpoint of the poll they are still listed on."""
+    user, client = organiser_client(django_user_model, poll)
+    assert client.get(reverse("api:poll-results", kwargs={"slug": poll.slug})).status_code == 200
+    user.is_staff = False
+    user.save(update_fields=["is_staff"])
+    assert client.get(reverse("api:poll-list")).json()["results"] == []
+    for method, url, data in targets:
+        response = call(client, method, url, data)
+        assert response.status_code == 404, (method, url, response.content[:200])
+
+
+def test_a_revoked_grant_reaches_nothing_of_the_poll(targets, poll, make_researcher):
+    from results.access import revoke_grant
+    from results.models import Grant
+
+    user, secret = make_researcher("revoked", polls=(poll,), can_import=True)
+    Webhook.objects.update(created_by=user)
+    revoke_grant(grant=Grant.objects.get(user=user, poll=poll))
+    client = bearer(secret)
+    assert client.get(reverse("api:poll-list")).json()["results"] == []
+    for method, url, data in targets:
+        response = call(client, method, url, data)
+        assert response.status_code == 404, (method, url, response.content[:200])
+
+
+def test_a_recompute_of_another_poll_is_not_found_through_ones_own_poll(
+    researcher, poll, make_researcher
+):
+    """A microdata researcher of one poll holding the job id of another poll's recompute (still
+    running, so no snapshot to check yet) must not follow its progress through their poll."""
+    from tests.factories import make_poll
+
+    other = make_poll(slug="another")
+    job_id = create_job(other.pk)
+    url = reverse("api:recompute-status", kwargs={"slug": poll.slug, "job_id": job_id})
+    assert researcher.get(url).status_code == 404
+    own = reverse("api:recompute-status", kwargs={"slug": poll.slug, "job_id": create_job(poll.pk)})
+    assert researcher.get(own).status_code == 200
