@@ -3,16 +3,18 @@
 Access is per poll (``surveys.roles``): organisers manage the polls they are on, researchers
 read the results of the polls granted to them, superusers see everything, and any other staff
 user sees nothing of a poll, whatever global model permissions they hold. The poll's tool pages
-(checklist, lifecycle, invitations, monitor, import/export, clone) live in ``admin_pages``.
+(checklist, lifecycle, invitations, monitor, import/export, clone) live in ``surveys.admin.pages``,
+the preview in ``surveys.admin.preview``, and the results pages in ``results.admin``.
 """
 
 from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db import models
 from django.db.models import Case, IntegerField, QuerySet, Value, When
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -155,6 +157,23 @@ class PollAdmin(PreviewMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserSc
             # Whoever creates or edits a poll stays on it: nobody locks themselves out.
             form.instance.organisers.add(request.user)
 
+    def readable_poll_or_404(self, request: HttpRequest, object_id: str) -> Poll:
+        # get_object answers None for an id that is not a number (get_object_or_404 raised a
+        # ValueError there: a 500 for /admin/surveys/poll/abc/change/).
+        poll = self.get_object(request, unquote(object_id))
+        if poll is None:
+            raise Http404("No such poll.")
+        return poll
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        # Who edited the poll and how is the organisers' business; researchers read results.
+        poll = self.readable_poll_or_404(request, object_id)
+        if not can_organise(request.user, poll):
+            return HttpResponseRedirect(admin_url("results", poll.pk))
+        return super().history_view(request, object_id, extra_context)
+
     def change_view(
         self,
         request: HttpRequest,
@@ -162,7 +181,7 @@ class PollAdmin(PreviewMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserSc
         form_url: str = "",
         extra_context: dict | None = None,
     ) -> HttpResponse:
-        poll = get_object_or_404(self.get_queryset(request), pk=object_id)
+        poll = self.readable_poll_or_404(request, object_id)
         if not can_organise(request.user, poll):
             return HttpResponseRedirect(admin_url("results", poll.pk))
         answers = poll.answers.count()

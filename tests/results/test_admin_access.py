@@ -318,3 +318,71 @@ def test_the_webhook_change_form_needs_no_form_key_and_keeps_the_address(public_
     webhook.refresh_from_db()
     assert webhook.events == ["snapshot.ready"] and not webhook.active
     assert webhook.url == "https://hooks.example.test/in"
+
+
+def test_an_organiser_reaches_nothing_of_another_polls_results_records(public_dns):
+    """Attack: the organiser of one poll opens, edits, deletes and revokes the results records
+    of another poll by id, and posts complete, valid forms naming it."""
+    from django.contrib.auth.models import User
+
+    from results.models import ImportJob, WebhookDelivery
+
+    mine = make_poll(slug="mine")
+    theirs = make_poll(slug="theirs")
+    researcher = User.objects.create_user("ana")
+    records = {
+        "resultsnapshot": ResultSnapshot.objects.create(
+            poll=theirs, fingerprint="f", code_version="t", payload={}
+        ),
+        "grant": Grant.objects.create(user=researcher, poll=theirs, level="microdata"),
+        "webhook": (
+            webhook := Webhook.objects.create(
+                poll=theirs, url="https://hooks.example.test/x", secret=secrets.token_hex(32)
+            )
+        ),
+        "webhookdelivery": WebhookDelivery.objects.create(
+            webhook=webhook, event="snapshot.ready", payload={"x": 1}
+        ),
+        "exportjob": ExportJob.objects.create(poll=theirs, user=researcher, format="csv-long"),
+        "importjob": ImportJob.objects.create(poll=theirs, user=researcher, size=1),
+    }
+    client = client_for(staff("org", polls=(mine,)))
+    for model, record in records.items():
+        change = client.get(reverse(f"admin:results_{model}_change", args=[record.pk]))
+        # Django's admin answers an object outside the user's rows by sending them home.
+        assert change.status_code in {302, 403, 404}, model
+        assert "theirs" not in change.content.decode()
+        client.post(reverse(f"admin:results_{model}_delete", args=[record.pk]), {"post": "yes"})
+        assert type(record).objects.filter(pk=record.pk).exists(), model
+    client.post(
+        reverse("admin:results_grant_changelist"),
+        {"action": "revoke", "_selected_action": [records["grant"].pk]},
+    )
+    client.post(
+        reverse("admin:results_grant_change", args=[records["grant"].pk]),
+        {"level": "aggregates"},
+    )
+    assert Grant.objects.get(pk=records["grant"].pk).level == "microdata"
+    added = client.post(
+        reverse("admin:results_grant_add"),
+        {"user": researcher.pk, "poll": theirs.pk, "level": "microdata", "can_import": "on"},
+    )
+    assert added.status_code == 200 and "poll" in added.context["adminform"].form.errors
+    hooked = client.post(
+        reverse("admin:results_webhook_add"),
+        {
+            "poll": theirs.pk,
+            "url": "https://hooks.example.test/mine",
+            "events": ["snapshot.ready"],
+            "active": "on",
+            "once": form_key(),
+        },
+    )
+    assert hooked.status_code == 200 and "poll" in hooked.context["adminform"].form.errors
+    assert Grant.objects.count() == 1 and Webhook.objects.count() == 1
+    for name, args in (
+        ("surveys_poll_results", [theirs.pk]),
+        ("surveys_poll_job", [theirs.pk, "0" * 32]),
+    ):
+        assert client.get(reverse(f"admin:{name}", args=args)).status_code == 404
+    assert client.post(reverse("admin:surveys_poll_recompute", args=[theirs.pk])).status_code == 404

@@ -269,3 +269,32 @@ def test_researcher_with_a_grant_is_sent_to_results_and_can_change_nothing(
         assert client.get(url).status_code == 404, name
     assert client.get(reverse("admin:surveys_participant_changelist")).status_code == 403
     assert client.get(reverse("admin:surveys_reason_changelist")).status_code == 403
+
+
+def test_a_poll_id_that_is_not_a_number_is_not_found(polls: tuple[Poll, Poll]) -> None:
+    client = client_for(staff("olga", polls=polls))
+    client.raise_request_exception = False
+    for page in ("change", "history"):
+        response = client.get(f"/admin/surveys/poll/abc/{page}/")
+        assert response.status_code == 404, page
+
+
+def test_a_researcher_is_sent_from_a_polls_edit_history_to_its_results(
+    polls: tuple[Poll, Poll],
+) -> None:
+    """Who edited the poll, when and how is the organisers' record; a granted researcher reads
+    the results only."""
+    from results.models import Grant
+
+    poll = polls[0]
+    organiser = staff("olga", polls=(poll,))
+    LogEntry.objects.log_actions(
+        user_id=organiser.pk, queryset=[poll], action_flag=2, change_message="secret change"
+    )
+    history = reverse("admin:surveys_poll_history", args=[poll.pk])
+    assert "secret change" in client_for(organiser).get(history).content.decode()
+    researcher = staff("rita", can_add=False)
+    Grant.objects.create(user=researcher, poll=poll)
+    response = client_for(researcher).get(history)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:surveys_poll_results", args=[poll.pk])
