@@ -2,7 +2,7 @@
 
 The research API's fixtures (a small poll with answers, researchers with tokens) are here too;
 their plain helpers live in ``api_fixtures``. Django is imported inside the functions only, so
-the pure statistics tests run without it: ``pytest tests/results/test_stats.py -p no:django``.
+the pure statistics tests run without it: ``pytest tests/results/stats -p no:django``.
 """
 
 from collections.abc import Callable
