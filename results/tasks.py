@@ -333,8 +333,9 @@ def send_due_webhooks() -> int:
 
 @shared_task(name="results.jobs.build_export", time_limit=3600, soft_time_limit=3500)
 def build_export(job_id: int) -> str:
-    # Imported here: the file writers load pandas, pyarrow and pyreadstat, seconds of start-up
-    # that the web processes importing this module to enqueue would otherwise pay.
+    # Imported here: the file writers load pandas, pyarrow and pyreadstat (about 0.4 s), which
+    # every process importing this module would pay: each management command and beat (through
+    # the admin's autodiscovery). Web processes load them anyway with the API's views.
     from results.exports.package import run_export_job
 
     return run_export_job(job_id=job_id).state
