@@ -26,6 +26,8 @@ from surveys.journey.pages import render_step
 from surveys.models import Participant, Poll, ReminderAddress, Withdrawal, localized
 
 Step = Participant.Step
+# The longest address SMTP allows (RFC 5321 with its erratum), as the field's maxlength says.
+ADDRESS_MAX = 254
 
 
 def return_url(request: HttpRequest, participant: Participant) -> str:
@@ -77,11 +79,13 @@ def reminder_submitted(request: HttpRequest, participant: Participant) -> HttpRe
     given = request.POST.get("email", "").strip()
     language = participant.language if participant.language in participant.poll.languages else "en"
     try:
-        email = forms.EmailField(max_length=254).clean(given)
+        email = forms.EmailField(max_length=ADDRESS_MAX).clean(given)
     except ValidationError:
         with translation.override(language):
             error = _("Enter an email address in the form name@example.org.")
-        return wait_page(request, participant, email=given, error=error)
+        # Shown again to be corrected, within the field's own limit: a huge refused value is
+        # not reflected back into the page in full.
+        return wait_page(request, participant, email=given[:ADDRESS_MAX], error=error)
     reminders.save_address(
         participant_id=participant.pk, email=email, site=request.build_absolute_uri("/")[:-1]
     )

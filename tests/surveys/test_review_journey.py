@@ -1,0 +1,47 @@
+"""What a review of the poll over time found, walked as participants and attackers would."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from surveys.definition.files import save_poll, validate
+from surveys.models import ReminderAddress
+from tests.factories import small_definition
+from tests.surveys.test_finish_page import movements
+from tests.surveys.test_journey import start, walk
+from tests.surveys.test_reminders import ask_for_reminder, waiting
+from tests.surveys.test_schedule import in_days, scheduled_poll
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_huge_refused_address_is_not_reflected_back_in_full() -> None:
+    """An attacker's megabyte in the reminder field: refused, and the page shows at most the
+    field's own 254 characters to correct, not the whole input."""
+    poll = scheduled_poll(t2_opens=in_days(3))
+    client, _participant = waiting(poll)
+    response = ask_for_reminder(client, poll, "<b>" + "x" * 100_000)
+    assert response.status_code == 400
+    page = response.content.decode()
+    value = re.search(r'name="email" value="([^"]*)"', page)
+    assert value is not None
+    assert value.group(1) == "&lt;b&gt;" + "x" * 251
+    assert "x" * 300 not in page and "<b>x" not in page
+    assert not ReminderAddress.objects.exists()
+
+
+def test_the_finish_page_adds_no_colon_after_an_option_that_ends_a_sentence() -> None:
+    """Option texts that are sentences ("... Russian troops.") read "troops.", not
+    "troops.:"; a text without a final stop keeps its colon."""
+    definition = small_definition(design={"control_share": 0.0, "group_size": 4})
+    definition["options"][0]["text"] = {"en": "Offer an exit.", "uk": "Запропонувати вихід."}
+    poll, _ = save_poll(data=validate(definition, "<test>"), source="<test>")
+    client = Client()
+    participant = start(client, poll, lang="en")
+    walk(client, poll, participant)
+    page = client.get(f"/p/{poll.slug}/done/").content.decode()
+    said = movements(page)
+    assert said[0].startswith("Offer an exit. from 3 to 7"), said[0]
+    assert ".:" not in page
+    assert said[1].startswith("Option aid: from don't know to 5"), said[1]
