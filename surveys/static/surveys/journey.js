@@ -185,7 +185,11 @@
         var note = document.createElement("span");
         note.className = "reported";
         note.textContent = button.dataset.reported;
+        // The button had focus: hand it to the note that replaces it, or a keyboard user is
+        // sent back to the top of the page.
+        note.tabIndex = -1;
         button.parentNode.replaceChild(note, button);
+        note.focus();
         if (reportStatus) { reportStatus.textContent = data.message; }
       }).catch(function () {
         // The ordinary submission still works, and carries what is typed.

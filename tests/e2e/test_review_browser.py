@@ -1,0 +1,50 @@
+"""What a review of the poll over time found in Chromium, walked as participants would."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from surveys.models import Poll, Reason
+from tests.e2e.test_input_kept_browser import browser_page, to_deliberation
+from tests.factories import make_poll
+from tests.surveys.test_journey import post_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def poll() -> Poll:
+    return make_poll(design={"control_share": 0.0, "group_size": 4})
+
+
+@pytest.mark.parametrize(("language", "width"), [("en", 360), ("uk", 1280)])
+def test_a_keyboard_user_who_reports_a_reason_keeps_their_place(
+    browser: Any, live_server: Any, axe_script: Path, poll: Poll, language: str, width: int
+) -> None:
+    """The report button is replaced by "You reported this reason": focus must land on that
+    note, not fall back to the top of the page, so the next Tab goes on from the reason."""
+    for words in ("First abusive words.", "Second abusive words."):
+        author = to_deliberation(poll, language)
+        post_page(
+            author, f"/p/{poll.slug}/deliberation/", {"r-exit.stance": "for", "r-exit.text": words}
+        )
+    reader = to_deliberation(poll, language)
+    journey = browser_page(
+        browser, live_server, axe_script, reader, f"keyboard-report-{language}", width, True
+    )
+    page = journey.page
+    page.goto(f"{live_server.url}/p/{poll.slug}/deliberation/")
+    page.locator("button.report").first.focus()
+    page.keyboard.press("Enter")
+    page.locator(".reasons .reported").wait_for()
+    assert page.evaluate("document.activeElement.classList.contains('reported')")
+    # The note stands on the line the button had, under its reason.
+    assert page.evaluate("getComputedStyle(document.querySelector('.reported')).display") == (
+        "block"
+    )
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.classList.contains('report')")
+    assert Reason.objects.filter(report_count=1).count() == 1
+    journey.check("keyboard-reported")
+    page.context.close()
