@@ -90,8 +90,6 @@ GAPS = {
     "p_welch": "Two-sided p-value of Welch's t-test of change scores, A vs B.",
 }
 
-TABLES = {"items": ITEMS, "did": DID, "gaps": GAPS}
-
 # The item of the knowledge index's rows (question keys start with a letter: never a collision).
 KNOWLEDGE_INDEX = "_knowledge_index"
 # A rating scale collapsed to three answers (the transition columns of item_details).
@@ -175,6 +173,10 @@ KNOWLEDGE: dict[str, str] = {
     "empty unless every item and the index describe those asked).",
     "pct_correct_t2": "Percent correct at T2 among the population.",
 }
+
+# The flat tables, one list of rows each, by name: the API serves each with its columns in this
+# order (jsonb keeps no key order), and the data package writes and describes one file of each.
+TABLES = {"items": ITEMS, "did": DID, "gaps": GAPS, "knowledge": KNOWLEDGE}
 
 OPTIONS: dict[str, dict[str, str]] = {
     "summary": {

@@ -111,7 +111,7 @@ class SnapshotSerializer(serializers.Serializer):
     tables = serializers.DictField(child=serializers.URLField())
 
 
-TEXT_COLUMNS = {"item", "arm", "subgroup", "value_a", "value_b"}
+TEXT_COLUMNS = {"item", "arm", "subgroup", "value_a", "value_b", "population_t1", "population_t2"}
 
 
 def column_field(name: str, description: str) -> serializers.Field:

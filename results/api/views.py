@@ -182,7 +182,8 @@ def latest_snapshot(poll: Poll, user: Any) -> ResultSnapshot:
     return snapshot
 
 
-RESULT_TABLES = ("items", "did", "gaps", "knowledge", "options", "small_groups")
+# The flat tables, then the two made of sub-tables.
+RESULT_TABLES = (*tables.TABLES, "options", "small_groups")
 
 
 class ResultsView(PollScoped, ResearchAPIView):

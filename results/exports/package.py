@@ -97,7 +97,6 @@ def result_tables(snapshot: ResultSnapshot | None) -> dict[str, bytes]:
     files = {}
     for name, columns in tables.TABLES.items():
         files[f"results/{name}.csv"] = exports.table_csv(payload.get(name, []), list(columns))
-    files["results/knowledge.csv"] = exports.table_csv(payload.get("knowledge", []))
     for name, sub in (payload.get("options") or {}).items():
         if isinstance(sub, list):
             files[f"results/options_{name}.csv"] = exports.table_csv(sub)
