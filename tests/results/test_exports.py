@@ -477,34 +477,3 @@ def test_table_csv_writes_numbers_plain_booleans_lower_and_text_neutralised():
     ]
     # An explicit column list sets the order and keeps columns absent from every row.
     assert table_csv(rows[:1], ["mean_diff", "missing"]).decode() == "mean_diff,missing\n-1.5,\n"
-
-
-def test_the_knowledge_table_has_its_documented_columns_in_the_api_and_the_package(
-    researcher, poll, snapshot
-):
-    """The knowledge table was left out of the list of flat tables: the API and the package's
-    knowledge.csv put its columns in the order jsonb stores keys (by length), not the
-    documented one, and datapackage.json did not describe the file the package ships."""
-    from results import tables
-
-    documented = list(tables.KNOWLEDGE)
-    url = reverse("api:results-knowledge", kwargs={"slug": poll.slug})
-    served = researcher.get(url).json()
-    assert served["columns"] == documented
-    assert [list(row) for row in served["rows"]] == [documented]
-    csv = researcher.get(url, {"format": "csv"}).content
-    assert csv.decode().splitlines()[0].split(",") == documented
-    _, body = export(researcher, poll, "package")
-    with zipfile.ZipFile(io.BytesIO(body)) as archive:
-        assert archive.read("results/knowledge.csv") == csv
-        described = json.loads(archive.read("datapackage.json"))
-    resource = next(r for r in described["resources"] if r["name"] == "results-knowledge")
-    assert [field["name"] for field in resource["schema"]["fields"]] == documented
-
-
-def test_the_api_schema_types_the_population_columns_as_text(researcher):
-    schema = researcher.get("/api/schema/", {"format": "json"}).json()
-    for row in ("ItemsRow", "KnowledgeRow"):
-        properties = schema["components"]["schemas"][row]["properties"]
-        assert properties["population_t1"]["type"] == "string", row
-        assert properties["population_t2"]["type"] == "string", row
