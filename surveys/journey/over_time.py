@@ -172,6 +172,10 @@ def not_startable(
                 "poll_title": spec.text(spec.title, language),
                 "closed": closed,
                 "opens": timing.t1_opens,
+                # Whoever lands here in the wrong language can still switch and read the date.
+                "language": language,
+                "languages": _languages(poll),
+                "path": request.path,
             },
             status=410 if closed else 403,
         )

@@ -7,8 +7,10 @@ import pytest
 
 from surveys.models import Poll, Reason
 from tests.e2e.test_input_kept_browser import browser_page, to_deliberation
+from tests.e2e.test_journey_browser import Journey
 from tests.factories import make_poll
 from tests.surveys.test_journey import post_page
+from tests.surveys.test_schedule import in_days, scheduled_poll
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,3 +50,23 @@ def test_a_keyboard_user_who_reports_a_reason_keeps_their_place(
     assert Reason.objects.filter(report_count=1).count() == 1
     journey.check("keyboard-reported")
     page.context.close()
+
+
+@pytest.mark.parametrize(("language", "width"), [("uk", 360), ("en", 1280)])
+def test_the_not_yet_open_page_switches_language_and_passes_axe(
+    browser: Any, live_server: Any, axe_script: Path, language: str, width: int
+) -> None:
+    poll = scheduled_poll(t1_opens=in_days(10), t2_opens=in_days(20))
+    context = browser.new_context(viewport={"width": width, "height": 800})
+    journey = Journey(context.new_page(), axe_script, f"not-yet-{language}-{width}")
+    journey.page.goto(f"{live_server.url}/p/{poll.slug}/?lang={language}")
+    other = "en" if language == "uk" else "uk"
+    journey.check("not-yet")
+    journey.page.locator(f'nav.languages a[hreflang="{other}"]').click()
+    journey.page.wait_for_load_state()
+    heading = journey.page.locator("h1").inner_text()
+    assert heading == (
+        "This poll has not opened yet" if other == "en" else "Це опитування ще не відкрито"
+    )
+    journey.check("not-yet-switched")
+    context.close()

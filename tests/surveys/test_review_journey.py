@@ -45,3 +45,18 @@ def test_the_finish_page_adds_no_colon_after_an_option_that_ends_a_sentence() ->
     assert said[0].startswith("Offer an exit. from 3 to 7"), said[0]
     assert ".:" not in page
     assert said[1].startswith("Option aid: from don't know to 5"), said[1]
+
+
+def test_the_not_yet_open_page_offers_the_language_switch() -> None:
+    """A visitor who arrives before T1 opens, in the wrong language, can switch and read the
+    date in theirs (the page had no switch)."""
+    poll = scheduled_poll(t1_opens=in_days(10), t2_opens=in_days(20))
+    client = Client()
+    ukrainian = client.get(f"/p/{poll.slug}/", {"lang": "uk"})
+    assert ukrainian.status_code == 403
+    page = ukrainian.content.decode()
+    assert "Це опитування ще не відкрито" in page
+    assert f'<a href="/p/{poll.slug}/?lang=en" lang="en" hreflang="en">English</a>' in page
+    assert '<span lang="uk" aria-current="true">' in page
+    english = client.get(f"/p/{poll.slug}/", {"lang": "en"})
+    assert "This poll has not opened yet" in english.content.decode()
