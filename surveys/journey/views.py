@@ -74,7 +74,16 @@ def home(request: HttpRequest) -> HttpResponse:
     asked = request.GET.get("lang")
     language = asked if asked in codes else translation.get_language() or codes[0]
     polls = []
-    for poll in Poll.objects.open().filter(access=Poll.Access.OPEN).order_by("pk"):
+    # Only polls whose T1 takes participants now: one not opened yet or past its T1 would
+    # answer "not yet" or "no longer" to whoever followed "Polls you can join".
+    now = timezone.now()
+    joinable = (
+        Poll.objects.open()
+        .filter(access=Poll.Access.OPEN)
+        .exclude(t1_opens__gt=now)
+        .exclude(t1_closes__lte=now)
+    )
+    for poll in joinable.order_by("pk"):
         shown = language if language in poll.languages else (poll.languages or ["en"])[0]
         polls.append(
             {

@@ -11,7 +11,7 @@ from tests.factories import small_definition
 from tests.surveys.test_finish_page import movements
 from tests.surveys.test_journey import start, walk
 from tests.surveys.test_reminders import ask_for_reminder, waiting
-from tests.surveys.test_schedule import in_days, scheduled_poll
+from tests.surveys.test_schedule import definition, in_days, scheduled_poll
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +60,22 @@ def test_the_not_yet_open_page_offers_the_language_switch() -> None:
     assert '<span lang="uk" aria-current="true">' in page
     english = client.get(f"/p/{poll.slug}/", {"lang": "en"})
     assert "This poll has not opened yet" in english.content.decode()
+
+
+def test_the_home_page_lists_only_polls_that_take_participants_now() -> None:
+    """ "Polls you can join" led to "not opened yet" and "no longer takes new participants"
+    pages: a poll is listed while its T1 is open, not before nor after."""
+    now_open = scheduled_poll(t1_opens=in_days(-1), t1_closes=in_days(5), t2_opens=in_days(7))
+    for slug, fields in (
+        ("later-poll", {"t1_opens": in_days(10), "t2_opens": in_days(20)}),
+        ("past-poll", {"t1_opens": in_days(-10), "t1_closes": in_days(-1), "t2_opens": in_days(7)}),
+    ):
+        data = definition(**fields)
+        data["slug"] = slug
+        save_poll(data=validate(data, "<test>"), source="<test>")
+    page = Client().get("/", {"lang": "en"}).content.decode()
+    assert f'href="/p/{now_open.slug}/' in page
+    assert 'href="/p/later-poll/' not in page
+    assert 'href="/p/past-poll/' not in page
+    assert Client().get("/p/later-poll/").status_code == 403
+    assert Client().get("/p/past-poll/").status_code == 410
