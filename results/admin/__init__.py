@@ -183,6 +183,11 @@ class ResultSnapshotAdmin(OrganiserScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A record of a computation: its payload is what researchers and the public page read,
+        # so editing it would publish figures no computation made (suppressed cells included).
+        return False
+
 
 class ApiTokenForm(OnceForm):
     class Meta:

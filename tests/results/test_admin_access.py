@@ -386,3 +386,33 @@ def test_an_organiser_reaches_nothing_of_another_polls_results_records(public_dn
     ):
         assert client.get(reverse(f"admin:{name}", args=args)).status_code == 404
     assert client.post(reverse("admin:surveys_poll_recompute", args=[theirs.pk])).status_code == 404
+
+
+def test_an_organiser_cannot_rewrite_a_published_snapshot(django_user_model):
+    """Attack: the organiser posts the snapshot's change form with a payload of their own (say,
+    a small group's suppressed figures filled in). Snapshots are records of a computation: the
+    admin shows them, never edits them."""
+    from results.compute.recompute import recompute_poll
+    from results.simulate import add_simulated_participants
+
+    poll = make_poll(slug="mine")
+    add_simulated_participants(poll=poll, n=10, seed=3)
+    snapshot = recompute_poll(poll.pk)
+    before = ResultSnapshot.objects.get(pk=snapshot.pk).payload
+    client = client_for(staff("org", polls=(poll,)))
+    url = reverse("admin:results_resultsnapshot_change", args=[snapshot.pk])
+    page = client.get(url)
+    assert page.status_code == 200 and 'name="payload"' not in page.content.decode()
+    forged = client.post(
+        url,
+        {
+            "n_participants": 99,
+            "n_treatment": 50,
+            "n_control": 49,
+            "settings": "{}",
+            "payload": '{"items": [{"item": "rate_exit", "n_pairs": 1, "mean_t1": 7}]}',
+        },
+    )
+    assert forged.status_code == 403
+    after = ResultSnapshot.objects.get(pk=snapshot.pk)
+    assert after.payload == before and after.n_participants == 10
