@@ -124,6 +124,10 @@ def _unavailable(
                 "closed": poll.status == Poll.Status.CLOSED,
                 "language": language,
                 "withdraw_url": reverse("surveys:withdraw", args=[poll.slug]) if took_part else "",
+                # Whoever comes back after the close finds the results the finish page promised.
+                "results_url": reverse("public-results", args=[poll.slug])
+                if poll.results_visible_to_participants()
+                else "",
             },
             status=status,
         )

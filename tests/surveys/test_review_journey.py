@@ -6,7 +6,8 @@ import pytest
 from django.test import Client
 
 from surveys.definition.files import save_poll, validate
-from surveys.models import ReminderAddress
+from surveys.journey import tokens
+from surveys.models import Poll, ReminderAddress
 from tests.factories import small_definition
 from tests.surveys.test_finish_page import movements
 from tests.surveys.test_journey import start, walk
@@ -79,3 +80,22 @@ def test_the_home_page_lists_only_polls_that_take_participants_now() -> None:
     assert 'href="/p/past-poll/' not in page
     assert Client().get("/p/later-poll/").status_code == 403
     assert Client().get("/p/past-poll/").status_code == 410
+
+
+def test_after_the_close_the_return_link_leads_to_the_published_results() -> None:
+    """The finish page promises results "after the poll closes": a participant who comes back
+    through their link then finds them from the closed page, in their language; a poll that
+    is only taken back to draft links no results."""
+    poll = scheduled_poll(t2_opens=in_days(3))
+    _client, participant = waiting(poll, lang="uk")
+    link = f"/r/{tokens.return_token(participant.public_id)}/"
+    Poll.objects.filter(pk=poll.pk).update(status=Poll.Status.DRAFT)
+    back = Client()
+    drafted = back.get(back.get(link)["Location"])
+    assert f"/p/{poll.slug}/results/" not in drafted.content.decode()
+    Poll.objects.filter(pk=poll.pk).update(status=Poll.Status.CLOSED)
+    closed = back.get(back.get(link)["Location"])
+    assert closed.status_code == 410
+    page = closed.content.decode()
+    assert f'<a href="/p/{poll.slug}/results/">Переглянути результати опитування</a>' in page
+    assert back.get(f"/p/{poll.slug}/results/").status_code == 200
