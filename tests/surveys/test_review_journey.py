@@ -97,5 +97,9 @@ def test_after_the_close_the_return_link_leads_to_the_published_results() -> Non
     closed = back.get(back.get(link)["Location"])
     assert closed.status_code == 410
     page = closed.content.decode()
-    assert f'<a href="/p/{poll.slug}/results/">Переглянути результати опитування</a>' in page
-    assert back.get(f"/p/{poll.slug}/results/").status_code == 200
+    results = f"/p/{poll.slug}/results/?lang=uk"
+    assert f'<a href="{results}">Переглянути результати опитування</a>' in page
+    # The link keeps the page's language, which a new device's browser may not share.
+    assert "Результати опитування" in back.get(results, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    stranger = Client().get(f"/p/{poll.slug}/", {"lang": "en"}).content.decode()
+    assert f'<a href="/p/{poll.slug}/results/?lang=en">See the results of the poll</a>' in stranger
