@@ -478,10 +478,13 @@ def report(request: HttpRequest, slug: str, reason_id: int) -> HttpResponse:
                 **(_extra(request, participant, Step.DELIBERATION) or {}),
                 # The page's forms post to the step's address, not to this report's.
                 "path": flow.url_of(slug, Place(Step.DELIBERATION, 0)),
-                "reported_id": reason_id,
+                # Thanks only for a report recorded (not for a reason hidden meanwhile).
+                "reported_id": reason_id if reported else None,
             },
         )
         response["Cache-Control"] = NO_STORE
         return _finish(request, response)
     target = flow.url_of(slug, flow.current_place(participant))
+    if not reported:
+        return _finish(request, redirect(target))
     return _finish(request, redirect(f"{target}?reported={reason_id}#reason-{reason_id}"))

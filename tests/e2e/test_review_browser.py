@@ -70,3 +70,34 @@ def test_the_not_yet_open_page_switches_language_and_passes_axe(
     )
     journey.check("not-yet-switched")
     context.close()
+
+
+@pytest.mark.parametrize(("language", "width"), [("en", 360), ("uk", 1280)])
+def test_a_report_the_server_did_not_record_is_never_confirmed(
+    browser: Any, live_server: Any, axe_script: Path, poll: Poll, language: str, width: int
+) -> None:
+    """A moderator hid the reason while the page was open: the report records nothing, so the
+    page must not say "You reported this reason"; it comes back (drafts kept) without it."""
+    author = to_deliberation(poll, language)
+    post_page(
+        author, f"/p/{poll.slug}/deliberation/", {"r-exit.stance": "for", "r-exit.text": "Gone."}
+    )
+    reader = to_deliberation(poll, language)
+    journey = browser_page(
+        browser, live_server, axe_script, reader, f"hidden-report-{language}", width, True
+    )
+    page = journey.page
+    page.goto(f"{live_server.url}/p/{poll.slug}/deliberation/")
+    page.fill("#r-aid-text", "Typed before the report")
+    Reason.objects.update(state=Reason.State.HIDDEN)
+    with page.expect_navigation():
+        page.locator("button.report").click()
+    assert page.locator(".reasons .reported").count() == 0
+    assert page.locator("#report-status").inner_text() == ""
+    shown = page.locator("main").inner_text()
+    assert "Gone." not in shown
+    thanks = "moderator" if language == "en" else "модератор"
+    assert thanks not in shown.lower(), shown[:300]
+    assert page.input_value("#r-aid-text") == "Typed before the report"
+    assert not Reason.objects.filter(report_count__gt=0).exists()
+    page.context.close()

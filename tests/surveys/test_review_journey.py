@@ -7,10 +7,11 @@ from django.test import Client
 
 from surveys.definition.files import save_poll, validate
 from surveys.journey import tokens
-from surveys.models import Poll, ReminderAddress
-from tests.factories import small_definition
+from surveys.models import Poll, Reason, ReasonReport, ReminderAddress
+from tests.e2e.test_input_kept_browser import to_deliberation
+from tests.factories import make_poll, small_definition
 from tests.surveys.test_finish_page import movements
-from tests.surveys.test_journey import start, walk
+from tests.surveys.test_journey import post_page, start, walk
 from tests.surveys.test_reminders import ask_for_reminder, waiting
 from tests.surveys.test_schedule import definition, in_days, scheduled_poll
 
@@ -103,3 +104,23 @@ def test_after_the_close_the_return_link_leads_to_the_published_results() -> Non
     assert "Результати опитування" in back.get(results, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     stranger = Client().get(f"/p/{poll.slug}/", {"lang": "en"}).content.decode()
     assert f'<a href="/p/{poll.slug}/results/?lang=en">See the results of the poll</a>' in stranger
+
+
+def test_a_report_of_a_hidden_reason_is_not_thanked_without_javascript() -> None:
+    """The moderator hid the reason before the report arrived: nothing is recorded, and the
+    page the participant comes back to says no "thank you" for it."""
+    poll = make_poll(design={"control_share": 0.0, "group_size": 4})
+    author = to_deliberation(poll, "en")
+    post_page(
+        author, f"/p/{poll.slug}/deliberation/", {"r-exit.stance": "for", "r-exit.text": "Gone."}
+    )
+    reason = Reason.objects.get()
+    Reason.objects.update(state=Reason.State.HIDDEN)
+    reader = to_deliberation(poll, "en")
+    url = f"/p/{poll.slug}/reasons/{reason.pk}/report/"
+    alone = reader.post(url)
+    assert alone.status_code == 302 and "reported" not in alone["Location"]
+    typing = reader.post(url, {"r-aid.text": "Half typed"})
+    page = typing.content.decode()
+    assert "Half typed" in page and "A moderator will look" not in page
+    assert not ReasonReport.objects.exists()

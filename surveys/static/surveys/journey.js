@@ -182,6 +182,9 @@
         if (!response.ok) { throw new Error(String(response.status)); }
         return response.json();
       }).then(function (data) {
+        // Nothing recorded (the reason was hidden meanwhile, or the step closed): no thanks;
+        // the ordinary submission below brings the page back as it now is.
+        if (!data.reported) { throw new Error("not reported"); }
         var note = document.createElement("span");
         note.className = "reported";
         note.textContent = button.dataset.reported;
