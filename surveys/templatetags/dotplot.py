@@ -20,9 +20,10 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from surveys.journey.forms import DK
+
 register = template.Library()
 
-DK = "dk"
 # One answer or figure: a number on the scale, DK, or None (no answer, or withheld).
 Value = float | str | None
 
