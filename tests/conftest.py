@@ -7,11 +7,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from surveys.models import Poll
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,3 +118,20 @@ def celery_worker_process(
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+
+
+@pytest.fixture
+def computed() -> "Poll":
+    """A small poll with 40 simulated participants and its results computed once.
+
+    Django is imported inside, as in ``tests/results/conftest.py``, so that the pure statistics
+    tests still collect without it.
+    """
+    from results.compute.recompute import recompute_poll
+    from results.simulate import add_simulated_participants
+    from tests.factories import make_poll
+
+    poll = make_poll(slug="computed")
+    add_simulated_participants(poll=poll, n=40, seed=3)
+    recompute_poll(poll.pk)
+    return poll

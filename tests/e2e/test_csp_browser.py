@@ -6,23 +6,12 @@ from typing import Any
 
 import pytest
 
-from results.compute.recompute import recompute_poll
-from results.simulate import add_simulated_participants
 from surveys.models import Poll
 from tests.e2e.conftest import axe_violations, watch
-from tests.factories import make_poll
 from tests.surveys.admin_fixtures import staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 TIMEOUT = 60_000
-
-
-@pytest.fixture
-def computed() -> Poll:
-    poll = make_poll(slug="computed")
-    add_simulated_participants(poll=poll, n=40, seed=3)
-    recompute_poll(poll.pk)
-    return poll
 
 
 def test_results_docs_and_participant_pages_work_under_the_policy(

@@ -18,14 +18,6 @@ from tests.surveys.admin_fixtures import client_for, staff
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def computed() -> Poll:
-    poll = make_poll(slug="computed")
-    add_simulated_participants(poll=poll, n=40, seed=3)
-    recompute_poll(poll.pk)
-    return poll
-
-
 def test_the_results_page_draws_every_chart_from_the_latest_snapshot(computed: Poll) -> None:
     client = client_for(staff("olga", polls=(computed,)))
     response = client.get(reverse("admin:surveys_poll_results", args=[computed.pk]))
