@@ -54,7 +54,9 @@ def _closed_notice(request: HttpRequest, slug: str) -> dict[str, Any]:
     step = request.COOKIES.get(CLOSED_COOKIE, "")
     if step not in Step.values or step in (Step.WELCOME, Step.DONE):
         return {}
-    return {"closed_step": Step(step).label}
+    # Only the questionnaires and the reasons take input; the other steps are just behind.
+    gave = step in (Step.T1, Step.DELIBERATION, Step.T2)
+    return {"closed_step": Step(step).label, "closed_step_gave": gave}
 
 
 def _forget_closed(request: HttpRequest, response: HttpResponse, slug: str) -> None:

@@ -213,3 +213,24 @@ def test_back_to_a_closed_step_says_it_is_closed_and_shows_no_form(
     assert "is closed" not in client.get(location).content.decode()
     participant.refresh_from_db()
     assert participant.step == "t2"
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("en", "The step “Briefing” is behind you."),
+        ("uk", "Крок «Інформаційні матеріали» уже позаду."),
+    ],
+)
+def test_back_to_a_step_without_input_says_it_is_behind_not_that_answers_are_saved(
+    journey: tuple[Client, Any, Participant], language: str, said: str
+) -> None:
+    client, poll, _ = journey
+    answer_wave(client, poll.slug, "t1", T1_PAGES)
+    for page in (1, 2, 3):
+        post_page(client, f"/p/{poll.slug}/briefing/{page}/", {})
+    client.get(f"/p/{poll.slug}/deliberation/", {"lang": language})
+    back = client.get(f"/p/{poll.slug}/briefing/3/")
+    html = client.get(back["Location"]).content.decode()
+    assert said in html
+    assert "saved" not in html.split(said)[1][:80] and "збережено" not in html
