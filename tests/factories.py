@@ -11,6 +11,19 @@ def texts(english: str) -> dict[str, str]:
     return {"en": english, "uk": f"{english} (uk)"}
 
 
+def leaning_question(choices: list[str]) -> dict[str, Any]:
+    """The background item that breaks results down, with one choice per key ("left" -> Left)."""
+    return {
+        "key": "leaning",
+        "kind": "single",
+        "section": "background",
+        "waves": "t1",
+        "breakdown": True,
+        "text": texts("Your political leaning"),
+        "choices": [{"key": c, "label": texts(c.title())} for c in choices],
+    }
+
+
 def small_definition(**overrides: Any) -> dict[str, Any]:
     """A complete, valid poll definition with three options and every common kind of item."""
     options = [
@@ -84,18 +97,7 @@ def small_definition(**overrides: Any) -> dict[str, Any]:
                 ],
                 "answer": "kyiv",
             },
-            {
-                "key": "leaning",
-                "kind": "single",
-                "section": "background",
-                "waves": "t1",
-                "breakdown": True,
-                "text": texts("Your political leaning"),
-                "choices": [
-                    {"key": "left", "label": texts("Left")},
-                    {"key": "right", "label": texts("Right")},
-                ],
-            },
+            leaning_question(["left", "right"]),
             {
                 "key": "balanced",
                 "kind": "rating",

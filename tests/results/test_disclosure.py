@@ -23,7 +23,7 @@ from django.utils import timezone
 from results.compute.loading import load_poll_data
 from results.compute.recompute import build_payload, recompute_poll
 from surveys.models import Answer, Participant, Poll
-from tests.factories import make_poll, small_definition, texts
+from tests.factories import leaning_question, make_poll, small_definition
 from tests.results.api_fixtures import bearer
 
 pytestmark = pytest.mark.django_db
@@ -31,18 +31,6 @@ pytestmark = pytest.mark.django_db
 K = 5
 ARMS = ("treatment", "control")
 Key = tuple[str, str, str]
-
-
-def leaning(choices: list[str]) -> dict[str, Any]:
-    return {
-        "key": "leaning",
-        "kind": "single",
-        "section": "background",
-        "waves": "t1",
-        "breakdown": True,
-        "text": texts("Your political leaning"),
-        "choices": [{"key": c, "label": texts(c.title())} for c in choices],
-    }
 
 
 def build_poll(
@@ -64,7 +52,8 @@ def build_poll(
     waves' counts differ from the complete pairs."""
     definition = small_definition(slug=slug)
     questions = [
-        leaning(list(sizes)) if q["key"] == "leaning" else q for q in definition["questions"]
+        leaning_question(list(sizes)) if q["key"] == "leaning" else q
+        for q in definition["questions"]
     ]
     design = {**definition["design"], "min_subgroup_size": K}
     poll = make_poll(slug=slug, questions=questions, design=design)
