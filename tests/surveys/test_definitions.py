@@ -2,6 +2,7 @@
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,17 @@ def problems_of(tmp_path: Path, data: dict[str, Any] | str) -> str:
         call_command("loadpoll", str(path))
     assert Poll.objects.count() == 0, "a bad file must change nothing"
     return str(caught.value)
+
+
+def assert_changed_definition_refused(
+    tmp_path: Path, change: Callable[[dict[str, Any]], Any], where: str, message: str
+) -> None:
+    """The small definition, broken by ``change``, is refused naming the file, the path and why."""
+    data = small_definition()
+    change(data)
+    error = problems_of(tmp_path, data)
+    assert f"{tmp_path / 'poll.yaml'}: {where}" in error
+    assert message in error
 
 
 def test_seed_poll_loads_dumps_and_reloads_identically(tmp_path: Path) -> None:
@@ -137,11 +149,7 @@ def test_loading_twice_is_idempotent() -> None:
 def test_a_broken_definition_names_file_path_and_problem(
     tmp_path: Path, change: Any, where: str, message: str
 ) -> None:
-    data = small_definition()
-    change(data)
-    error = problems_of(tmp_path, data)
-    assert f"{tmp_path / 'poll.yaml'}: {where}" in error
-    assert message in error
+    assert_changed_definition_refused(tmp_path, change, where, message)
 
 
 def test_a_duplicate_yaml_key_is_refused_with_its_path_and_line(tmp_path: Path) -> None:
@@ -278,11 +286,7 @@ def test_yaml_that_would_crash_or_run_code_is_refused_with_its_path(
 def test_out_of_range_numbers_and_trailing_newlines_are_refused(
     tmp_path: Path, change: Any, where: str, message: str
 ) -> None:
-    data = small_definition()
-    change(data)
-    error = problems_of(tmp_path, data)
-    assert f"{tmp_path / 'poll.yaml'}: {where}" in error
-    assert message in error
+    assert_changed_definition_refused(tmp_path, change, where, message)
 
 
 def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
