@@ -113,12 +113,18 @@ EXPECTED = {
 }
 
 
-def test_treatment_journey_stores_exactly_the_answers_given_and_shows_the_movement() -> None:
-    poll = make_poll(design={"control_share": 0.0, "group_size": 4})
+def walked(control_share: float) -> tuple[Client, Poll, Participant]:
+    """A new participant of a new poll taken from the welcome page to the finish."""
+    poll = make_poll(design={"control_share": control_share, "group_size": 4})
     client = Client()
     participant = start(client, poll)
     walk(client, poll, participant)
     participant.refresh_from_db()
+    return client, poll, participant
+
+
+def test_treatment_journey_stores_exactly_the_answers_given_and_shows_the_movement() -> None:
+    client, poll, participant = walked(control_share=0.0)
     assert participant.arm == "treatment"
     assert participant.position_order == ["A", "B"]
     assert participant.group == 1
@@ -135,11 +141,7 @@ def test_treatment_journey_stores_exactly_the_answers_given_and_shows_the_moveme
 
 
 def test_control_journey_skips_briefing_and_deliberation() -> None:
-    poll = make_poll(design={"control_share": 0.99, "group_size": 4})
-    client = Client()
-    participant = start(client, poll)
-    walk(client, poll, participant)
-    participant.refresh_from_db()
+    _, _, participant = walked(control_share=0.99)
     assert participant.arm == "control"
     assert participant.briefed_at is None
     assert stored(participant) == EXPECTED
