@@ -45,6 +45,17 @@ def ask_for_reminder(client: Client, poll: Poll, address: str) -> Any:
     return client.post(f"/p/{poll.slug}/reminder/", {"action": "send", "email": address})
 
 
+def waiting_with_reminder(
+    address: str = "me@example.org", *, lang: str = "en"
+) -> tuple[Poll, Client, Participant]:
+    """A poll whose T2 opens in three days, and one participant waiting for it who left
+    ``address`` for the reminder."""
+    poll = scheduled_poll(t2_opens=in_days(3))
+    client, participant = waiting(poll, lang=lang)
+    ask_for_reminder(client, poll, address)
+    return poll, client, participant
+
+
 def open_t2(poll: Poll) -> None:
     Poll.objects.filter(pk=poll.pk).update(t2_opens=timezone.now() - timedelta(minutes=1))
 
@@ -94,9 +105,7 @@ def test_a_wrong_address_is_named_in_the_participants_language_and_stores_nothin
 
 @pytest.mark.django_db
 def test_the_participant_can_delete_the_address_again() -> None:
-    poll = scheduled_poll(t2_opens=in_days(3))
-    client, _ = waiting(poll)
-    ask_for_reminder(client, poll, "me@example.org")
+    poll, client, _ = waiting_with_reminder()
     response = client.post(f"/p/{poll.slug}/reminder/", {"action": "forget"})
     assert response["Location"].endswith("?reminder=forgotten#reminder")
     assert not ReminderAddress.objects.exists()
@@ -105,9 +114,7 @@ def test_the_participant_can_delete_the_address_again() -> None:
 
 @pytest.mark.django_db
 def test_the_reminder_is_sent_once_when_t2_opens_with_the_return_link_then_deleted() -> None:
-    poll = scheduled_poll(t2_opens=in_days(3))
-    client, participant = waiting(poll, lang="uk")
-    ask_for_reminder(client, poll, "me@example.org")
+    poll, _, participant = waiting_with_reminder(lang="uk")
     assert reminders.send_due_reminders() == 0
     assert mail.outbox == [] and ReminderAddress.objects.count() == 1
     open_t2(poll)
@@ -142,9 +149,7 @@ def test_with_a_delay_each_reminder_is_due_from_the_participants_own_t1() -> Non
 
 @pytest.mark.django_db
 def test_someone_who_came_back_on_their_own_gets_no_email_and_the_address_goes() -> None:
-    poll = scheduled_poll(t2_opens=in_days(3))
-    client, _ = waiting(poll)
-    ask_for_reminder(client, poll, "me@example.org")
+    poll, client, _ = waiting_with_reminder()
     open_t2(poll)
     assert client.get(f"/p/{poll.slug}/wait/")["Location"] == f"/p/{poll.slug}/t2/1/"
     reminders.send_due_reminders()
@@ -153,9 +158,7 @@ def test_someone_who_came_back_on_their_own_gets_no_email_and_the_address_goes()
 
 @pytest.mark.django_db
 def test_closing_the_poll_deletes_the_addresses() -> None:
-    poll = scheduled_poll(t2_opens=in_days(3))
-    client, _ = waiting(poll)
-    ask_for_reminder(client, poll, "me@example.org")
+    poll, client, _ = waiting_with_reminder()
     poll.refresh_from_db()
     poll.status = Poll.Status.CLOSED
     poll.save()  # what the admin does
@@ -173,9 +176,7 @@ def test_closing_the_poll_deletes_the_addresses() -> None:
 
 @pytest.mark.django_db
 def test_withdrawing_deletes_the_address() -> None:
-    poll = scheduled_poll(t2_opens=in_days(3))
-    client, participant = waiting(poll)
-    ask_for_reminder(client, poll, "me@example.org")
+    _, _, participant = waiting_with_reminder()
     actions.withdraw(participant_id=participant.pk)
     assert not ReminderAddress.objects.exists()
 
@@ -233,9 +234,7 @@ def mail_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_real_worker_sends_the_reminder_once_however_often_the_task_runs(
     mail_folder: Path, celery_worker_process: Any
 ) -> None:
-    poll = scheduled_poll(t2_opens=in_days(3))
-    client, participant = waiting(poll)
-    ask_for_reminder(client, poll, "me@example.org")
+    poll, _, participant = waiting_with_reminder()
     open_t2(poll)
     results = [reminders.send_due_reminders.delay() for _ in range(3)]
     deadline = time.monotonic() + 30
@@ -292,9 +291,7 @@ def test_an_address_the_mail_server_refuses_stays_and_holds_back_no_other() -> N
 
 @pytest.mark.django_db
 def test_without_celery_a_command_sends_the_due_reminders_once() -> None:
-    poll = scheduled_poll(t2_opens=in_days(3))
-    client, _ = waiting(poll)
-    ask_for_reminder(client, poll, "cron@example.org")
+    poll, _, _ = waiting_with_reminder("cron@example.org")
     open_t2(poll)
     out = StringIO()
     call_command("sendreminders", stdout=out)
