@@ -4,6 +4,8 @@ are neutralised in text columns only, and nothing identifying leaves the databas
 import io
 import json
 import zipfile
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -13,7 +15,7 @@ from django.urls import reverse
 
 from results.exports.codebook import DK_CODE
 from results.models import ExportJob
-from surveys.models import Answer, Participant
+from surveys.models import Answer, Participant, Poll
 from tests.results.api_fixtures import FORMULAS
 
 pytestmark = pytest.mark.django_db
@@ -118,18 +120,30 @@ def test_parquet_is_typed_and_matches_the_answers(researcher, poll):
     assert set(FORMULAS) <= texts, "Parquet is not a spreadsheet: text stays as given"
 
 
-def test_spss_file_keeps_labels_missing_codes_and_measure_levels(researcher, poll, tmp_path):
-    _, body = export(researcher, poll, "sav")
-    path = tmp_path / "poll.sav"
+def exported_file(researcher: Any, poll: Poll, fmt: str, folder: Path) -> Path:
+    """The export in ``fmt`` saved as ``poll.<fmt>``: pyreadstat reads files, not bytes."""
+    _, body = export(researcher, poll, fmt)
+    path = folder / f"poll.{fmt}"
     path.write_bytes(body)
-    data, meta = pyreadstat.read_sav(str(path), user_missing=True)
-    assert len(data) == poll.participants.count()
-    assert meta.column_names_to_labels["rate_exit_t1"] == "How much do you support exit? (T1)"
+    return path
+
+
+def assert_spss_labels_missing_code_and_measures(meta: Any) -> None:
+    """What every SPSS file of the test poll must say: value labels, "don't know" as a labelled
+    user-missing code, and the measure level of a rating and a number."""
     assert meta.variable_value_labels["leaning_t1"] == {1.0: "Left", 2.0: "Right"}
     assert meta.variable_value_labels["rate_exit_t1"][DK_CODE] == "Don't know"
     assert meta.missing_ranges["rate_exit_t1"] == [{"lo": DK_CODE, "hi": DK_CODE}]
     assert meta.variable_measure["rate_exit_t1"] == "ordinal"
     assert meta.variable_measure["budget_t1"] == "scale"
+
+
+def test_spss_file_keeps_labels_missing_codes_and_measure_levels(researcher, poll, tmp_path):
+    path = exported_file(researcher, poll, "sav", tmp_path)
+    data, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    assert len(data) == poll.participants.count()
+    assert meta.column_names_to_labels["rate_exit_t1"] == "How much do you support exit? (T1)"
+    assert_spss_labels_missing_code_and_measures(meta)
     assert meta.variable_measure["arm"] == "nominal"
     plain, _ = pyreadstat.read_sav(str(path))
     dk = Answer.objects.filter(poll=poll, question__key="rate_exit", wave=1, dont_know=True)
@@ -140,9 +154,7 @@ def test_spss_file_keeps_labels_missing_codes_and_measure_levels(researcher, pol
 
 
 def test_stata_file_keeps_labels_and_dont_know_as_extended_missing(researcher, poll, tmp_path):
-    _, body = export(researcher, poll, "dta")
-    path = tmp_path / "poll.dta"
-    path.write_bytes(body)
+    path = exported_file(researcher, poll, "dta", tmp_path)
     data, meta = pyreadstat.read_dta(str(path), user_missing=True)
     assert len(data) == poll.participants.count()
     assert meta.column_names_to_labels["k_capital_t2"] == "Capital of Ukraine? (T2)"
@@ -437,11 +449,7 @@ def test_spss_writer_keeps_value_labels_missing_codes_and_measure_levels(known, 
     frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
     assert by_participant(frame, second)["rate_exit_t1"] == DK_CODE
     assert by_participant(frame, first)["leaning_t1"] == 2
-    assert meta.variable_value_labels["leaning_t1"] == {1.0: "Left", 2.0: "Right"}
-    assert meta.variable_value_labels["rate_exit_t1"][DK_CODE] == "Don't know"
-    assert meta.missing_ranges["rate_exit_t1"] == [{"lo": DK_CODE, "hi": DK_CODE}]
-    assert meta.variable_measure["rate_exit_t1"] == "ordinal"
-    assert meta.variable_measure["budget_t1"] == "scale"
+    assert_spss_labels_missing_code_and_measures(meta)
     assert meta.column_names_to_labels["comment_t2"] == "Anything else? (T2)"
     # Read as analysts do by default, don't know is missing, not a rating of -99.
     plain, _ = pyreadstat.read_sav(str(path))
