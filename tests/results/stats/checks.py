@@ -1,9 +1,11 @@
 """What the tests of results.stats share: comparison to 1e-9 (NaN equal to NaN), the check
-that results are plain JSON values, and the hypothesis strategy of a paired rating item."""
+that results are plain JSON values, the check of a t test against scipy's, and the hypothesis
+strategy of a paired rating item."""
 
 import json
 import math
 from dataclasses import asdict, is_dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,6 +31,18 @@ def close(actual: float, expected: float) -> bool:
     if math.isnan(expected) or math.isinf(expected):
         return math.isnan(actual)
     return math.isclose(actual, expected, rel_tol=TOL["rtol"], abs_tol=TOL["atol"])
+
+
+def assert_matches_t_test(
+    expected: Any, *, t: float, df: float, p: float, ci: tuple[float, float]
+) -> None:
+    """t, df, p and the 95% interval of a result equal scipy's ``TtestResult`` to 1e-9."""
+    interval = expected.confidence_interval(0.95)
+    assert close(t, float(expected.statistic))
+    assert close(df, float(expected.df))
+    assert close(p, float(expected.pvalue))
+    assert close(ci[0], float(interval.low))
+    assert close(ci[1], float(interval.high))
 
 
 def same(a: object, b: object) -> bool:

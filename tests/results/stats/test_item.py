@@ -17,6 +17,7 @@ from tests.results.stats.checks import (
     PROPERTY,
     STRICT_WARNINGS,
     assert_json_friendly,
+    assert_matches_t_test,
     close,
     complete,
     paired_items,
@@ -44,13 +45,13 @@ def test_item_change_matches_scipy_ttest_rel(case: dict) -> None:
         # sd(d) = 0 or undefined: t is 0/0 or x/0, reported as NaN rather than inf.
         assert math.isnan(result.t) and math.isnan(result.p_t)
         return
-    expected = sps.ttest_rel(y, x)
-    ci = expected.confidence_interval(0.95)
-    assert close(result.t, float(expected.statistic))
-    assert close(result.p_t, float(expected.pvalue))
-    assert close(result.df, float(expected.df))
-    assert close(result.ci_low, float(ci.low))
-    assert close(result.ci_high, float(ci.high))
+    assert_matches_t_test(
+        sps.ttest_rel(y, x),
+        t=result.t,
+        df=result.df,
+        p=result.p_t,
+        ci=(result.ci_low, result.ci_high),
+    )
 
 
 def wilcoxon_by_enumeration(d: np.ndarray) -> float:
