@@ -4,6 +4,7 @@ the reminder,) follow "withdraw", confirm, and are gone; their link then says th
 axe-core checks the welcome page's consent facts, the see-you page with its reminder form, the
 confirmation and the withdrawn pages in both languages."""
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,21 @@ def waiting_participant(poll: Poll, language: str) -> tuple[Participant, str]:
     participant.refresh_from_db()
     assert participant.step == Participant.Step.WAIT
     return participant, f"/r/{tokens.return_token(participant.public_id)}/"
+
+
+def on_phone_then_desktop(browser: Any, axe_script: Path, name: str) -> Iterator[TimedJourney]:
+    """A fresh journey on a phone with scripts, then on a desktop without; each browser context
+    is closed once the loop body has checked its page."""
+    for viewport, scripts in ((PHONE, True), (DESKTOP, False)):
+        context = browser.new_context(viewport=viewport, java_script_enabled=scripts)
+        yield TimedJourney(
+            context.new_page(),
+            axe_script,
+            f"{name}-{viewport['width']}",
+            scripts=scripts,
+            viewport=viewport,
+        )
+        context.close()
 
 
 def withdraw_through_the_link(
@@ -136,36 +152,18 @@ def test_the_closed_page_and_a_reason_in_another_language_pass_axe_on_both_width
     Participant.objects.filter(pk=reader.pk).update(
         arm="treatment", group=1, language="uk", step="deliberation", consented_at=author.created_at
     )
-    for viewport, scripts in ((PHONE, True), (DESKTOP, False)):
-        context = browser.new_context(viewport=viewport, java_script_enabled=scripts)
-        journey = TimedJourney(
-            context.new_page(),
-            axe_script,
-            f"withdraw-label-{viewport['width']}",
-            scripts=scripts,
-            viewport=viewport,
-        )
+    for journey in on_phone_then_desktop(browser, axe_script, "withdraw-label"):
         journey.page.goto(f"{live_server.url}/i/{invitation.token}/?lang=uk")
         assert journey.at(f"/p/{poll.slug}/deliberation/"), journey.page.url
         expect(journey.page.locator(".reason-language")).to_have_text("(Мова: англійська)")
         expect(journey.page.locator('.reason-text[lang="en"]')).to_have_text("Fewer deaths.")
         journey.check_both_languages("deliberation")
-        context.close()
 
     # A waiting participant's return link once the poll has closed: the closed page, which
     # still offers withdrawal.
     _, link = waiting_participant(poll, "en")
     Poll.objects.filter(pk=poll.pk).update(status=Poll.Status.CLOSED)
-    for viewport, scripts in ((PHONE, True), (DESKTOP, False)):
-        context = browser.new_context(viewport=viewport, java_script_enabled=scripts)
-        journey = TimedJourney(
-            context.new_page(),
-            axe_script,
-            f"withdraw-closed-{viewport['width']}",
-            scripts=scripts,
-            viewport=viewport,
-        )
+    for journey in on_phone_then_desktop(browser, axe_script, "withdraw-closed"):
         journey.page.goto(f"{live_server.url}{link}")
         expect(journey.page.locator(f'a[href="/p/{poll.slug}/withdraw/"]')).to_be_visible()
         journey.check_both_languages("closed")
-        context.close()
