@@ -93,6 +93,14 @@ class Filters(serializers.Serializer):
         return {k: v for k, v in filters.validated_data.items() if v not in (None, "")}
 
 
+class MicrodataListView(PollScoped, ResearchAPIView, generics.ListAPIView):
+    """A list of one poll's rows (participants, answers): microdata access only, paged by a
+    cursor so that a long export neither skips nor repeats rows while answers arrive."""
+
+    pagination_class = RowCursor
+    needs_microdata = True
+
+
 class ParticipantFilters(Filters):
     arm = serializers.ChoiceField(Participant.Arm.choices, required=False)
     group = serializers.IntegerField(required=False, min_value=0)
@@ -100,12 +108,10 @@ class ParticipantFilters(Filters):
     imported = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
-class ParticipantListView(PollScoped, ResearchAPIView, generics.ListAPIView):
+class ParticipantListView(MicrodataListView):
     """Participants by pseudonymous id, with design and paradata; cursor-paginated."""
 
     serializer_class = ParticipantSerializer
-    pagination_class = RowCursor
-    needs_microdata = True
 
     def get_queryset(self) -> QuerySet[Participant]:
         filters = ParticipantFilters.parse(self.request)
@@ -131,12 +137,10 @@ class AnswerFilters(Filters):
     )
 
 
-class AnswerListView(PollScoped, ResearchAPIView, generics.ListAPIView):
+class AnswerListView(MicrodataListView):
     """Answers in long form (participant x item x wave); cursor-paginated."""
 
     serializer_class = AnswerSerializer
-    pagination_class = RowCursor
-    needs_microdata = True
 
     def get_queryset(self) -> QuerySet[Answer]:
         filters = AnswerFilters.parse(self.request)
