@@ -13,7 +13,7 @@ from django.test import Client
 from surveys.models import Answer, Poll, Reason
 from tests.e2e.test_journey_browser import Journey
 from tests.factories import make_poll
-from tests.surveys.test_journey import T1_PAGES, answer_wave, post_page, start
+from tests.surveys.test_journey import T1_PAGES, post_page, start, through_briefing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = os.environ.get("JOURNEY_SCREENSHOTS")
@@ -35,9 +35,7 @@ def poll() -> Poll:
 def to_deliberation(poll: Poll, language: str) -> Client:
     client = Client()
     start(client, poll, lang=language)
-    answer_wave(client, poll.slug, "t1", T1_PAGES)
-    for page in (1, 2, 3):
-        post_page(client, f"/p/{poll.slug}/briefing/{page}/", {})
+    through_briefing(client, poll)
     return client
 
 

@@ -83,6 +83,14 @@ def through_to_t2(client: Client, poll: Poll, participant: Participant) -> str:
     return location
 
 
+def through_briefing(client: Client, poll: Poll) -> str:
+    """T1 answered and the three briefing pages read (treatment arm): returns the deliberation."""
+    answer_wave(client, poll.slug, "t1", T1_PAGES)
+    for page in (1, 2, 3):
+        post_page(client, f"/p/{poll.slug}/briefing/{page}/", {})
+    return f"/p/{poll.slug}/deliberation/"
+
+
 def walk(client: Client, poll: Poll, participant: Participant) -> None:
     """From T1 to the finish, whichever arm the participant is assigned."""
     through_to_t2(client, poll, participant)
@@ -406,10 +414,7 @@ def test_the_ukrainian_summary_uses_the_right_plural_form() -> None:
 def at_deliberation_of(poll: Poll) -> tuple[Client, str]:
     client = Client()
     start(client, poll)
-    answer_wave(client, poll.slug, "t1", T1_PAGES)
-    for page in (1, 2, 3):
-        post_page(client, f"/p/{poll.slug}/briefing/{page}/", {})
-    return client, f"/p/{poll.slug}/deliberation/"
+    return client, through_briefing(client, poll)
 
 
 def test_the_first_to_deliberate_read_the_briefings_arguments_beside_no_reasons() -> None:

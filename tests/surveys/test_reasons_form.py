@@ -11,7 +11,7 @@ from django.utils import translation
 from surveys.journey.forms import ReasonsForm
 from surveys.models import Participant, Reason
 from tests.factories import make_poll
-from tests.surveys.test_journey import T1_PAGES, answer_wave, fresh_cache, post_page, start
+from tests.surveys.test_journey import fresh_cache, post_page, start, through_briefing
 
 pytestmark = pytest.mark.django_db
 __all__ = ["fresh_cache"]
@@ -21,10 +21,7 @@ def at_deliberation(lang: str = "en") -> tuple[Client, str, Participant]:
     poll = make_poll(design={"control_share": 0.0, "group_size": 4})
     client = Client()
     participant = start(client, poll, lang=lang)
-    answer_wave(client, poll.slug, "t1", T1_PAGES)
-    for page in (1, 2, 3):
-        post_page(client, f"/p/{poll.slug}/briefing/{page}/", {})
-    return client, f"/p/{poll.slug}/deliberation/", participant
+    return client, through_briefing(client, poll), participant
 
 
 def test_no_stance_is_chosen_in_advance() -> None:
@@ -117,9 +114,7 @@ def with_a_reason_to_report(lang: str = "en") -> tuple[Client, str, Reason]:
     post_page(author_client, url, {"r-exit.stance": "for", "r-exit.text": "Fewer deaths."})
     reader = Client()
     start(reader, author.poll, lang=lang)
-    answer_wave(reader, author.poll.slug, "t1", T1_PAGES)
-    for page in (1, 2, 3):
-        post_page(reader, f"/p/{author.poll.slug}/briefing/{page}/", {})
+    through_briefing(reader, author.poll)
     return reader, url, Reason.objects.get()
 
 

@@ -7,7 +7,14 @@ from django.test import Client
 
 from surveys.models import Answer, Participant, Reason
 from tests.factories import make_poll
-from tests.surveys.test_journey import T1_PAGES, answer_wave, fresh_cache, post_page, start
+from tests.surveys.test_journey import (
+    T1_PAGES,
+    answer_wave,
+    fresh_cache,
+    post_page,
+    start,
+    through_briefing,
+)
 
 pytestmark = pytest.mark.django_db
 __all__ = ["fresh_cache"]
@@ -154,10 +161,7 @@ def test_a_reason_with_no_stance_is_rejected_and_nothing_is_stored(
     journey: tuple[Client, Any, Participant],
 ) -> None:
     client, poll, participant = journey
-    answer_wave(client, poll.slug, "t1", T1_PAGES)
-    for page in (1, 2, 3):
-        post_page(client, f"/p/{poll.slug}/briefing/{page}/", {})
-    url = f"/p/{poll.slug}/deliberation/"
+    url = through_briefing(client, poll)
     response = client.post(url, {"r-exit.text": "No stance given", "r-ghost.text": "x"})
     html = response.content.decode()
     assert response.status_code == 200
@@ -185,10 +189,7 @@ def test_back_to_a_closed_step_says_it_is_closed_and_shows_no_form(
     journey: tuple[Client, Any, Participant],
 ) -> None:
     client, poll, participant = journey
-    answer_wave(client, poll.slug, "t1", T1_PAGES)
-    for page in (1, 2, 3):
-        post_page(client, f"/p/{poll.slug}/briefing/{page}/", {})
-    deliberation = f"/p/{poll.slug}/deliberation/"
+    deliberation = through_briefing(client, poll)
     page = client.get(deliberation)
     # Step pages are never kept by the browser: Back fetches them again.
     assert page["Cache-Control"] == "private, no-store"
@@ -226,10 +227,7 @@ def test_back_to_a_step_without_input_says_it_is_behind_not_that_answers_are_sav
     journey: tuple[Client, Any, Participant], language: str, said: str
 ) -> None:
     client, poll, _ = journey
-    answer_wave(client, poll.slug, "t1", T1_PAGES)
-    for page in (1, 2, 3):
-        post_page(client, f"/p/{poll.slug}/briefing/{page}/", {})
-    client.get(f"/p/{poll.slug}/deliberation/", {"lang": language})
+    client.get(through_briefing(client, poll), {"lang": language})
     back = client.get(f"/p/{poll.slug}/briefing/3/")
     html = client.get(back["Location"]).content.decode()
     assert said in html
