@@ -17,6 +17,15 @@ if TYPE_CHECKING:
     from surveys.models import Poll
 
 ROOT = Path(__file__).resolve().parent.parent
+# A fast start for the workers tests run: no pool, no cluster chatter (the fault tests in
+# tests/integration start theirs with the same flags).
+WORKER_FLAGS = (
+    "--pool=solo",
+    "--loglevel=INFO",
+    "--without-gossip",
+    "--without-mingle",
+    "--without-heartbeat",
+)
 
 
 def require_service(name: str, url: str) -> None:
@@ -82,19 +91,7 @@ def celery_worker_process(
     """A real Celery worker process on Redis, reading the test database."""
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "deliberate",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
+        [sys.executable, "-m", "celery", "-A", "deliberate", "worker", *WORKER_FLAGS],
         cwd=ROOT,
         env=worker_env(celery_on_redis),
         stdout=log,

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 
 from results.compute.loading import load_poll_data
 from results.compute.recompute import LOCK_NAMESPACE, build_payload
-from tests.conftest import ROOT, require_service, reset_celery_pools, worker_env
+from tests.conftest import ROOT, WORKER_FLAGS, require_service, reset_celery_pools, worker_env
 
 # Generous but bounded: two cores shared with other test runs; a cold worker imports Django,
 # Celery, numpy and scipy.
@@ -29,15 +29,8 @@ RECOVERY_TIMEOUT = 120
 RECONCILE_SECONDS = 2
 # No persistence: a restarted server comes back empty, as after losing its data.
 REDIS_FLAGS = ("--save", "", "--appendonly", "no", "--daemonize", "no", "--dir")
-# A fast start (as tests/conftest.py's celery_worker_process): no pool, no cluster chatter.
-# Tests of the broker connection itself run the worker as the README does (PRODUCTION_FLAGS).
-WORKER_FLAGS = (
-    "--pool=solo",
-    "--loglevel=INFO",
-    "--without-gossip",
-    "--without-mingle",
-    "--without-heartbeat",
-)
+# Workers start fast (tests/conftest.py's WORKER_FLAGS). Tests of the broker connection itself
+# run the worker as the README does (PRODUCTION_FLAGS).
 # `celery -A deliberate worker` as the README runs it on these two cores: the prefork pool with
 # two children, so while one runs a task the main process waits for more in a Redis BRPOP (the
 # state in which a broken connection used to kill the worker, see deliberate/broker.py).
