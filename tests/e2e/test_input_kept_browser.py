@@ -3,6 +3,7 @@ and Ukrainian, with and without JavaScript: reporting a reason, switching langua
 and browser Back to a step that has closed. The ranking list is used by keyboard and pointer."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -56,6 +57,20 @@ def browser_page(
     return Journey(context.new_page(), axe, name, scripts=scripts)
 
 
+@pytest.fixture
+def grid_page(
+    browser: Any, live_server: Any, axe_script: Path, language: str, width: int, scripts: bool
+) -> Callable[[Client, str], Journey]:
+    """For the GRID case under test: opens a page holding a participant's cookies, its
+    screenshots and axe report named after the check and the case."""
+
+    def open_page(client: Client, check: str) -> Journey:
+        name = f"{check}-{language}-{width}-{'js' if scripts else 'nojs'}"
+        return browser_page(browser, live_server, axe_script, client, name, width, scripts)
+
+    return open_page
+
+
 def shot(journey: Journey, label: str) -> None:
     if SHOTS:
         path = Path(SHOTS) / f"{journey.name}-{label}.png"
@@ -76,13 +91,11 @@ def assert_drafts_kept(journey: Journey) -> None:
 
 @pytest.mark.parametrize(("language", "width", "scripts"), GRID)
 def test_reporting_a_reason_keeps_the_reasons_being_typed(
-    browser: Any,
     live_server: Any,
-    axe_script: Path,
     poll: Poll,
     language: str,
-    width: int,
     scripts: bool,
+    grid_page: Callable[[Client, str], Journey],
 ) -> None:
     author = to_deliberation(poll, language)  # small groups form within a language
     post_page(
@@ -91,8 +104,7 @@ def test_reporting_a_reason_keeps_the_reasons_being_typed(
         {"r-exit.stance": "for", "r-exit.text": "Abusive words."},
     )
     reader = to_deliberation(poll, language)
-    name = f"report-{language}-{width}-{'js' if scripts else 'nojs'}"
-    journey = browser_page(browser, live_server, axe_script, reader, name, width, scripts)
+    journey = grid_page(reader, "report")
     url = f"{live_server.url}/p/{poll.slug}/deliberation/"
     journey.page.goto(url)
     type_drafts(journey)
@@ -124,20 +136,16 @@ def test_reporting_a_reason_keeps_the_reasons_being_typed(
 
 @pytest.mark.parametrize(("language", "width", "scripts"), GRID)
 def test_switching_language_keeps_unsaved_answers_and_typed_reasons(
-    browser: Any,
     live_server: Any,
-    axe_script: Path,
     poll: Poll,
     language: str,
-    width: int,
-    scripts: bool,
+    grid_page: Callable[[Client, str], Journey],
 ) -> None:
     other = "uk" if language == "en" else "en"
     label = {"en": "English", "uk": "Українська"}[other]
     client = Client()
     start(client, poll, lang=language)
-    name = f"switch-{language}-{width}-{'js' if scripts else 'nojs'}"
-    journey = browser_page(browser, live_server, axe_script, client, name, width, scripts)
+    journey = grid_page(client, "switch")
     journey.page.goto(f"{live_server.url}/p/{poll.slug}/t1/1/")
     journey.page.check('input[name="q-rate_exit"][value="3"]')
     journey.page.check('input[name="q-rate_aid"][value="dk"]')
@@ -171,17 +179,13 @@ def test_switching_language_keeps_unsaved_answers_and_typed_reasons(
 
 @pytest.mark.parametrize(("language", "width", "scripts"), GRID)
 def test_back_to_a_closed_step_says_so_and_shows_no_live_form(
-    browser: Any,
     live_server: Any,
-    axe_script: Path,
     poll: Poll,
     language: str,
-    width: int,
-    scripts: bool,
+    grid_page: Callable[[Client, str], Journey],
 ) -> None:
     client = to_deliberation(poll, language)
-    name = f"closed-{language}-{width}-{'js' if scripts else 'nojs'}"
-    journey = browser_page(browser, live_server, axe_script, client, name, width, scripts)
+    journey = grid_page(client, "closed")
     journey.page.goto(f"{live_server.url}/p/{poll.slug}/deliberation/")
     journey.page.fill("#r-exit-text", "Saved once.")
     journey.page.check('input[name="r-exit.stance"][value="for"]')
