@@ -178,14 +178,20 @@ def _move(participant: Participant, nxt: Place, now: datetime) -> Place:
     return nxt
 
 
-@transaction.atomic
-def continue_after_t1(*, participant_id: int, spec: PollSpec) -> Place:
-    """Move on from the page that says what happens next in the participant's arm."""
-    participant = (
+def _locked_with_poll(participant_id: int) -> Participant:
+    """The participant's row, locked until the transaction ends, with its poll read along (and
+    not locked: ``of`` keeps the lock off the joined poll row, which every participant shares)."""
+    return (
         Participant.objects.select_for_update(of=("self",))
         .select_related("poll")
         .get(pk=participant_id)
     )
+
+
+@transaction.atomic
+def continue_after_t1(*, participant_id: int, spec: PollSpec) -> Place:
+    """Move on from the page that says what happens next in the participant's arm."""
+    participant = _locked_with_poll(participant_id)
     if participant.step != Step.NEXT:
         return flow.current_place(participant)
     now = timezone.now()
@@ -201,11 +207,7 @@ def continue_after_t1(*, participant_id: int, spec: PollSpec) -> Place:
 def return_for_t2(*, participant_id: int) -> Place:
     """A waiting participant whose T2 has opened goes on to it; anyone else stays put. Safe to
     call on every visit: it changes nothing until the moment has come."""
-    participant = (
-        Participant.objects.select_for_update(of=("self",))
-        .select_related("poll")
-        .get(pk=participant_id)
-    )
+    participant = _locked_with_poll(participant_id)
     if participant.step != Step.WAIT:
         return flow.current_place(participant)
     nxt = _move(participant, Place(Step.WAIT, 0), timezone.now())
