@@ -83,21 +83,16 @@ class QuestionnaireForm(forms.Form):
                 required=q.required,
                 error_messages={"required": required, "invalid_choice": invalid},
             )
-        elif q.kind in (Kind.SINGLE, Kind.KNOWLEDGE):
-            self.fields[name] = forms.ChoiceField(
+        elif q.kind in (Kind.SINGLE, Kind.KNOWLEDGE, Kind.MULTIPLE):
+            multiple = q.kind == Kind.MULTIPLE
+            field = forms.MultipleChoiceField if multiple else forms.ChoiceField
+            self.fields[name] = field(
                 choices=[(key, key) for key in q.choice_keys()] + dk,
                 required=q.required,
                 error_messages={
-                    "required": _("Choose one answer."),
-                    "invalid_choice": _("“%(value)s” is not one of the answers offered."),
-                },
-            )
-        elif q.kind == Kind.MULTIPLE:
-            self.fields[name] = forms.MultipleChoiceField(
-                choices=[(key, key) for key in q.choice_keys()] + dk,
-                required=q.required,
-                error_messages={
-                    "required": _("Choose at least one answer."),
+                    "required": _("Choose at least one answer.")
+                    if multiple
+                    else _("Choose one answer."),
                     "invalid_choice": _("“%(value)s” is not one of the answers offered."),
                 },
             )
