@@ -108,7 +108,7 @@ def withdrawal(request: HttpRequest, participant: Participant, language: str) ->
             {
                 "poll_title": localized(poll.title, language),
                 "language": language,
-                "languages": _languages(poll),
+                "languages": language_links(poll),
                 "path": request.path,
                 "back_url": flow.url_of(poll.slug, flow.current_place(participant)),
                 "reminder": participant.step == Step.WAIT,
@@ -131,7 +131,7 @@ def withdrawn_page(
                 "poll_title": localized(poll.title, language),
                 "contact_email": poll.contact_email,
                 "language": language,
-                "languages": _languages(poll),
+                "languages": language_links(poll),
                 "path": request.path,
             },
             status=status,
@@ -153,7 +153,7 @@ def withdrawn_link(request: HttpRequest, token: str) -> HttpResponse | None:
     return withdrawn_page(request, found.poll, language, status=410)
 
 
-def _languages(poll: Poll) -> list[tuple[str, str]]:
+def language_links(poll: Poll) -> list[tuple[str, str]]:
     names = {"en": "English", "uk": "Українська"}
     return [(code, names.get(code, code)) for code in poll.languages]
 
@@ -174,7 +174,7 @@ def not_startable(
                 "opens": timing.t1_opens,
                 # Whoever lands here in the wrong language can still switch and read the date.
                 "language": language,
-                "languages": _languages(poll),
+                "languages": language_links(poll),
                 "path": request.path,
             },
             status=410 if closed else 403,

@@ -124,6 +124,10 @@ def _unavailable(
             {
                 "poll": poll,
                 "closed": poll.status == Poll.Status.CLOSED,
+                # A closed poll is named, in a language switch of its own; a draft is not.
+                "poll_title": localized(poll.title, language) if status == 410 else "",
+                "languages": journey_time.language_links(poll) if status == 410 else [],
+                "path": request.path,
                 "language": language,
                 "withdraw_url": reverse("surveys:withdraw", args=[poll.slug]) if took_part else "",
                 # Whoever comes back after the close finds the results the finish page promised.

@@ -124,3 +124,18 @@ def test_a_report_of_a_hidden_reason_is_not_thanked_without_javascript() -> None
     page = typing.content.decode()
     assert "Half typed" in page and "A moderator will look" not in page
     assert not ReasonReport.objects.exists()
+
+
+def test_the_closed_page_names_the_poll_and_switches_language_but_a_draft_stays_unnamed() -> None:
+    poll = make_poll()
+    title_en = poll.title["en"]
+    Poll.objects.filter(pk=poll.pk).update(status=Poll.Status.CLOSED)
+    page = Client().get(f"/p/{poll.slug}/", {"lang": "en"}).content.decode()
+    assert f'<p class="poll-title">{title_en}</p>' in page
+    assert f'<a href="/p/{poll.slug}/?lang=uk" lang="uk" hreflang="uk">Українська</a>' in page
+    switched = Client().get(f"/p/{poll.slug}/", {"lang": "uk"}).content.decode()
+    assert "<h1>Це опитування закрито</h1>" in switched
+    assert f'<p class="poll-title">{poll.title["uk"]}</p>' in switched
+    Poll.objects.filter(pk=poll.pk).update(status=Poll.Status.DRAFT)
+    draft = Client().get(f"/p/{poll.slug}/", {"lang": "en"}).content.decode()
+    assert title_en not in draft and 'class="languages"' not in draft
