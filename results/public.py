@@ -146,7 +146,7 @@ def results(request: HttpRequest, slug: str) -> HttpResponse:
             "poll_title": spec.text(spec.title, language),
             "question": spec.text(spec.question, language),
             "language": language,
-            "languages": [(code, access_language_name(code)) for code in spec.languages],
+            "languages": access.language_links(spec.languages),
             "path": request.path,
             "visible": visible,
             "still_open": poll.status == Poll.Status.OPEN,
@@ -159,8 +159,3 @@ def results(request: HttpRequest, slug: str) -> HttpResponse:
     if explicit:
         access.keep_language(response, language)
     return response
-
-
-def access_language_name(code: str) -> str:
-    """A language's name in that language, as the switch shows it."""
-    return translation.get_language_info(code)["name_local"]

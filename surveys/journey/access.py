@@ -3,11 +3,12 @@ failed ones, the client's address, and the language of the pages.
 """
 
 import logging
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
-from django.utils.translation import get_supported_language_variant
+from django.utils.translation import get_language_info, get_supported_language_variant
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 from surveys.journey.tokens import hash_token
@@ -140,3 +141,15 @@ def keep_language(response: HttpResponse, language: str) -> None:
 
 def poll_is_open(poll: Poll) -> bool:
     return poll.status == Poll.Status.OPEN
+
+
+def language_links(codes: Iterable[str]) -> list[tuple[str, str]]:
+    """Each language with its name in that language ("Українська"), as every language switch
+    shows it; a code Django does not know keeps its code rather than failing the page."""
+    links = []
+    for code in codes:
+        try:
+            links.append((code, get_language_info(code)["name_local"]))
+        except KeyError:
+            links.append((code, code))
+    return links

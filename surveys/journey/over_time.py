@@ -108,7 +108,7 @@ def withdrawal(request: HttpRequest, participant: Participant, language: str) ->
             {
                 "poll_title": localized(poll.title, language),
                 "language": language,
-                "languages": language_links(poll),
+                "languages": access.language_links(poll.languages),
                 "path": request.path,
                 "back_url": flow.url_of(poll.slug, flow.current_place(participant)),
                 "reminder": participant.step == Step.WAIT,
@@ -131,7 +131,7 @@ def withdrawn_page(
                 "poll_title": localized(poll.title, language),
                 "contact_email": poll.contact_email,
                 "language": language,
-                "languages": language_links(poll),
+                "languages": access.language_links(poll.languages),
                 "path": request.path,
             },
             status=status,
@@ -153,11 +153,6 @@ def withdrawn_link(request: HttpRequest, token: str) -> HttpResponse | None:
     return withdrawn_page(request, found.poll, language, status=410)
 
 
-def language_links(poll: Poll) -> list[tuple[str, str]]:
-    names = {"en": "English", "uk": "Українська"}
-    return [(code, names.get(code, code)) for code in poll.languages]
-
-
 def not_startable(
     request: HttpRequest, poll: Poll, language: str, timing: schedule.Schedule
 ) -> HttpResponse:
@@ -174,7 +169,7 @@ def not_startable(
                 "opens": timing.t1_opens,
                 # Whoever lands here in the wrong language can still switch and read the date.
                 "language": language,
-                "languages": language_links(poll),
+                "languages": access.language_links(poll.languages),
                 "path": request.path,
             },
             status=410 if closed else 403,

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from surveys.definition import markup, schedule
 from surveys.definition.markup import FormState
 from surveys.definition.spec import PollSpec, QuestionSpec, poll_spec
-from surveys.journey import flow
+from surveys.journey import access, flow
 from surveys.journey.flow import Place
 from surveys.journey.forms import DK, QuestionnaireForm, ReasonsForm, field_name
 from surveys.models import Answer, Participant, Poll, Question, Reason, ReasonReport
@@ -169,16 +169,12 @@ def _common_context(
         "progress_value": before,
         "progress_total": total,
         "progress_percent": round(100 * before / total) if total else 0,
-        "languages": [(code, _language_name(code)) for code in spec.languages],
+        "languages": access.language_links(spec.languages),
         "path": request.path,
         "back_url": (
             flow.url_of(spec.slug, Place(place.step, place.page - 1)) if place.page > 0 else ""
         ),
     }
-
-
-def _language_name(code: str) -> str:
-    return {"en": "English", "uk": "Українська"}.get(code, code)
 
 
 def _welcome(

@@ -18,7 +18,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.translation import get_language_info
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -102,7 +101,7 @@ def home(request: HttpRequest) -> HttpResponse:
             {
                 "polls": polls,
                 "language": language,
-                "languages": [(code, get_language_info(code)["name_local"]) for code in codes],
+                "languages": access.language_links(codes),
                 "path": request.path,
             },
         )
@@ -126,7 +125,7 @@ def _unavailable(
                 "closed": poll.status == Poll.Status.CLOSED,
                 # A closed poll is named, in a language switch of its own; a draft is not.
                 "poll_title": localized(poll.title, language) if status == 410 else "",
-                "languages": journey_time.language_links(poll) if status == 410 else [],
+                "languages": access.language_links(poll.languages) if status == 410 else [],
                 "path": request.path,
                 "language": language,
                 "withdraw_url": reverse("surveys:withdraw", args=[poll.slug]) if took_part else "",

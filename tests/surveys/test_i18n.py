@@ -96,3 +96,13 @@ def test_switching_language_mid_page_keeps_the_unsaved_answers_and_saves_none() 
     assert not Answer.objects.exists()
     assert client.get(f"/p/{poll.slug}/")["Location"] == url
     assert client.cookies["django_language"].value == "uk"
+
+
+def test_every_language_switch_names_a_language_in_itself_and_survives_an_unknown_code() -> None:
+    from surveys.journey.access import language_links
+
+    assert language_links(["en", "uk", "xx-unknown"]) == [
+        ("en", "English"),
+        ("uk", "Українська"),
+        ("xx-unknown", "xx-unknown"),
+    ]
