@@ -49,7 +49,14 @@ def test_the_model_accepts_http_and_https_sources_and_sources_without_a_link() -
         {"title": "Two", "url": "http://example.org/"},
         {"title": "Three", "publisher": "A journal"},
     ]
-    position.full_clean()
+    position.full_clean()  # raises ValidationError on a refused source
+    position.save()
+    position.refresh_from_db()
+    assert [source.get("url") for source in position.sources] == [
+        "https://example.org/report?page=2",
+        "http://example.org/",
+        None,
+    ]
 
 
 def test_the_admin_form_refuses_a_javascript_source_and_stores_nothing() -> None:
