@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "surveys",
+    "surveys.live",
     "results",
 ]
 
