@@ -65,29 +65,62 @@ ITEMS = {
     "consensus_t2": "Tastle-Wierman consensus at T2.",
 }
 
+# The value of the ``test`` column of the did and gaps tables: the test behind their p-value and
+# confidence interval, named in each row so a reader never has to guess it.
+WELCH_TEST = "welch_t_change_scores"
+TEST = (
+    f"The test behind p_welch, t_welch, df_welch, ci_low and ci_high: '{WELCH_TEST}' (Welch's "
+    "unequal-variance t-test comparing the two groups' change scores T2 - T1 over complete "
+    "pairs, scipy.stats.ttest_ind(equal_var=False))."
+)
+
 DID = {
     "item": "Question key of the paired item.",
     "subgroup": "Breakdown question key; empty for the whole sample.",
     "subgroup_value": "The subgroup's answer; empty for the whole sample.",
     "n_treatment": "Complete pairs in the treatment arm.",
     "n_control": "Complete pairs in the control arm.",
+    "mean_t1_treatment": "Mean at T1 of the treatment arm's complete pairs.",
+    "mean_t2_treatment": "Mean at T2 of the treatment arm's complete pairs.",
+    "mean_t1_control": "Mean at T1 of the control arm's complete pairs.",
+    "mean_t2_control": "Mean at T2 of the control arm's complete pairs.",
     "change_treatment": "Mean change (T2 - T1) in the treatment arm.",
     "change_control": "Mean change (T2 - T1) in the control arm.",
     "did": "Difference in differences: change_treatment - change_control.",
     "ci_low": "Lower bound of the 95% Welch confidence interval of did.",
     "ci_high": "Upper bound of the 95% Welch confidence interval of did.",
+    "t_welch": "Welch t statistic of did.",
+    "df_welch": "Welch-Satterthwaite degrees of freedom.",
     "p_welch": "Two-sided p-value of Welch's t-test on change scores, treatment vs control.",
+    "test": TEST,
 }
 
 GAPS = {
     "item": "Question key of the paired item.",
+    "arm": "Whose gap: 'treatment' when the poll has a treatment arm (gaps are about "
+    "deliberation), else 'all'.",
     "subgroup": "Breakdown question key.",
-    "value_a": "First subgroup value compared.",
+    "value_a": "First subgroup value compared (a choice key, or a range of a number question's "
+    "bins).",
     "value_b": "Second subgroup value compared.",
-    "gap_t1": "mean_A - mean_B at T1.",
-    "gap_t2": "mean_A - mean_B at T2.",
+    "n_a": "Complete pairs in subgroup A.",
+    "n_b": "Complete pairs in subgroup B.",
+    "mean_t1_a": "Mean of A at T1 (complete pairs).",
+    "mean_t2_a": "Mean of A at T2 (complete pairs).",
+    "mean_t1_b": "Mean of B at T1 (complete pairs).",
+    "mean_t2_b": "Mean of B at T2 (complete pairs).",
+    "gap_t1": "mean_t1_a - mean_t1_b.",
+    "gap_t2": "mean_t2_a - mean_t2_b.",
     "gap_change": "abs(gap_t2) - abs(gap_t1); negative when the groups converged.",
+    "change_a": "Mean change (T2 - T1) in A.",
+    "change_b": "Mean change (T2 - T1) in B.",
+    "diff_change": "change_a - change_b = gap_t2 - gap_t1 (the signed change of the gap).",
+    "ci_low": "Lower bound of the 95% Welch confidence interval of diff_change.",
+    "ci_high": "Upper bound of the 95% Welch confidence interval of diff_change.",
+    "t_welch": "Welch t statistic of diff_change.",
+    "df_welch": "Welch-Satterthwaite degrees of freedom.",
     "p_welch": "Two-sided p-value of Welch's t-test of change scores, A vs B.",
+    "test": TEST,
 }
 
 # The item of the knowledge index's rows (question keys start with a letter: never a collision).
@@ -176,7 +209,81 @@ KNOWLEDGE: dict[str, str] = {
 
 # The flat tables, one list of rows each, by name: the API serves each with its columns in this
 # order (jsonb keeps no key order), and the data package writes and describes one file of each.
-TABLES = {"items": ITEMS, "did": DID, "gaps": GAPS, "knowledge": KNOWLEDGE}
+# Live deliberation (results.compute.deliberation, formulas in results.stats.deliberation): one
+# row per shown room (and pooled over them) and scope, then its subgroups; one row per member.
+_SCOPE = (
+    "The paired rating question of the option discussed (messages while the room was on that "
+    "agenda item); empty for the whole session."
+)
+_REASONS = (
+    "Messages giving a reason for the author's own T1 side on the option (the other side: "
+    "n_reasons_other): a message sharing at least 2 words of 4 or more letters with one of the "
+    "briefing's arguments for a side, and more than with any argument of the other side, argues "
+    "for that side (a lexical lower bound; see results.stats.deliberation.reason_stance)."
+)
+DELIBERATION_ROOMS: dict[str, str] = {
+    "room": "The room's small-group number (participants' group); empty: the shown rooms pooled.",
+    "item": _SCOPE,
+    "subgroup": "Breakdown question key (whole-session rows) or t1_side (the members' side on "
+    "the option at T1); empty for the whole room.",
+    "subgroup_value": "The subgroup's answer, or oppose/neutral/support (below, at, above the "
+    "scale midpoint).",
+    "n_members": "Members seated in the room (or subgroup), removed members included.",
+    "n_speakers": "Members who wrote at least one message.",
+    "n_messages": "Members' messages (the moderator's excluded; hidden ones included).",
+    "n_words": "Words in those messages.",
+    "n_hidden": "Of those, messages hidden by flags or by an organiser.",
+    "share_spoke": "n_speakers / n_members.",
+    "gini_words": "Gini coefficient of words across members, 0 (equal) to (m-1)/m (one member "
+    "wrote everything).",
+    "word_share": "Subgroup rows: the subgroup's share (0..1) of the room's words.",
+    "member_share": "Subgroup rows: the subgroup's share (0..1) of the room's members.",
+    "participation_ratio": "word_share / member_share: 1 proportional, below 1 under-heard.",
+    "n_replies": "Messages replying to another member's message.",
+    "reply_share": "n_replies / n_messages.",
+    "n_replies_sided": "Replies on an option where the author and the replied-to member both "
+    "had a side (below or above the midpoint) at T1.",
+    "cross_cutting_share": "Share of n_replies_sided replying to a member on the other side.",
+    "n_reasons_own": _REASONS,
+    "n_reasons_other": "Messages giving a reason for the other side (rule as n_reasons_own).",
+    "n_written_reasons_own": "Reasons written in the reasons form (mode 'both') whose stated "
+    "stance is the author's T1 side.",
+    "n_written_reasons_other": "Written reasons whose stated stance is the other side.",
+    "n_pairs": "Members with a complete pair on the item (empty under the minimum size); pooled: "
+    "summed over the rooms shown.",
+    "sd_t1": "Standard deviation (ddof 1) of the members' ratings at T1; pooled: mean over rooms.",
+    "sd_t2": "The same at T2.",
+    "sd_change": "sd_t2 - sd_t1: negative when the room's opinions moved closer together.",
+}
+DELIBERATION_MEMBERS: dict[str, str] = {
+    "room": "The room's small-group number.",
+    "pseudonym": "The member's pseudonym in the room (never the participant id).",
+    "item": _SCOPE,
+    "t1_side": "-1 below, 0 at, 1 above the scale midpoint at T1; empty without an answer.",
+    "removed": "1 when an organiser removed the member from the room.",
+    "word_share": "The member's share (0..1) of the room's words in the scope.",
+    "n_messages": "Messages written (hidden ones included).",
+    "n_words": "Words written.",
+    "n_replies": "Replies to another member's message.",
+    "n_replies_sided": "Replies where both had a side on the option at T1.",
+    "n_reasons_own": "Reasons for their own T1 side (rule in deliberation_rooms).",
+    "n_reasons_other": "Reasons for the other side.",
+    "n_cross_cutting": "Replies to a member on the other side at T1.",
+    "n_hidden": "Messages hidden.",
+    "n_written_reasons_own": "Written reasons (mode 'both') for their own T1 side.",
+    "n_written_reasons_other": "Written reasons for the other side.",
+}
+# Tables of individual rows (pseudonymous): served to microdata grants only.
+MICRODATA_TABLES = ("deliberation_members",)
+
+TABLES = {
+    "items": ITEMS,
+    "did": DID,
+    "gaps": GAPS,
+    "knowledge": KNOWLEDGE,
+    "deliberation_rooms": DELIBERATION_ROOMS,
+    "deliberation_members": DELIBERATION_MEMBERS,
+}
 
 OPTIONS: dict[str, dict[str, str]] = {
     "summary": {

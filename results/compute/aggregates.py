@@ -318,7 +318,7 @@ class PayloadBuilder:
                     self.suppressed_rows += 1
                     continue
                 row = {"item": key, "subgroup": subgroup, "subgroup_value": value, **asdict(did)}
-                rows.append(json_row(row, tables.DID))
+                rows.append(json_row({**row, "test": tables.WELCH_TEST}, tables.DID))
         return rows
 
     def gap_population(self) -> tuple[str, np.ndarray]:
@@ -352,8 +352,16 @@ class PayloadBuilder:
                     if gap.n_a < self.k or gap.n_b < self.k:
                         self.suppressed_rows += 1
                         continue
-                    row = {"item": item.key, "subgroup": question.key, "value_a": a, "value_b": b}
-                    rows.append(json_row({**row, **asdict(gap)}, tables.GAPS))
+                    row = {
+                        "item": item.key,
+                        "arm": arm,
+                        "subgroup": question.key,
+                        "value_a": a,
+                        "value_b": b,
+                        **asdict(gap),
+                        "test": tables.WELCH_TEST,
+                    }
+                    rows.append(json_row(row, tables.GAPS))
         return rows
 
     # -- knowledge ----------------------------------------------------------------------------

@@ -22,6 +22,12 @@ ArrayLike = npt.ArrayLike
 FloatArray = npt.NDArray[np.float64]
 NAN = float("nan")
 
+# Why an answer is missing, as an integer code per participant (0: not missing, or simply no
+# answer stored). Don't know, refused and skipped were put to the participant: they count in a
+# wave's "all answers" shares; not asked was not, and counts nowhere (as no answer).
+MISSING_KINDS = ("dont_know", "refused", "skipped", "not_asked")
+MISSING_CODES = {kind: code for code, kind in enumerate(MISSING_KINDS, 1)}
+
 
 _quiet_state = threading.local()
 

@@ -243,6 +243,8 @@ class GapChange:
     diff_change: float
     ci_low: float
     ci_high: float
+    t_welch: float
+    df_welch: float
     p_welch: float
 
 
@@ -259,8 +261,9 @@ def gap_change(
     Over complete pairs: gap_t = mean_A(t) - mean_B(t) at each wave and
     gap_change = |gap_t2| - |gap_t1| (negative: the groups moved closer).
     ``diff_change`` = change_a - change_b = gap_t2 - gap_t1 (signed), and ``p_welch`` with
-    ``ci_low``/``ci_high`` is Welch's t-test of the change scores of A against those of B
-    (:func:`diff_in_diff` machinery), i.e. a test of the signed change of the gap.
+    ``t_welch``, ``df_welch`` and ``ci_low``/``ci_high`` (of diff_change) is Welch's t-test
+    of the change scores of A against those of B (:func:`diff_in_diff` machinery), i.e. a
+    test of the signed change of the gap.
     Weights are normalised within each subgroup.  NaN as in :func:`diff_in_diff`.
     """
     a1 = as_float_array(x1, "x1")
@@ -283,7 +286,7 @@ def gap_change(
     d_a, d_b = x2a - x1a, x2b - x1b
     m1a, m2a = weighted_mean(x1a, w_a), weighted_mean(x2a, w_a)
     m1b, m2b = weighted_mean(x1b, w_b), weighted_mean(x2b, w_b)
-    _, _, p, lo, hi = _welch(d_a, w_a, d_b, w_b)
+    t, df, p, lo, hi = _welch(d_a, w_a, d_b, w_b)
     gap1, gap2 = m1a - m1b, m2a - m2b
     change_a, change_b = weighted_mean(d_a, w_a), weighted_mean(d_b, w_b)
     return GapChange(
@@ -301,6 +304,8 @@ def gap_change(
         diff_change=to_float(change_a - change_b),
         ci_low=lo,
         ci_high=hi,
+        t_welch=t,
+        df_welch=df,
         p_welch=p,
     )
 

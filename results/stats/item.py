@@ -17,6 +17,7 @@ from scipy import stats as sps
 from statsmodels.stats.contingency_tables import SquareTable, mcnemar
 
 from results.stats.base import (
+    MISSING_KINDS,
     NAN,
     ArrayLike,
     FloatArray,
@@ -62,17 +63,30 @@ class ItemChange:
     gross_change: float
     share_changed: float
     share_crossed: float
-    # distributions (everyone who answered in that wave, DK included)
+    # distributions (everyone who answered in that wave, DK, refused and skipped included)
     pct_oppose_t1: float
     pct_neutral_t1: float
     pct_support_t1: float
     pct_dk_t1: float
+    pct_refused_t1: float
+    pct_skipped_t1: float
     pct_oppose_t2: float
     pct_neutral_t2: float
     pct_support_t2: float
     pct_dk_t2: float
+    pct_refused_t2: float
+    pct_skipped_t2: float
+    # the same over substantive answers only (what papers report)
+    pct_oppose_valid_t1: float
+    pct_neutral_valid_t1: float
+    pct_support_valid_t1: float
+    pct_oppose_valid_t2: float
+    pct_neutral_valid_t2: float
+    pct_support_valid_t2: float
     distribution_t1: list[float]
     distribution_t2: list[float]
+    distribution_valid_t1: list[float]
+    distribution_valid_t2: list[float]
     # dispersion, agreement and shape (complete pairs)
     var_t1: float
     var_t2: float
@@ -109,31 +123,50 @@ def _scratch_buffers(n: int) -> tuple[FloatArray, FloatArray, np.ndarray]:
     return buffers[0][:n], buffers[1][:n], buffers[2][:n]
 
 
+# The states of a wave beyond the k scale points: k + MISSING_CODES[kind] - 1, so don't know k,
+# refused k + 1, skipped k + 2, and not asked or no answer at all k + 3 (the last).
+_EXTRA_STATES = len(MISSING_KINDS)
+COLLAPSED_NAMES = ("oppose", "neutral", "support")
+
+
 def _wave_states(
-    x: FloatArray, dk: ArrayLike | None, scale_min: int, k: int, out: FloatArray
+    x: FloatArray,
+    dk: ArrayLike | None,
+    scale_min: int,
+    k: int,
+    out: FloatArray,
+    missing: ArrayLike | None = None,
 ) -> None:
-    """Write each participant's state into ``out``: 0..k-1 scale point, k DK, k+1 no answer."""
+    """Write each participant's state into ``out``: 0..k-1 scale point, k DK, k+1 refused,
+    k+2 skipped, k+3 not asked or no answer."""
     if x.size:
         lo, hi = np.fmin.reduce(x), np.fmax.reduce(x)
         if not np.isnan(lo) and (lo < scale_min or hi > scale_min + k - 1):
             raise ValueError(f"answers must lie in [{scale_min}, {scale_min + k - 1}]")
+    nothing = float(k + _EXTRA_STATES - 1)
     np.subtract(x, scale_min, out=out)
-    np.fmin(out, k + 1.0, out=out)  # fmin ignores NaN, so NaN becomes k + 1
+    np.fmin(out, nothing, out=out)  # fmin ignores NaN, so NaN becomes "no answer"
     # All states are >= 0, so truncation changes the sum iff some answer is not an integer.
     before = float(out.sum())
     np.trunc(out, out=out)
     if float(out.sum()) != before:
         raise ValueError("answers must be integers on the rating scale")
+    if missing is not None:
+        codes = np.asarray(missing)
+        if codes.shape != x.shape:
+            raise ValueError("missing kinds must have the same shape as the answers")
+        if codes.size and (codes.min() < 0 or codes.max() > _EXTRA_STATES):
+            raise ValueError(f"missing kinds must be codes 0..{_EXTRA_STATES}")
+        # A kind wins over a number stored beside it, as a DK flag does.
+        np.copyto(out, codes + (k - 1.0), where=codes > 0)
+        return
     if dk is None:
         return
     flags = np.asarray(dk, dtype=bool)
     if flags.shape != x.shape:
         raise ValueError("don't-know flags must have the same shape as the answers")
-    # DK answers arrive as NaN (state k + 1): subtracting the flag moves them to state k.
-    np.subtract(out, flags, out=out)
-    if np.count_nonzero(out == k) != np.count_nonzero(flags):
-        # Some flag sits on a real answer: the flag wins, as documented.
-        np.copyto(out, np.where(flags, float(k), out + flags))
+    # The flag wins over any number stored beside it, as documented.
+    np.copyto(out, float(k), where=flags)
 
 
 def _wilcoxon(d_values: FloatArray, counts: FloatArray, k: int) -> tuple[float, float, float]:
@@ -215,6 +248,8 @@ def item_change(
     *,
     dk1: ArrayLike | None = None,
     dk2: ArrayLike | None = None,
+    missing1: ArrayLike | None = None,
+    missing2: ArrayLike | None = None,
     scale_min: int = 0,
     scale_max: int = 10,
     weights: ArrayLike | None = None,
@@ -222,14 +257,19 @@ def item_change(
     """Everything a researcher reports about one rating item asked at T1 and T2.
 
     Inputs: ``x1``/``x2`` answers (NaN = missing or DK) on the integer scale
-    ``scale_min..scale_max``; ``dk1``/``dk2`` optional DK flags; ``weights`` optional.
+    ``scale_min..scale_max``; ``dk1``/``dk2`` optional DK flags, or ``missing1``/``missing2``
+    the kind of each missing answer (codes of ``MISSING_KINDS``, 1 don't know .. 4 not asked;
+    0 none; they replace the DK flags when given); ``weights`` optional.
 
     Populations:
 
     * ``n_t1``/``n_t2``, ``distribution_*`` and ``pct_*``: everyone who answered the item in
-      that wave, **DK included** (denominator = substantive answers + DK).  So
-      ``sum(distribution_t1) + pct_dk_t1 == 100`` and ``pct_oppose + pct_neutral +
-      pct_support + pct_dk == 100``.  Weighted when weights are given.
+      that wave, **don't know, refused and skipped included** (denominator = substantive
+      answers + DK + refused + skipped; not asked counts nowhere).  So ``sum(distribution_t1)
+      + pct_dk_t1 + pct_refused_t1 + pct_skipped_t1 == 100``, as do the collapsed shares with
+      the same three.  Weighted when weights are given.
+    * ``pct_*_valid_*`` and ``distribution_valid_*``: the same over the substantive answers of
+      the wave only (each triple sums to 100), what papers report.
     * Everything else: the ``n_pairs`` complete pairs (substantive answer at both waves).
 
     With x = T1, y = T2 and d = y - x over complete pairs (weights w normalised to mean 1):
@@ -269,16 +309,17 @@ def item_change(
         raise ValueError("x1 and x2 must have the same length")
     w = checked_weights(weights, a1.size)
     k = smax - smin + 1
-    s = k + 2
+    s = k + _EXTRA_STATES
+    nothing = float(s - 1)
     states1, states2, joint = _scratch_buffers(a1.size)
-    _wave_states(a1, dk1, smin, k, states1)
-    _wave_states(a2, dk2, smin, k, states2)
+    _wave_states(a1, dk1, smin, k, states1, missing1)
+    _wave_states(a2, dk2, smin, k, states2, missing2)
     if w is not None:
         # A NaN or zero weight takes the participant out of the item altogether.
         dropped = w == 0
         if dropped.any():
-            np.copyto(states1, k + 1.0, where=dropped)
-            np.copyto(states2, k + 1.0, where=dropped)
+            np.copyto(states1, nothing, where=dropped)
+            np.copyto(states2, nothing, where=dropped)
     states1 *= s
     states1 += states2
     np.copyto(joint, states1, casting="unsafe")  # exact: integral values below s * s
@@ -310,22 +351,27 @@ def _item_change_from_table(
     d_values = np.arange(-(k - 1), k, dtype=np.float64)
     width = float(values[-1] - values[0])
 
-    # -- wave distributions: everyone who answered in that wave, DK included
+    # -- wave distributions: everyone who answered in that wave (DK, refused and skipped
+    # included: they were asked), and the same over substantive answers only
     per_wave = []
+    asked = k + _EXTRA_STATES - 1  # the states before "not asked or no answer"
     for margin_w, margin_n in (
         (wcounts.sum(axis=1), counts.sum(axis=1)),
         (wcounts.sum(axis=0), counts.sum(axis=0)),
     ):
-        answered = float(margin_w[: k + 1].sum())
+        answered = float(margin_w[:asked].sum())
+        substantive = float(margin_w[:k].sum())
+        dist = np.full(k, np.nan)
+        missing_pct = np.full(_EXTRA_STATES - 1, np.nan)
+        valid = np.full(k, np.nan)
         if answered > 0:
             dist = 100.0 * margin_w[:k] / answered
-            dk_pct = 100.0 * float(margin_w[k]) / answered
-            collapsed = dist @ onehot
-        else:
-            dist = np.full(k, np.nan)
-            dk_pct = NAN
-            collapsed = np.full(3, np.nan)
-        per_wave.append((int(margin_n[: k + 1].sum()), dist, dk_pct, collapsed))
+            missing_pct = 100.0 * margin_w[k:asked] / answered
+        if substantive > 0:
+            valid = 100.0 * margin_w[:k] / substantive
+        per_wave.append(
+            (int(margin_n[:asked].sum()), dist, missing_pct, dist @ onehot, valid, valid @ onehot)
+        )
 
     # -- complete pairs
     pairs_n = counts[:k, :k]
@@ -391,7 +437,16 @@ def _item_change_from_table(
         with quiet():
             p_mcnemar = to_float(mcnemar(table, exact=True).pvalue)
 
-    (n1, dist1, dk1_pct, col1), (n2, dist2, dk2_pct, col2) = per_wave
+    shares: dict[str, float] = {}
+    for wave, (_, _, missing_pct, collapsed, _, collapsed_valid) in enumerate(per_wave, 1):
+        for name, value in zip(COLLAPSED_NAMES, collapsed, strict=True):
+            shares[f"pct_{name}_t{wave}"] = to_float(value)
+            shares[f"pct_{name}_valid_t{wave}"] = to_float(
+                collapsed_valid[COLLAPSED_NAMES.index(name)]
+            )
+        for name, value in zip(("dk", "refused", "skipped"), missing_pct, strict=True):
+            shares[f"pct_{name}_t{wave}"] = to_float(value)
+    (n1, dist1, _, _, valid1, _), (n2, dist2, _, _, valid2, _) = per_wave
     return ItemChange(
         scale_min=smin,
         scale_max=smax,
@@ -413,16 +468,11 @@ def _item_change_from_table(
         gross_change=to_float(gross),
         share_changed=to_float(changed),
         share_crossed=to_float(crossed),
-        pct_oppose_t1=to_float(col1[0]),
-        pct_neutral_t1=to_float(col1[1]),
-        pct_support_t1=to_float(col1[2]),
-        pct_dk_t1=to_float(dk1_pct),
-        pct_oppose_t2=to_float(col2[0]),
-        pct_neutral_t2=to_float(col2[1]),
-        pct_support_t2=to_float(col2[2]),
-        pct_dk_t2=to_float(dk2_pct),
+        **shares,
         distribution_t1=float_list(dist1),
         distribution_t2=float_list(dist2),
+        distribution_valid_t1=float_list(valid1),
+        distribution_valid_t2=float_list(valid2),
         var_t1=to_float(var1),
         var_t2=to_float(var2),
         sd_t1=to_float(math.sqrt(var1)) if var1 >= 0 else NAN,

@@ -144,17 +144,34 @@ def test_gap_change_welch_matches_scipy(a1: list[float], a2: list[float], side: 
     result = stats.gap_change(x1, x2, in_a, ~in_a)
     d = x2 - x1
     da, db = d[in_a & ~np.isnan(d)], d[~in_a & ~np.isnan(d)]
+    assert (result.n_a, result.n_b) == (da.size, db.size)
     if da.size and db.size:
-        gap1 = x1[in_a & ~np.isnan(d)].mean() - x1[~in_a & ~np.isnan(d)].mean()
-        gap2 = x2[in_a & ~np.isnan(d)].mean() - x2[~in_a & ~np.isnan(d)].mean()
+        a, b = in_a & ~np.isnan(d), ~in_a & ~np.isnan(d)
+        means = (x1[a].mean(), x2[a].mean(), x1[b].mean(), x2[b].mean())
+        assert all(
+            close(got, float(want))
+            for got, want in zip(
+                (result.mean_t1_a, result.mean_t2_a, result.mean_t1_b, result.mean_t2_b),
+                means,
+                strict=True,
+            )
+        )
+        gap1, gap2 = means[0] - means[2], means[1] - means[3]
         assert close(result.gap_change, float(abs(gap2) - abs(gap1)))
+        assert close(result.diff_change, float(da.mean() - db.mean()))
     if da.size < 2 or db.size < 2 or (np.ptp(da) == 0 and np.ptp(db) == 0):
-        assert math.isnan(result.p_welch)
+        assert math.isnan(result.p_welch) and math.isnan(result.ci_low)
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # scipy's own precision warning on near-constant data
-            expected = float(sps.ttest_ind(da, db, equal_var=False).pvalue)
-        assert close(result.p_welch, expected)
+            expected = sps.ttest_ind(da, db, equal_var=False)
+            assert_matches_t_test(
+                expected,
+                t=result.t_welch,
+                df=result.df_welch,
+                p=result.p_welch,
+                ci=(result.ci_low, result.ci_high),
+            )
 
 
 @settings(max_examples=40, deadline=None)

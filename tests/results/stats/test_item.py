@@ -4,10 +4,13 @@ examples, degenerate data."""
 import itertools
 import math
 import warnings
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import SquareTable, mcnemar
 from statsmodels.stats.weightstats import DescrStatsW
@@ -309,3 +312,70 @@ def test_item_change_returns_nan_for_undefined_statistics_without_warnings(
     if name == "all differences equal":
         assert result.mean_diff == 1.0 and math.isnan(result.t) and math.isnan(result.d_z)
         assert result.ci_low == result.ci_high == 1.0
+
+
+def test_item_change_keeps_missing_kinds_apart_and_reports_substantive_shares() -> None:
+    # Scale 0..4 (midpoint 2).  T1: 0, 1, 4, 4, DK, refused, skipped, not asked -> 7 asked:
+    # oppose 2/7, support 2/7, DK, refused, skipped 1/7 each; among the 4 substantive answers
+    # oppose 50%, neutral 0%, support 50%.  The one not asked is counted nowhere.
+    nan = np.nan
+    x1 = np.array([0, 1, 4, 4, nan, nan, nan, nan])
+    x2 = np.array([1, 2, 4, 3, 2, 2, 2, 2])
+    kinds = np.array([0, 0, 0, 0, 1, 2, 3, 4])
+    result = stats.item_change(x1, x2, missing1=kinds, scale_min=0, scale_max=4)
+    assert (result.n_t1, result.n_t2, result.n_pairs) == (7, 8, 4)
+    asked = 100 / 7
+    assert result.pct_oppose_t1 == pytest.approx(2 * asked)
+    assert result.pct_support_t1 == pytest.approx(2 * asked)
+    for kind in ("dk", "refused", "skipped"):
+        assert getattr(result, f"pct_{kind}_t1") == pytest.approx(asked)
+    assert (
+        result.pct_oppose_valid_t1,
+        result.pct_neutral_valid_t1,
+        result.pct_support_valid_t1,
+    ) == pytest.approx((50.0, 0.0, 50.0))
+    assert result.distribution_valid_t1 == pytest.approx([25.0, 25.0, 0.0, 0.0, 50.0])
+    # T2: 1, 2, 4, 3 and four 2s -> nothing missing, both share kinds agree.
+    assert result.pct_neutral_t2 == result.pct_neutral_valid_t2 == pytest.approx(62.5)
+    assert result.pct_refused_t2 == result.pct_skipped_t2 == result.pct_dk_t2 == 0.0
+
+
+@PROPERTY
+@given(paired_items(weighted=True), st.randoms(use_true_random=False))
+def test_item_change_shares_of_every_kind_match_a_pandas_tally(case: dict, rnd: Any) -> None:
+    n = case["x1"].size
+    kinds = np.array([rnd.choice((0, 0, 0, 1, 2, 3, 4)) for _ in range(n)], dtype=np.int64)
+    x1 = np.where(kinds > 0, np.nan, case["x1"])
+    result = stats.item_change(
+        x1,
+        case["x2"],
+        missing1=kinds,
+        scale_min=case["scale_min"],
+        scale_max=case["scale_max"],
+        weights=case["weights"],
+    )
+    weights = case["weights"]
+    frame = pd.DataFrame({"x": x1, "kind": kinds, "w": weights})
+    frame = frame[frame["w"] > 0]
+    mid = (case["scale_min"] + case["scale_max"]) / 2
+    frame["side"] = np.select(
+        [frame["x"] < mid, frame["x"] == mid, frame["x"] > mid],
+        ["oppose", "neutral", "support"],
+        default="",
+    )
+    frame.loc[frame["kind"] > 0, "side"] = frame["kind"].map({1: "dk", 2: "refused", 3: "skipped"})
+    asked = frame[(frame["kind"].between(1, 3)) | frame["x"].notna()]
+    valid = asked[asked["kind"] == 0]
+    assert result.n_t1 == len(asked)
+
+    def share(rows: pd.DataFrame, side: str) -> float:
+        return (
+            100 * rows.loc[rows["side"] == side, "w"].sum() / rows["w"].sum()
+            if len(rows)
+            else math.nan
+        )
+
+    for side in ("oppose", "neutral", "support", "dk", "refused", "skipped"):
+        assert close(getattr(result, f"pct_{side}_t1"), share(asked, side))
+    for side in ("oppose", "neutral", "support"):
+        assert close(getattr(result, f"pct_{side}_valid_t1"), share(valid, side))
