@@ -49,6 +49,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    # First, so `runserver` (and `quickstart`) serve the ASGI app: HTTP and the live rooms'
+    # WebSockets from one command.
+    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -59,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "channels",
     "surveys",
     "surveys.live",
     "results",
@@ -79,6 +83,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "deliberate.urls"
 WSGI_APPLICATION = "deliberate.wsgi.application"
+ASGI_APPLICATION = "deliberate.asgi.application"
 
 TEMPLATES = [
     {
@@ -156,6 +161,23 @@ CACHES = {
     )
 }
 
+# The live rooms' fan-out (Django Channels): Redis when REDIS_URL is set, so every ASGI
+# process and the Celery workers reach every room; in memory in the embedded default (one
+# process). PostgreSQL holds every message; the layer only carries them.
+CHANNEL_LAYERS = {
+    "default": (
+        {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+        }
+        if REDIS_URL
+        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    )
+}
+# How often beat's sweeper ticks live rooms whose deadline passed (each deadline also has
+# its own task; the sweeper covers lost tasks and restarts).
+LIVE_SWEEP_SECONDS = env_int("LIVE_SWEEP_SECONDS", 10)
+
 # Celery. Without REDIS_URL tasks run eagerly in-process (the embedded default).
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 # kombu's Redis transport with a fix for a worker that dies when Redis does mid-task
@@ -190,7 +212,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 # Task modules the worker must load (results.tasks holds every results task: recompute,
 # exports, imports, webhooks).
-CELERY_IMPORTS = ["results.tasks", "surveys.journey.reminders"]
+CELERY_IMPORTS = ["results.tasks", "surveys.journey.reminders", "surveys.live.tasks"]
 CELERY_BEAT_SCHEDULE = {
     "reconcile-stale-results": {
         "task": "results.tasks.reconcile",
@@ -199,6 +221,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired-exports": {"task": "results.jobs.purge_expired_exports", "schedule": 3600},
     "send-due-webhooks": {"task": "results.jobs.send_due_webhooks", "schedule": 30},
     "send-due-reminders": {"task": "surveys.reminders.send_due_reminders", "schedule": 60},
+    "sweep-live-rooms": {"task": "live.sweep", "schedule": LIVE_SWEEP_SECONDS},
 }
 # Email (the participants' reminders): printed to the console in the embedded default; set
 # EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the EMAIL_* variables to send.
