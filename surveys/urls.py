@@ -3,6 +3,8 @@
 from django.urls import path
 
 from surveys.journey import over_time, views
+from surveys.live import room_api
+from surveys.live import views as live_views
 
 app_name = "surveys"
 urlpatterns = [
@@ -19,6 +21,10 @@ urlpatterns = [
         name="deliberation",
     ),
     path("p/<slug:slug>/next/", views.step_page, {"step": "next"}, name="next"),
+    path("p/<slug:slug>/live/", live_views.live_step, name="live"),
+    path("p/<slug:slug>/live/session.ics", live_views.slot_calendar, name="live-calendar"),
+    path("p/<slug:slug>/live/events/", room_api.events, name="live-events"),
+    path("p/<slug:slug>/live/send/", room_api.send, name="live-send"),
     path("p/<slug:slug>/wait/", views.step_page, {"step": "wait"}, name="wait"),
     path("p/<slug:slug>/return.ics", views.calendar_file, name="calendar"),
     path("p/<slug:slug>/positions/", views.positions, name="positions"),

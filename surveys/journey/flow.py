@@ -3,8 +3,8 @@
 The journey is a sequence of places ``(step, page)``, pages counted from 0:
 
 - treatment: welcome, T1 (a page per section), [next], briefing (a page per position in the
-  assigned order, then the options with their arguments), deliberation, [wait], T2 (a page per
-  section), done;
+  assigned order, then the options with their arguments), [live], [deliberation], [wait], T2
+  (a page per section), done;
 - control: welcome, T1, next, [wait], T2, done.
 
 ``next`` says, after T1, what happens next in the participant's arm: always for the control arm
@@ -12,6 +12,8 @@ The journey is a sequence of places ``(step, page)``, pages counted from 0:
 when the poll runs over time. ``wait`` is where a participant stays until their T2 opens; it is
 skipped when T2 is already open (the actions decide that, as it depends on the clock). Both
 steps are in every arm's list, so a schedule changed mid-poll never strands anyone.
+``live`` (a session in a room at a set time) is shown when the poll's deliberation is live or
+both, ``deliberation`` (the reasons) when it is async or both.
 
 A participant who has not been assigned yet (before the end of T1) is shown the longer
 treatment journey in the progress bar; the control arm's bar then jumps ahead, never back.
@@ -31,11 +33,14 @@ TREATMENT_STEPS = (
     Step.T1,
     Step.NEXT,
     Step.BRIEFING,
+    Step.LIVE,
     Step.DELIBERATION,
     Step.WAIT,
     Step.T2,
     Step.DONE,
 )
+# Which deliberation modes (Poll.deliberation) pass through each deliberating step.
+MODES = {Step.LIVE: ("live", "both"), Step.DELIBERATION: ("async", "both")}
 CONTROL_STEPS = (Step.WELCOME, Step.T1, Step.NEXT, Step.WAIT, Step.T2, Step.DONE)
 
 
@@ -51,11 +56,15 @@ def steps_for(arm: str) -> tuple[str, ...]:
 def shown_steps(spec: PollSpec, arm: str) -> tuple[str, ...]:
     """The steps a participant of ``arm`` passes through (``wait`` counted when the poll runs
     over time, though it is skipped for whoever arrives once T2 is open)."""
+    mode = getattr(spec, "deliberation", "async")
     return tuple(
         step
         for step in steps_for(arm)
-        if spec.over_time
-        or (step != Step.WAIT and (step != Step.NEXT or arm == Participant.Arm.CONTROL))
+        if mode in MODES.get(step, (mode,))
+        and (
+            spec.over_time
+            or (step != Step.WAIT and (step != Step.NEXT or arm == Participant.Arm.CONTROL))
+        )
     )
 
 
@@ -134,7 +143,7 @@ def progress(spec: PollSpec, *, arm: str, place: Place) -> tuple[int, int]:
 def url_of(slug: str, place: Place) -> str:
     if place.step == Step.WELCOME:
         return reverse("surveys:entry", args=[slug])
-    if place.step in (Step.NEXT, Step.DELIBERATION, Step.WAIT, Step.DONE):
+    if place.step in (Step.NEXT, Step.LIVE, Step.DELIBERATION, Step.WAIT, Step.DONE):
         return reverse(f"surveys:{place.step}", args=[slug])
     return reverse(f"surveys:{place.step}", args=[slug, place.page + 1])
 

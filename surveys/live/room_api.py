@@ -1,0 +1,184 @@
+"""The room over plain HTTP: the same events the WebSocket sends, for clients without one.
+
+``GET /p/<slug>/live/events/?since=N`` answers ``{"events": [state, message...]}`` with the
+room's state and every message after seq N the member may see; ``POST /p/<slug>/live/send/``
+takes one client message (JSON, the WebSocket's shape: post, flag, raise_hand, lower_hand,
+vote_move_on, question_draft, question_vote) and answers the events it causes (an ack, or an
+error naming what was wrong). Without the script, the room page's forms post here too
+(form-encoded) and come back to the page.
+
+The events are the moderator's (``moderator.room_state``, ``moderator.message_payload``), so
+both transports say the same; docs/live-rooms.md describes the protocol.
+"""
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from surveys.definition.spec import PollSpec
+from surveys.journey import access
+from surveys.live import actions, moderator
+from surveys.live.models import MAX_MESSAGE_CHARS, MAX_QUESTION_CHARS, Message, Room, RoomMember
+from surveys.models import Participant
+
+__all__ = ["MAX_MESSAGE_CHARS", "MAX_QUESTION_CHARS"]
+# A request body is one small message; anything larger is refused before it is parsed.
+MAX_BODY_BYTES = 8 * 1024
+
+
+def seat_for(request: HttpRequest, slug: str) -> RoomMember | None:
+    """The seat of this browser's participant in an open room of the poll ``slug``."""
+    participant = access.participant_from_cookie(request, slug)
+    if participant is None or participant.step != Participant.Step.LIVE:
+        return None
+    return (
+        RoomMember.objects.select_related("room", "room__slot", "participant")
+        .filter(participant=participant, removed_at__isnull=True)
+        .exclude(room__state=Room.State.CLOSED)
+        .first()
+    )
+
+
+def events_since(seat: RoomMember, since: int) -> list[dict[str, Any]]:
+    """The room's state, a ``hidden`` event for each message up to ``since`` hidden since then
+    (the client has it with its text), and every message after ``since`` it may see: the same
+    events, in the same shapes, as the WebSocket's sync."""
+    room = Room.objects.select_related("slot", "turn_member").get(pk=seat.room_id)
+    hidden = Message.objects.filter(room=room, seq__lte=since, hidden_at__isnull=False)
+    return [
+        moderator.room_state(room),
+        *({"type": "hidden", "seq": seq} for seq in hidden.values_list("seq", flat=True)),
+        *(moderator.message_payload(m) for m in actions.messages_since(member=seat, seq=since)),
+    ]
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def handle(seat: RoomMember, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """One client message from ``seat``: the events it causes for this client (an ack for a
+    post or a question, else the room's new state), or one error event. Refusals store
+    nothing."""
+    kind = payload.get("type")
+    client_id = payload.get("client_id")
+    try:
+        if kind == "post":
+            message, _created = actions.post_message(
+                member=seat,
+                client_id=client_id,
+                text=payload.get("text"),
+                reply_to=_int(payload.get("reply_to")),
+            )
+            return [{"type": "ack", "client_id": message.client_id, "seq": message.seq}]
+        if kind == "question_draft":
+            question = actions.draft_question(
+                member=seat, client_id=client_id, text=payload.get("text")
+            )
+            return [{"type": "ack", "client_id": question.client_id, "question": question.pk}]
+        if kind == "flag":
+            actions.flag_message(member=seat, seq=_int(payload.get("seq")))
+        elif kind == "raise_hand":
+            actions.raise_hand(member=seat)
+        elif kind == "lower_hand":
+            actions.lower_hand(member=seat)
+        elif kind == "vote_move_on":
+            actions.vote_move_on(member=seat)
+        elif kind == "question_vote":
+            actions.vote_question(member=seat, question=_int(payload.get("question")))
+        else:
+            return [_error("unknown", _("Unknown message type."), client_id)]
+    except actions.Refused as refused:
+        event = refused.as_event()
+        if isinstance(client_id, str) and client_id:
+            event["client_id"] = client_id
+        return [event]
+    room = Room.objects.select_related("slot", "turn_member").get(pk=seat.room_id)
+    return [moderator.room_state(room)]
+
+
+def _error(code: str, message: str, client_id: Any = "") -> dict[str, Any]:
+    event = {"type": "error", "code": code, "message": message}
+    if isinstance(client_id, str) and client_id:
+        event["client_id"] = client_id
+    return event
+
+
+def _language(seat: RoomMember) -> str:
+    return seat.room.language or seat.participant.language or "en"
+
+
+@require_GET
+def events(request: HttpRequest, slug: str) -> HttpResponse:
+    seat = seat_for(request, slug)
+    if seat is None:
+        return JsonResponse({"events": [], "gone": True}, status=410)
+    since = max(0, _int(request.GET.get("since")) or 0)
+    with translation.override(_language(seat)):
+        try:
+            # Polling is this client's presence (and, without a worker, the room's clock).
+            if seat.joined_at is None:
+                actions.join(member=seat)
+            else:
+                actions.ping(member=seat)
+        except actions.Refused as refused:
+            return JsonResponse({"events": [refused.as_event()], "gone": True}, status=410)
+        response = JsonResponse({"events": events_since(seat, since)})
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_POST
+def send(request: HttpRequest, slug: str) -> HttpResponse:
+    seat = seat_for(request, slug)
+    is_json = request.content_type == "application/json"
+    if seat is None:
+        if is_json:
+            return JsonResponse({"events": [], "gone": True}, status=410)
+        return redirect("surveys:live", slug)
+    with translation.override(_language(seat)):
+        if len(request.body) > MAX_BODY_BYTES:
+            found = [_error("too_large", _("This message is too long."))]
+        elif is_json:
+            try:
+                payload = json.loads(request.body)
+            except ValueError:
+                payload = None
+            found = (
+                handle(seat, payload)
+                if isinstance(payload, dict)
+                else [_error("malformed", _("The message could not be read."))]
+            )
+        else:
+            found = handle(seat, request.POST.dict())
+    if not is_json:
+        # The page without the script: back to the room, at the newest message.
+        return redirect(reverse("surveys:live", args=[slug]) + "#messages-end")
+    status = 400 if found and found[0]["type"] == "error" else 200
+    return JsonResponse({"events": found}, status=status)
+
+
+def page_config(
+    request: HttpRequest, spec: PollSpec, room: Room, seat: RoomMember, language: str
+) -> dict[str, Any]:
+    """What the room's script needs, put in the page as JSON (json_script)."""
+    return {
+        "socket": f"/ws/live/{room.pk}/",
+        "events": reverse("surveys:live-events", args=[spec.slug]),
+        "send": reverse("surveys:live-send", args=[spec.slug]),
+        "page": reverse("surveys:live", args=[spec.slug]),
+        "me": seat.pseudonym,
+        "me_id": seat.pk,
+        "language": language,
+        "max_message": MAX_MESSAGE_CHARS,
+        "max_question": MAX_QUESTION_CHARS,
+    }
