@@ -1,5 +1,5 @@
 """``manage.py createapitoken USERNAME --poll SLUG [--level microdata]``: grant polls and print a
-new API token."""
+new API token, creating the user first when there is none of that name."""
 
 from argparse import ArgumentParser
 from typing import Any
@@ -40,9 +40,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        user = get_user_model().objects.filter(username=options["username"]).first()
-        if user is None:
-            raise CommandError(f"No user '{options['username']}'.")
+        users = get_user_model()
         polls = []
         for slug in options["poll"]:
             poll = Poll.objects.filter(slug=slug).first()
@@ -50,7 +48,8 @@ class Command(BaseCommand):
                 raise CommandError(f"No poll '{slug}'.")
             polls.append(poll)
         try:
-            with transaction.atomic():  # a bad option stores no grant and no token
+            with transaction.atomic():  # a bad option stores no user, grant or token
+                user, created = self.user(users, options["username"])
                 for poll in polls:
                     grant_access(
                         user=user,
@@ -61,7 +60,29 @@ class Command(BaseCommand):
                 issued = issue_api_token(user=user, name=options["name"], days=options["days"])
         except ValidationError as problem:
             raise CommandError(" ".join(problem.messages)) from None
+        if created:
+            # Said on stderr with the token's notice: stdout carries the secret alone.
+            self.stderr.write(
+                f"Created the user '{user}' (no password: the token is how they sign in to the "
+                "API; set a password with manage.py changepassword for the admin)."
+            )
         self.stderr.write(
             f"Token for {user} (expires {issued.token.expires_at:%Y-%m-%d}); it is shown only now:"
         )
         self.stdout.write(issued.secret)
+
+    @staticmethod
+    def user(users: Any, username: str) -> tuple[Any, bool]:
+        """The user of that name, created (with no usable password) when there is none."""
+        user = users.objects.filter(username=username).first()
+        if user is not None:
+            return user, False
+        user = users(username=username)
+        try:
+            user.full_clean(exclude=["password"])
+        except ValidationError as problem:
+            messages = problem.message_dict.get("username", problem.messages)
+            raise ValidationError([f"username '{username}': {' '.join(messages)}"]) from None
+        user.set_unusable_password()
+        user.save()
+        return user, True
