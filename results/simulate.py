@@ -162,7 +162,7 @@ def add_simulated_participants(
                 wave=wave,
                 value=value,
                 number=number,
-                dont_know=dont_know,
+                missing=Answer.Missing.DONT_KNOW if dont_know else "",
             )
             for i, question_id, wave, value, number, dont_know in rows
         ]
@@ -173,7 +173,7 @@ def add_simulated_participants(
 def copy_answers(*, poll: Poll, participant_ids: list[int], rows: list[tuple]) -> int:
     """Write answer tuples with PostgreSQL COPY (the benchmark's millions of rows)."""
     now = timezone.now()
-    columns = "(poll_id, participant_id, question_id, wave, value, number, dont_know, answered_at)"
+    columns = "(poll_id, participant_id, question_id, wave, value, number, missing, answered_at)"
     with (
         connection.cursor() as cursor,
         cursor.copy(f"COPY surveys_answer {columns} FROM STDIN") as copy,
@@ -187,7 +187,7 @@ def copy_answers(*, poll: Poll, participant_ids: list[int], rows: list[tuple]) -
                     wave,
                     None if value is None else json.dumps(value),
                     number,
-                    dont_know,
+                    Answer.Missing.DONT_KNOW.value if dont_know else "",
                     now,
                 )
             )

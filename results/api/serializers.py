@@ -89,12 +89,30 @@ class AnswerSerializer(serializers.ModelSerializer):
     value = serializers.JSONField(
         allow_null=True,
         help_text="Canonical answer: integer rating, choice key, list of keys (multiple; "
-        "ranking best first), number or text; null for don't know.",
+        "ranking best first), number or text; null for a missing answer.",
     )
+    missing = serializers.ChoiceField(
+        choices=[("", ""), *Answer.Missing.choices],
+        help_text="Why the answer has no value: dont_know, refused, skipped or not_asked; "
+        "empty when it has one.",
+    )
+    dont_know = serializers.SerializerMethodField(help_text="The answer is don't know.")
 
     class Meta:
         model = Answer
-        fields = ("participant", "item", "wave", "value", "number", "dont_know", "answered_at")
+        fields = (
+            "participant",
+            "item",
+            "wave",
+            "value",
+            "number",
+            "missing",
+            "dont_know",
+            "answered_at",
+        )
+
+    def get_dont_know(self, answer: Answer) -> bool:
+        return answer.missing == Answer.Missing.DONT_KNOW
 
 
 class SnapshotSerializer(serializers.Serializer):
@@ -111,7 +129,16 @@ class SnapshotSerializer(serializers.Serializer):
     tables = serializers.DictField(child=serializers.URLField())
 
 
-TEXT_COLUMNS = {"item", "arm", "subgroup", "value_a", "value_b", "population_t1", "population_t2"}
+TEXT_COLUMNS = {
+    "item",
+    "arm",
+    "subgroup",
+    "value_a",
+    "value_b",
+    "population_t1",
+    "population_t2",
+    "pseudonym",
+}
 
 
 def column_field(name: str, description: str) -> serializers.Field:

@@ -27,7 +27,7 @@ from results.api.serializers import (
     SnapshotSerializer,
     table_serializer,
 )
-from results.exports import codebook
+from results.exports import codebook, transcripts
 from results.models import ResultSnapshot
 from surveys.definition.files import dump_poll
 from surveys.models import Answer, Participant, Poll
@@ -59,7 +59,15 @@ class PollListView(ResearchAPIView, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-POLL_LINKS = ("participants", "answers", "results", "export", "recompute", "webhooks")
+POLL_LINKS = (
+    "participants",
+    "answers",
+    "results",
+    "transcripts",
+    "export",
+    "recompute",
+    "webhooks",
+)
 
 
 class PollDetailView(PollScoped, ResearchAPIView):
@@ -159,7 +167,7 @@ class AnswerListView(MicrodataListView):
                 "wave",
                 "value",
                 "number",
-                "dont_know",
+                "missing",
                 "answered_at",
                 "participant__public_id",
                 "question__key",
@@ -300,5 +308,62 @@ def result_table_view(table: str) -> Any:
             **COMMON_ERRORS,
         },
     )(get)
-    view = type(f"{table.title()}TableView", (ResultTableView,), {"table": table, "get": get})
+    # Tables of individual rows (pseudonymous members) are microdata, as answers are.
+    microdata = table in tables.MICRODATA_TABLES
+    attributes = {"table": table, "get": get, "needs_microdata": microdata}
+    view = type(f"{table.title()}TableView", (ResultTableView,), attributes)
     return view.as_view()
+
+
+class TranscriptRoomSerializer(serializers.Serializer):
+    group = serializers.IntegerField(help_text="The room's small-group number.")
+    language = serializers.CharField()
+    state = serializers.CharField()
+    opened_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    n_members = serializers.IntegerField()
+    n_messages = serializers.IntegerField()
+    transcript = serializers.URLField()
+
+
+class TranscriptListView(PollScoped, ResearchAPIView):
+    """The poll's live rooms, each with the link to its transcript (microdata access only)."""
+
+    needs_microdata = True
+
+    @extend_schema(responses={200: TranscriptRoomSerializer(many=True), **MICRODATA_ERRORS})
+    def get(self, request: Request, slug: str) -> Response:
+        links = Links(request, self.poll)
+        rooms = [
+            {**room, "transcript": links.url("poll-transcript", group=room["group"])}
+            for room in transcripts.rooms_of(self.poll)
+        ]
+        return Response(TranscriptRoomSerializer(rooms, many=True).data)
+
+
+class TranscriptView(PollScoped, ResearchAPIView):
+    """One room's transcript under its pseudonyms, JSON or CSV (``?format=csv``); a hidden
+    message keeps its row without its text."""
+
+    needs_microdata = True
+    renderer_classes = (JSONRenderer, TableCSVRenderer)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["json", "csv"])],
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/csv"): OpenApiTypes.STR,
+            **MICRODATA_ERRORS,
+        },
+    )
+    def get(self, request: Request, slug: str, group: int) -> Response:
+        if group > 2**31 - 1 or not self.poll.rooms.filter(group=group).exists():
+            raise NotFound(f"This poll has no room {group}.")
+        return Response(
+            {
+                "room": group,
+                "columns": list(transcripts.TRANSCRIPT_COLUMNS),
+                "descriptions": transcripts.TRANSCRIPT_COLUMNS,
+                "rows": list(transcripts.transcript_rows(self.poll, group=group)),
+            }
+        )

@@ -10,7 +10,8 @@ Who enters the results: participants who completed the poll (``completed_at`` se
 participants included when their import marks them completed). Answers of participants still in
 progress can change until they finish, and their arm is final only then; they enter with the
 recompute their completion triggers. Paired measures use complete pairs (a substantive answer at
-both waves); the distributions count everyone who answered that wave, don't know included.
+both waves); the distributions count everyone who answered that wave, don't know, refused and
+skipped included (results.tables.MISSING_KINDS_RULE).
 """
 
 import hashlib
@@ -25,13 +26,16 @@ from django.db import connection
 from django.db.models import Func, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Greatest
 
+from results.stats import MISSING_CODES
 from surveys.definition.spec import QuestionSpec, build_spec
 from surveys.models import Answer, Participant, Poll, Question
 
-# Numeric answers come as (participant, question, wave, number, dont_know): NaN where no number
-# was stored, and "don't know" its own flag, as PollData and results.stats hold it (NaN and a
-# mask) all the way to the payload. Five fixed-width fields: every row of the binary COPY has
-# the same width, so numpy decodes the stream without a loop.
+# Numeric answers come as (participant, question, wave, number, missing): NaN where no number
+# was stored, and the answer's missing kind as a small integer (0 none, then the codes of
+# results.stats.MISSING_KINDS: 1 don't know, 2 refused, 3 skipped, 4 not asked), as PollData
+# and results.stats hold it (NaN and a kind array) all the way to the payload. Five fixed-width
+# fields: every row of the binary COPY has the same width, so numpy decodes the stream without
+# a loop.
 _ROW = np.dtype(
     [
         ("nfields", ">i2"),
@@ -43,15 +47,18 @@ _ROW = np.dtype(
         ("wave", ">i4"),
         ("len_n", ">i4"),
         ("number", ">f8"),
-        ("len_dk", ">i4"),
-        ("dont_know", "?"),
+        ("len_missing", ">i4"),
+        ("missing", ">i2"),
     ]
 )
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00"
 _COPY_TRAILER = b"\xff\xff"
 NUMERIC_SQL = (
     "SELECT participant_id::int4, question_id::int4, wave::int4, "
-    "COALESCE(number, 'NaN'::float8), dont_know "
+    "COALESCE(number, 'NaN'::float8), "
+    "(CASE missing "
+    + " ".join(f"WHEN '{kind}' THEN {code}" for kind, code in MISSING_CODES.items())
+    + " ELSE 0 END)::int2 "
     "FROM surveys_answer WHERE poll_id = {poll_id}"
 )
 # The rows of both readers (COPY and values_list): what ``arrange`` scatters into PollData.
@@ -61,7 +68,7 @@ ANSWER_ROW = np.dtype(
         ("question", "i8"),
         ("wave", "i4"),
         ("number", "f8"),
-        ("dont_know", "?"),
+        ("missing", "i1"),
     ]
 )
 ARM_CODES = {"": 0, "treatment": 1, "control": 2}
@@ -70,8 +77,11 @@ ARM_CODES = {"": 0, "treatment": 1, "control": 2}
 @dataclass
 class PollData:
     """A poll's answers as dense arrays: ``values[q, w, i]`` is participant i's answer to
-    question q at wave w+1 (NaN when missing or don't know), ``dont_know[q, w, i]`` flags don't
-    know, ``answered[q, w, i]`` flags any stored answer. Participants are sorted by id."""
+    question q at wave w+1 (NaN when missing, whatever the kind), ``dont_know[q, w, i]`` flags
+    don't know, ``missing[q, w, i]`` holds the missing kind (0 none, else a code of
+    results.stats.MISSING_CODES; without it, don't know is the only kind), ``answered[q, w, i]``
+    flags an answer put to the participant (any stored answer but "not asked"). Participants
+    are sorted by id."""
 
     poll_id: int
     min_subgroup_size: int
@@ -87,6 +97,12 @@ class PollData:
     rankings: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     data_as_of: datetime | None = None
     n_answers: int = 0
+    missing: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+
+    def __post_init__(self) -> None:
+        if self.missing.shape != self.dont_know.shape:
+            # Arrays made by hand (tests, benchmarks) know don't know only.
+            self.missing = self.dont_know.astype(np.int8) * MISSING_CODES["dont_know"]
 
     def index(self, key: str) -> int:
         for position, question in enumerate(self.questions):
@@ -116,13 +132,15 @@ class PollData:
                 q.option,
                 q.breakdown,
                 q.correct,
+                q.family,
+                list(q.bins),
             ]
             for q in self.questions
         ]
         digest.update(json.dumps([definition, self.option_axis], sort_keys=True).encode())
         for array in (self.participant_ids, self.arm, self.group, self.weight):
             digest.update(np.ascontiguousarray(array).tobytes())
-        for array in (self.values, self.dont_know, self.answered):
+        for array in (self.values, self.dont_know, self.missing, self.answered):
             digest.update(np.ascontiguousarray(array).tobytes())
         for key in sorted(self.rankings):
             digest.update(repr(key).encode())
@@ -185,17 +203,17 @@ def iterate_numeric_answers(poll_id: int) -> np.ndarray:
     """The same rows as copy_numeric_answers through values_list (any database)."""
     rows = list(
         Answer.objects.filter(poll_id=poll_id)
-        .values_list("participant_id", "question_id", "wave", "number", "dont_know")
+        .values_list("participant_id", "question_id", "wave", "number", "missing")
         .iterator(chunk_size=50_000)
     )
     out = np.empty(len(rows), dtype=ANSWER_ROW)
     if rows:
-        participant, question, wave, number, dont_know = zip(*rows, strict=True)
+        participant, question, wave, number, missing = zip(*rows, strict=True)
         out["participant"] = participant
         out["question"] = question
         out["wave"] = wave
         out["number"] = np.array(number, dtype=np.float64)  # None becomes NaN
-        out["dont_know"] = dont_know
+        out["missing"] = [MISSING_CODES.get(kind, 0) for kind in missing]
     return out
 
 
@@ -285,7 +303,7 @@ def load_poll_data(
     rows = read_numeric_answers(poll_id)
     if progress:
         progress(0.4, f"arranging {rows.size} answers")
-    values, dont_know, answered = arrange(rows, ids, questions)
+    values, missing, answered = arrange_answers(rows, ids, questions)
     option_keys = list(option_axis)
     rankings = load_rankings(poll_id, questions, ids, option_keys)
     return PollData(
@@ -298,28 +316,30 @@ def load_poll_data(
         group=group,
         weight=weight,
         values=values,
-        dont_know=dont_know,
+        dont_know=missing == MISSING_CODES["dont_know"],
         answered=answered,
         rankings=rankings,
         data_as_of=data_as_of,
         n_answers=int(rows.size),
+        missing=missing,
     )
 
 
-def arrange(
+def arrange_answers(
     rows: np.ndarray, participant_ids: np.ndarray, questions: list[QuestionSpec]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scatter long rows into dense (question, wave, participant) arrays, vectorised.
+    """Scatter long rows into dense (question, wave, participant) arrays, vectorised: the
+    values (NaN for any missing kind), the missing kinds and whether the answer was asked.
 
     Rows of participants outside the analysed population, of questions the poll no longer has
     and of invalid waves are dropped.
     """
     n_q, n_p = len(questions), participant_ids.size
     values = np.full((n_q, 2, n_p), np.nan)
-    dont_know = np.zeros((n_q, 2, n_p), dtype=bool)
+    missing = np.zeros((n_q, 2, n_p), dtype=np.int8)
     answered = np.zeros((n_q, 2, n_p), dtype=bool)
     if not rows.size or not n_q or not n_p:
-        return values, dont_know, answered
+        return values, missing, answered
     question_ids = np.array([q.id for q in questions], dtype=np.int64)
     order = np.argsort(question_ids)
     sorted_qids = question_ids[order]
@@ -331,11 +351,20 @@ def arrange(
     keep = (participant_ids[p_pos] == pid) & (sorted_qids[q_pos] == qid) & (wave >= 0) & (wave <= 1)
     p_pos, q_idx, wave = p_pos[keep], order[q_pos[keep]], wave[keep]
     number = rows["number"][keep].astype(np.float64)
-    is_dk = rows["dont_know"][keep].astype(bool)
-    values[q_idx, wave, p_pos] = np.where(is_dk, np.nan, number)
-    dont_know[q_idx, wave, p_pos] = is_dk
-    answered[q_idx, wave, p_pos] = True
-    return values, dont_know, answered
+    kind = rows["missing"][keep].astype(np.int8)
+    values[q_idx, wave, p_pos] = np.where(kind > 0, np.nan, number)
+    missing[q_idx, wave, p_pos] = kind
+    # A "not asked" row records why there is no answer; it is no answer to anyone counting.
+    answered[q_idx, wave, p_pos] = kind != MISSING_CODES["not_asked"]
+    return values, missing, answered
+
+
+def arrange(
+    rows: np.ndarray, participant_ids: np.ndarray, questions: list[QuestionSpec]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``arrange_answers`` with don't know as a flag (values, dont_know, answered)."""
+    values, missing, answered = arrange_answers(rows, participant_ids, questions)
+    return values, missing == MISSING_CODES["dont_know"], answered
 
 
 def as_json_number(value: Any) -> Any:

@@ -31,6 +31,8 @@ MAX_ERRORS = 200
 IGNORED_COLUMNS = {"imported"}
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 CHUNK_ROWS = 500
+# The longest participant id the model holds.
+ID_LENGTH = Participant._meta.get_field("public_id").max_length
 
 
 @dataclass(frozen=True)
@@ -299,8 +301,10 @@ def parse_rows(poll: Poll, parser: "Parser", stream: IO[str]) -> Iterator[list[R
             public_id = row["participant"]
             if not public_id:
                 parser.error(number, "participant", "the participant id is empty")
-            elif len(public_id) > 32:
-                parser.error(number, "participant", "the participant id is over 32 characters")
+            elif len(public_id) > ID_LENGTH:
+                parser.error(
+                    number, "participant", f"the participant id is over {ID_LENGTH} characters"
+                )
             elif public_id in seen:
                 parser.error(number, "participant", f"the same id as row {seen[public_id]}")
             elif public_id in existing:
@@ -320,22 +324,13 @@ def parse_rows(poll: Poll, parser: "Parser", stream: IO[str]) -> Iterator[list[R
 
 
 def _store(poll: Poll, rows: list[Row], result: ImportResult) -> None:
-    taken = set(
-        Participant.objects.filter(
-            public_id__in=[public_id for public_id, _, _ in rows]
-        ).values_list("public_id", flat=True)
-    )
     participants = []
     for public_id, fields, _ in rows:
-        participant = Participant(poll=poll, imported=True, **fields)
+        # Ids are unique within a poll (the file's own ids were checked against it), so the
+        # same panel imported into another poll keeps its ids as given.
+        participant = Participant(poll=poll, imported=True, public_id=public_id, **fields)
         if fields["completed_at"] is not None:
             participant.step = Participant.Step.DONE
-        if public_id in taken:
-            # Ids are unique across polls; a copy of a poll gets new ids, the old one kept.
-            participant.label = f"imported as {public_id}"
-            result.renamed[public_id] = participant.public_id
-        else:
-            participant.public_id = public_id
         participants.append(participant)
     Participant.objects.bulk_create(participants)
     answers = [
@@ -346,7 +341,7 @@ def _store(poll: Poll, rows: list[Row], result: ImportResult) -> None:
             wave=wave,
             value=value,
             number=number,
-            dont_know=dont_know,
+            missing=Answer.Missing.DONT_KNOW if dont_know else "",
         )
         for participant, (_, _, decoded) in zip(participants, rows, strict=True)
         for question, wave, (value, number, dont_know) in decoded

@@ -56,7 +56,7 @@ VALUE_TEXT = (
 )
 LONG_SQL = """
 SELECT {participant}, {item}, a.wave, {value}, a.number,
-       CASE WHEN a.dont_know THEN 'true' ELSE 'false' END, {answered_at}
+       CASE WHEN a.missing = 'dont_know' THEN 'true' ELSE 'false' END, {answered_at}
 FROM surveys_answer a
 JOIN surveys_participant p ON p.id = a.participant_id
 JOIN surveys_question q ON q.id = a.question_id
@@ -310,7 +310,7 @@ def wide_rows(poll: Poll, questions: list[Question] | None = None) -> Iterator[l
     answers = iter(
         Answer.objects.filter(poll=poll)
         .order_by("participant_id")
-        .values_list("participant_id", "question_id", "wave", "value", "number", "dont_know")
+        .values_list("participant_id", "question_id", "wave", "value", "number", "missing")
         .iterator(chunk_size=5000)
     )
     pending = next(answers, None)
@@ -319,9 +319,10 @@ def wide_rows(poll: Poll, questions: list[Question] | None = None) -> Iterator[l
         while pending is not None and pending[0] < row["id"]:
             pending = next(answers, None)  # an answer of a participant deleted meanwhile
         while pending is not None and pending[0] == row["id"]:
-            _, question_id, wave, value, number, dk = pending
+            _, question_id, wave, value, number, missing = pending
             index = columns.get((question_id, wave))
             if index is not None:
+                dk = missing == Answer.Missing.DONT_KNOW
                 cells[index] = encode_answer(kinds[question_id], value, number, dk)
             pending = next(answers, None)
         yield _design_cells(row, position_keys) + cells

@@ -7,34 +7,47 @@ is wrong, and a file with any problem changes nothing.
 """
 
 import json
-import math
 import os
-import re
-from collections import Counter
-from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import jsonschema.validators
 import yaml
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 
 from surveys.definition import schedule
+from surveys.definition.checks import (
+    TRANSLATED,
+    codes_as_text,
+    cross_problems,
+    number_problems,
+    schema,
+    schema_problems,
+    source_problems,
+)
 from surveys.definition.yaml_reader import (
     MAX_FILE_BYTES,
     DefinitionError,
     Problem,
-    format_path,
     parse_yaml,
     too_large,
 )
-from surveys.models import Option, Poll, Position, Question, Section, source_url_problem
+from surveys.models import Option, Poll, Position, Question, Section
 
-SCHEMA_PATH = Path(__file__).with_name("poll-definition.schema.json")
+__all__ = [
+    "MAX_FILE_BYTES",
+    "TRANSLATED",
+    "DefinitionError",
+    "Problem",
+    "dump_poll",
+    "dump_yaml",
+    "load_definition",
+    "normalised",
+    "parse_yaml",
+    "save_poll",
+    "too_large",
+    "validate",
+]
+
 FORMAT_VERSION = 1
 DESIGN_FIELDS = (
     "control_share",
@@ -45,205 +58,23 @@ DESIGN_FIELDS = (
     "min_subgroup_size",
     "min_seconds",
     "results_public",
+    "deliberation",
 )
-
-
-@cache
-def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
-
-
-MAX_SCALE_POINTS = 21
-
-
-@cache
-def _strict_end(pattern: str) -> re.Pattern[str]:
-    # JSON Schema patterns are ECMA-262, where "$" matches only at the very end of the text;
-    # Python's "$" also matches before a final newline, so "poll\n" passed "^[a-z0-9-]+$".
-    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
-
-
-def _pattern(
-    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
-) -> Iterator[jsonschema.ValidationError]:
-    if validator.is_type(instance, "string") and not _strict_end(pattern).search(instance):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
-
-
-def _number_problems(value: Any, path: list[Any]) -> Iterator[Problem]:
-    """Infinity and NaN (YAML's .inf and .nan) slip past JSON Schema's minimum and maximum."""
-    if isinstance(value, float) and not math.isfinite(value):
-        yield Problem(format_path(path), f"{value} is not a finite number")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _number_problems(item, [*path, key])
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _number_problems(item, [*path, index])
-
-
-def _schema_problems(data: dict[str, Any]) -> list[Problem]:
-    validator = Validator(schema())
-    problems = []
-    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
-        message = error.message
-        if error.validator == "additionalProperties":
-            message = f"unknown key: {message}"
-        problems.append(Problem(format_path(error.absolute_path), message))
-    return problems
-
-
-def _texts_in(value: Any, path: list[Any]) -> Iterator[tuple[list[Any], dict[str, str]]]:
-    """Every translatable mapping in ``value`` (a dict under a TRANSLATED key), with its path."""
-    if isinstance(value, dict):
-        if path and path[-1] in TRANSLATED:
-            yield path, value
-            return
-        for key, item in value.items():
-            yield from _texts_in(item, [*path, key])
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _texts_in(item, [*path, index])
-
-
-TRANSLATED = {
-    "title",
-    "question",
-    "intro",
-    "summary",
-    "body",
-    "text",
-    "help",
-    "arguments_for",
-    "arguments_against",
-    "label",
-    "min_label",
-    "max_label",
-    "run_by",
-}
 # The definition's ``consent`` keys are the poll's fields of the same names.
 CONSENT_FIELDS = ("run_by", "contact_email", "duration_minutes")
 
 
-def _source_problems(data: dict[str, Any]) -> list[Problem]:
-    """Source links that are not http or https (the model's rule, with the file's paths)."""
-    return [
-        Problem(format_path(["positions", index, "sources", number, "url"]), problem)
-        for index, position in enumerate(data["positions"])
-        for number, source in enumerate(position.get("sources", []))
-        if (problem := source_url_problem(source.get("url")))
-    ]
-
-
-def _cross_problems(data: dict[str, Any]) -> list[Problem]:
-    """What a JSON Schema cannot say: references, uniqueness, languages, design rules."""
-    problems: list[Problem] = []
-    add = problems.append
-    languages = data["languages"]
-    for path, texts in _texts_in(data, []):
-        missing = [lang for lang in languages if lang not in texts]
-        extra = [lang for lang in texts if lang not in languages]
-        if missing:
-            add(Problem(format_path(path), f"missing text in {', '.join(missing)}"))
-        if extra:
-            add(
-                Problem(
-                    format_path(path), f"text in {', '.join(extra)}, not a language of the poll"
-                )
-            )
-
-    for part in ("sections", "positions", "options", "questions"):
-        counts = Counter(item["key"] for item in data[part])
-        for index, item in enumerate(data[part]):
-            if counts[item["key"]] > 1:
-                add(Problem(format_path([part, index, "key"]), f"duplicate key '{item['key']}'"))
-
-    problems += _source_problems(data)
-    email = data.get("consent", {}).get("contact_email")
-    if email:
-        try:
-            validate_email(email)
-        except ValidationError:
-            add(Problem(format_path(["consent", "contact_email"]), "not an email address"))
-    _, timing_problems = schedule.read_definition(data.get("schedule", {}))
-    problems += [
-        Problem(format_path(["schedule", key] if key else ["schedule"]), problem)
-        for key, problem in timing_problems
-    ]
-
-    sections = {s["key"] for s in data["sections"]}
-    positions = {p["key"] for p in data["positions"]}
-    options = {o["key"] for o in data["options"]}
-    axes = Counter(o["axis"] for o in data["options"])
-    for index, option in enumerate(data["options"]):
-        if "position" in option and option["position"] not in positions:
-            add(Problem(format_path(["options", index, "position"]), "no position with this key"))
-        if axes[option["axis"]] > 1:
-            add(
-                Problem(
-                    format_path(["options", index, "axis"]), "two options share this axis place"
-                )
-            )
-
-    for index, question in enumerate(data["questions"]):
-        at = ["questions", index]
-        kind = question["kind"]
-        if question["section"] not in sections:
-            add(Problem(format_path([*at, "section"]), f"no section '{question['section']}'"))
-        for field, kinds in FIELD_KINDS.items():
-            if field in question and kind not in kinds:
-                add(Problem(format_path([*at, field]), f"not allowed for a {kind} question"))
-        if "option" in question and question["option"] not in options:
-            add(Problem(format_path([*at, "option"]), f"no option '{question['option']}'"))
-        if kind == "ranking" and len(data["options"]) < 3:
-            add(Problem(format_path(at), "a ranking needs at least three options"))
-        # Ratings of options and the ranking are the paired items the method compares.
-        if (kind == "ranking" or "option" in question) and question["waves"] != "both":
-            add(Problem(format_path([*at, "waves"]), "a paired item must be asked in both waves"))
-        scale = question.get("scale")
-        if scale and scale["min"] >= scale["max"]:
-            add(Problem(format_path([*at, "scale"]), "min must be below max"))
-        elif scale and scale["max"] - scale["min"] >= MAX_SCALE_POINTS:
-            # Every point is a radio button on a phone screen.
-            add(Problem(format_path([*at, "scale"]), f"at most {MAX_SCALE_POINTS} points"))
-        number = question.get("number", {})
-        if "min" in number and "max" in number and number["min"] > number["max"]:
-            add(Problem(format_path([*at, "number"]), "min must not exceed max"))
-        choice_keys = [c["key"] for c in question.get("choices", [])]
-        for choice_index, key in enumerate(choice_keys):
-            if choice_keys.count(key) > 1:
-                add(
-                    Problem(
-                        format_path([*at, "choices", choice_index, "key"]), f"duplicate '{key}'"
-                    )
-                )
-        if "arms" in question and question["waves"] != "t2":
-            # T1 comes before assignment, and a paired item must be asked of both arms.
-            add(Problem(format_path([*at, "arms"]), "only a T2-only question can be limited"))
-        if "answer" in question and question["answer"] not in choice_keys:
-            add(Problem(format_path([*at, "answer"]), "the answer key is not one of the choices"))
-    return problems
-
-
-FIELD_KINDS = {
-    "scale": {"rating"},
-    "option": {"rating"},
-    "choices": {"single", "multiple", "knowledge"},
-    "answer": {"knowledge"},
-    "number": {"number"},
-    "breakdown": {"single"},
-}
-
-
 def validate(data: dict[str, Any], source: str) -> dict[str, Any]:
+    if "missing" in data:
+        data["missing"] = codes_as_text(data["missing"])
+    for question in data.get("questions") or []:
+        if isinstance(question, dict) and "missing" in question:
+            question["missing"] = codes_as_text(question["missing"])
     if isinstance(data.get("schedule"), dict):
         data["schedule"] = {key: schedule.as_text(v) for key, v in data["schedule"].items()}
-    problems = list(_number_problems(data, [])) or _schema_problems(data)
+    problems = list(number_problems(data, [])) or schema_problems(data)
     if not problems:
-        problems = _cross_problems(data)
+        problems = cross_problems(data)
     if problems:
         raise DefinitionError(source, problems)
     if "schedule" in data:
@@ -280,7 +111,7 @@ def save_poll(*, data: dict[str, Any], source: str) -> tuple[Poll, bool]:
     the stored answers mean. Texts and design may still change. Source links are checked
     here too, since clones and other callers pass data that never went through ``validate``.
     """
-    problems = _source_problems(data)
+    problems = source_problems(data)
     if problems:
         raise DefinitionError(source, problems)
     poll = Poll.objects.select_for_update().filter(slug=data["slug"]).first()
@@ -299,12 +130,17 @@ def save_poll(*, data: dict[str, Any], source: str) -> tuple[Poll, bool]:
         )
         raise DefinitionError(source, [problem])
     design = data.get("design", {})
+    if poll is None:
+        # A new poll takes the file format's defaults, which may differ from the model's (a
+        # poll added in the admin has a control arm of half; one from a file has none).
+        design = {**design_defaults(), **design}
     fields = {
         "status": data.get("status", Poll.Status.DRAFT),
         "languages": data["languages"],
         "title": data["title"],
         "question": data["question"],
         "intro": data.get("intro", {}),
+        "missing": data.get("missing", {}),
         **{name: design[name] for name in DESIGN_FIELDS if name in design},
         # A file without them clears them, as it does the schedule.
         "run_by": data.get("consent", {}).get("run_by", {}),
@@ -354,6 +190,7 @@ def _create_items(poll: Poll, data: dict[str, Any]) -> None:
             key=o["key"],
             order=i,
             text=o["text"],
+            short_label=o.get("short_label", {}),
             position=positions.get(o.get("position", "")),
             axis=o["axis"],
             arguments_for=o.get("arguments_for", {}),
@@ -384,6 +221,9 @@ def _create_items(poll: Poll, data: dict[str, Any]) -> None:
             number_min=q.get("number", {}).get("min"),
             number_max=q.get("number", {}).get("max"),
             arms=q.get("arms", []),
+            missing=q.get("missing", {}),
+            family=q.get("family", ""),
+            bins=q.get("bins", []),
         )
         for i, q in enumerate(data["questions"])
     )
@@ -412,6 +252,9 @@ def dump_poll(poll: Poll) -> dict[str, Any]:
             "choices": q.choices,
             "answer": q.answer,
             "arms": q.arms,
+            "missing": q.missing,
+            "family": q.family,
+            "bins": q.bins,
         }
         if q.kind == Question.Kind.SINGLE:
             question["breakdown"] = q.breakdown
@@ -432,7 +275,14 @@ def dump_poll(poll: Poll) -> dict[str, Any]:
         "slug": poll.slug,
         "status": poll.status,
         "languages": poll.languages,
-        **_compact({"title": poll.title, "question": poll.question, "intro": poll.intro}),
+        **_compact(
+            {
+                "title": poll.title,
+                "question": poll.question,
+                "intro": poll.intro,
+                "missing": poll.missing,
+            }
+        ),
         "design": design,
         **_compact({"consent": _compact({name: getattr(poll, name) for name in CONSENT_FIELDS})}),
         **_compact({"schedule": schedule.to_definition(schedule.Schedule.of(poll))}),
@@ -455,6 +305,7 @@ def dump_poll(poll: Poll) -> dict[str, Any]:
                 {
                     "key": o.key,
                     "text": o.text,
+                    "short_label": o.short_label,
                     "position": o.position.key if o.position else None,
                     "axis": o.axis,
                     "arguments_for": o.arguments_for,
@@ -469,15 +320,19 @@ def dump_poll(poll: Poll) -> dict[str, Any]:
     return json.loads(json.dumps(definition))
 
 
-def normalised(data: dict[str, Any]) -> dict[str, Any]:
-    """A definition with every default spelled out, as ``dump_poll`` would write it."""
-    defaults = {
+def design_defaults() -> dict[str, Any]:
+    """The design the file format assumes for what a file leaves out."""
+    return {
         name: spec.get("default")
         for name, spec in schema()["properties"]["design"]["properties"].items()
     }
+
+
+def normalised(data: dict[str, Any]) -> dict[str, Any]:
+    """A definition with every default spelled out, as ``dump_poll`` would write it."""
     result = json.loads(json.dumps(data))
     result.setdefault("status", "draft")
-    result["design"] = {**defaults, **data.get("design", {})}
+    result["design"] = {**design_defaults(), **data.get("design", {})}
     for question in result["questions"]:
         question.setdefault("required", True)
         question.setdefault("dont_know", False)

@@ -15,6 +15,7 @@ from django.utils import translation
 from django.utils.functional import lazy
 
 from surveys.models import (
+    DEFAULT_MISSING_CODES,
     Option,
     Poll,
     Position,
@@ -51,6 +52,22 @@ class QuestionSpec:
     arms: tuple[str, ...] = ()
     breakdown: bool = False
     correct: str = ""  # a knowledge question's right choice
+    missing: dict[str, str] = field(default_factory=dict)  # the question's own codes
+    poll_missing: dict[str, str] = field(default_factory=dict)  # the poll's codes
+    family: str = ""
+    bins: tuple[float, ...] = ()
+
+    def missing_codes(self) -> dict[int, str]:
+        """The missing-value codes of this question, code -> kind (dont_know, refused,
+        skipped, not_asked): its own map if it declares one, else the poll's, else -99 for
+        don't know. A question's map replaces the poll's, as a variable's missing values do in
+        SPSS; codes are in increasing order."""
+        codes = self.missing or self.poll_missing or DEFAULT_MISSING_CODES
+        return {int(code): kind for code, kind in sorted(codes.items(), key=lambda c: int(c[0]))}
+
+    def missing_code(self, kind: str) -> int | None:
+        """The code that stands for ``kind`` (the lowest if several do), None if none does."""
+        return next((code for code, k in self.missing_codes().items() if k == kind), None)
 
     @property
     def paired(self) -> bool:
@@ -99,6 +116,7 @@ class OptionSpec:
     position: str | None
     arguments_for: Texts
     arguments_against: Texts
+    short_label: Texts = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,6 +142,8 @@ class PollSpec:
     options: tuple[OptionSpec, ...]
     positions: tuple[PositionSpec, ...]
     over_time: bool = False
+    deliberation: str = Poll.Deliberation.ASYNC.value
+    missing: dict[str, str] = field(default_factory=dict)
     by_key: dict[str, QuestionSpec] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -131,6 +151,13 @@ class PollSpec:
 
     def option_keys(self) -> list[str]:
         return [o.key for o in self.options]
+
+    def missing_codes(self) -> dict[int, str]:
+        """The poll's missing-value codes, code -> kind, in increasing order of code; -99 for
+        don't know when the poll declares none (questions may replace them, see
+        ``QuestionSpec.missing_codes``)."""
+        codes = self.missing or DEFAULT_MISSING_CODES
+        return {int(code): kind for code, kind in sorted(codes.items(), key=lambda c: int(c[0]))}
 
     def option(self, key: str) -> OptionSpec:
         return next(o for o in self.options if o.key == key)
@@ -219,6 +246,7 @@ def build_spec(poll: Poll) -> PollSpec:
             position=position_keys.get(o.position_id) if o.position_id else None,
             arguments_for=_clean(o.arguments_for),
             arguments_against=_clean(o.arguments_against),
+            short_label=_clean(o.short_label),
         )
         for o in options_qs
     )
@@ -244,6 +272,10 @@ def build_spec(poll: Poll) -> PollSpec:
             arms=tuple(q.arms or ()),
             breakdown=q.breakdown,
             correct=q.answer,
+            missing=dict(q.missing or {}),
+            poll_missing=dict(poll.missing or {}),
+            family=q.family,
+            bins=tuple(q.bins or ()),
         )
         for q in Question.objects.filter(poll=poll).order_by("order", "id")
     )
@@ -270,6 +302,8 @@ def build_spec(poll: Poll) -> PollSpec:
         options=options,
         positions=positions,
         over_time=poll.t2_opens is not None or poll.t2_after is not None,
+        deliberation=poll.deliberation,
+        missing=dict(poll.missing or {}),
     )
 
 

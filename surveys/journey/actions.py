@@ -87,7 +87,7 @@ def _save_answers(
             wave=wave,
             value=g.value,
             number=g.number,
-            dont_know=g.dont_know,
+            missing=Answer.Missing.DONT_KNOW if g.dont_know else "",
         )
         for _, g in given
         if g is not None
@@ -97,7 +97,7 @@ def _save_answers(
             rows,
             update_conflicts=True,
             unique_fields=["participant", "question", "wave"],
-            update_fields=["value", "number", "dont_know", "answered_at"],
+            update_fields=["value", "number", "missing", "answered_at"],
         )
     unanswered = [q.id for q, g in given if g is None]  # type: ignore[attr-defined]
     if unanswered:
@@ -223,7 +223,7 @@ def _finish_wave(participant: Participant, spec: PollSpec, wave: int) -> None:
     }
     grids: dict[str, list[float]] = defaultdict(list)
     rows = Answer.objects.filter(
-        participant=participant, wave=wave, question_id__in=ratings, dont_know=False
+        participant=participant, wave=wave, question_id__in=ratings, missing=""
     ).values_list("question_id", "number")
     for question_id, number in rows:
         grids[ratings[question_id]].append(number)

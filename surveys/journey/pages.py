@@ -32,7 +32,7 @@ from surveys.templatetags import dotplot
 
 Step = Participant.Step
 # Stored answers of one wave as read with the participant: (question id, value, don't know).
-AnswerRows = Iterable[tuple[int, Any, bool]]
+AnswerRows = Iterable[tuple[int, Any, str]]
 # Placeholders of the per-participant parts of a cached questionnaire frame. Poll content
 # never carries \x1e (see surveys.definition.spec._clean), and the paths are slugs and numbers.
 CSRF_SLOT = "\x1ecsrf\x1e"
@@ -188,12 +188,13 @@ def _welcome(
     }
 
 
-def answers_state(answers: list[tuple[QuestionSpec, Any, bool]]) -> FormState:
-    """The form state that shows stored answers again."""
+def answers_state(answers: list[tuple[QuestionSpec, Any, str]]) -> FormState:
+    """The form state that shows stored answers again (the third of each: the answer's
+    missing kind; the journey stores only "don't know")."""
     state = FormState()
-    for q, value, dont_know in answers:
+    for q, value, missing in answers:
         name = field_name(q)
-        if dont_know:
+        if missing:
             state.checked[name] = {DK}
         elif q.kind == Question.Kind.MULTIPLE:
             state.checked[name] = set(value or [])
@@ -231,7 +232,7 @@ def _stored_state(
     if answers is None:
         answers = Answer.objects.filter(
             participant_id=participant.pk, wave=wave, question_id__in=by_id
-        ).values_list("question_id", "value", "dont_know")
+        ).values_list("question_id", "value", "missing")
     return answers_state([(by_id[qid], value, dk) for qid, value, dk in answers if qid in by_id])
 
 
@@ -432,11 +433,11 @@ def _done(
     ratings = {
         q.id: q for q in spec.questions if q.kind == "rating" and q.option and q.waves == "both"
     }
-    values: dict[tuple[int, int], tuple[Any, bool]] = {}
+    values: dict[tuple[int, int], tuple[Any, str]] = {}
     if participant.pk:
         rows = Answer.objects.filter(
             participant_id=participant.pk, question_id__in=ratings
-        ).values_list("question_id", "wave", "value", "dont_know")
+        ).values_list("question_id", "wave", "value", "missing")
         values = {(qid, wave): (value, dk) for qid, wave, value, dk in rows}
     # The participant's own answers, drawn and in words (surveys.templatetags.dotplot).
     movements = []

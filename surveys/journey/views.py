@@ -311,7 +311,7 @@ def _participant_with_answers(
     request: HttpRequest, slug: str, wave: int
 ) -> Participant | HttpResponse:
     """The participant of this browser with their poll and, on PostgreSQL, their answers of
-    ``wave`` as ``wave_answers`` [(question id, value, don't know)]: a questionnaire page in
+    ``wave`` as ``wave_answers`` [(question id, value, missing kind)]: a questionnaire page in
     one query. Same rules as ``access.participant_from_cookie``."""
     if connection.vendor != "postgresql":
         return _participant_or_entry(request, slug)
@@ -319,7 +319,7 @@ def _participant_with_answers(
         access.cookie_name(slug), default=None, salt=access.COOKIE_SALT, max_age=access.COOKIE_AGE
     )
     answers = Answer.objects.filter(participant=OuterRef("pk"), wave=wave).values(
-        row=JSONArray("question_id", "value", "dont_know")
+        row=JSONArray("question_id", "value", "missing")
     )
     found = (
         list(

@@ -2,7 +2,9 @@
 
 from surveys.models.definition import (
     DEFAULT_LANGUAGE,
+    DEFAULT_MISSING_CODES,
     SOURCE_URL,
+    MissingKind,
     Option,
     Poll,
     PollItem,
@@ -15,9 +17,11 @@ from surveys.models.definition import (
     default_languages,
     has_english,
     localized,
+    missing_code_problem,
     new_public_id,
     source_url_problem,
     touch_poll,
+    validate_missing_codes,
     validate_sources,
 )
 from surveys.models.participation import (
@@ -35,9 +39,11 @@ from surveys.models.participation import (
 
 __all__ = [
     "DEFAULT_LANGUAGE",
+    "DEFAULT_MISSING_CODES",
     "SOURCE_URL",
     "Answer",
     "AnswerQuerySet",
+    "MissingKind",
     "ModerationDecision",
     "Option",
     "Participant",
@@ -58,8 +64,10 @@ __all__ = [
     "default_languages",
     "has_english",
     "localized",
+    "missing_code_problem",
     "new_public_id",
     "source_url_problem",
     "touch_poll",
+    "validate_missing_codes",
     "validate_sources",
 ]

@@ -4,6 +4,7 @@ Participant-facing texts are stored as ``{language: text}`` mappings: English is
 database constraint says so), other languages are optional and fall back to English.
 """
 
+import re
 import secrets
 from typing import Any, ClassVar
 
@@ -41,6 +42,44 @@ def default_languages() -> list[str]:
 def new_public_id() -> str:
     # Pseudonymous and unguessable, short enough to read aloud to a support desk.
     return secrets.token_hex(8)
+
+
+class MissingKind(models.TextChoices):
+    """Why an answer has no substantive value (an empty kind: it has one)."""
+
+    DONT_KNOW = "dont_know", _("don't know")
+    REFUSED = "refused", _("refused")
+    SKIPPED = "skipped", _("skipped")
+    NOT_ASKED = "not_asked", _("not asked")
+
+
+# The code a file uses for "don't know" when its definition declares no missing-value codes.
+DEFAULT_MISSING_CODES: dict[str, str] = {"-99": MissingKind.DONT_KNOW.value}
+
+
+def missing_code_problem(code: Any, kind: Any) -> str | None:
+    """Why ``code: kind`` may not be a missing-value code, or None. Codes are whole numbers
+    (kept as their decimal text, the form JSON object keys take) because SPSS and Stata
+    declare missing values on numeric variables."""
+    text = str(code).strip()
+    if isinstance(code, bool) or not re.fullmatch(r"-?[0-9]{1,9}", text):
+        return f"missing-value code '{str(code)[:40]}' is not a whole number (e.g. 77, -8)"
+    if kind not in MissingKind.values:
+        allowed = ", ".join(MissingKind.values)
+        return f"missing-value code {text}: kind '{str(kind)[:40]}' is not one of {allowed}"
+    return None
+
+
+def validate_missing_codes(value: Any) -> None:
+    """Missing-value codes are a mapping {code: kind}; see ``missing_code_problem``."""
+    if not isinstance(value, dict):
+        raise ValidationError(
+            _('Missing-value codes must be a mapping like {"77": "dont_know"}.'), code="missing"
+        )
+    for code, kind in value.items():
+        problem = missing_code_problem(code, kind)
+        if problem:
+            raise ValidationError(problem, code="missing")
 
 
 class Wave(models.IntegerChoices):
@@ -92,8 +131,31 @@ class Poll(models.Model):
     title = models.JSONField(help_text="{language: text}")
     question = models.JSONField(help_text="The neutral statement of the question.")
     intro = models.JSONField(default=dict, blank=True, help_text="Welcome text (markdown).")
+
+    class Deliberation(models.TextChoices):
+        ASYNC = "async", _("online, at each participant's own pace")
+        LIVE = "live", _("live, in small groups at a set time")
+        BOTH = "both", _("live and online")
+
     control_share = models.FloatField(
-        default=0.0, help_text="Share of participants assigned to the control arm (0 to <1)."
+        default=0.5, help_text="Share of participants assigned to the control arm (0 to <1)."
+    )
+    deliberation = models.CharField(
+        _("deliberation"),
+        max_length=5,
+        choices=Deliberation.choices,
+        default=Deliberation.ASYNC,
+        help_text=_("How the treatment group deliberates between the two questionnaires."),
+    )
+    missing = models.JSONField(
+        _("missing-value codes"),
+        default=dict,
+        blank=True,
+        validators=[validate_missing_codes],
+        help_text=_(
+            'Codes that mean a missing answer, for every question: {"77": "dont_know", '
+            '"98": "refused", "-8": "skipped"}. A question\'s own codes override these.'
+        ),
     )
     counterbalance_positions = models.BooleanField(default=True)
     randomise_option_order = models.BooleanField(default=True)
@@ -221,7 +283,7 @@ class PollItem(models.Model):
     """Common shape of the ordered, keyed parts of a poll."""
 
     poll = models.ForeignKey(Poll, on_delete=models.CASCADE)
-    key = models.CharField(max_length=40)
+    key = models.CharField(max_length=60)
     order = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -300,6 +362,9 @@ class Position(PollItem):
 
 class Option(PollItem):
     text = models.JSONField()
+    short_label = models.JSONField(
+        default=dict, blank=True, help_text="{language: text}: a short label for charts."
+    )
     position = models.ForeignKey(
         Position, on_delete=models.SET_NULL, related_name="options", null=True, blank=True
     )
@@ -349,7 +414,7 @@ class Question(PollItem):
     min_label = models.JSONField(default=dict, blank=True)
     max_label = models.JSONField(default=dict, blank=True)
     choices = models.JSONField(default=list, blank=True, help_text="[{key, label: {lang: text}}]")
-    answer = models.CharField(max_length=40, blank=True, help_text="Knowledge: the correct key.")
+    answer = models.CharField(max_length=60, blank=True, help_text="Knowledge: the correct key.")
     number_min = models.FloatField(null=True, blank=True)
     number_max = models.FloatField(null=True, blank=True)
     arms = models.JSONField(
@@ -357,6 +422,23 @@ class Question(PollItem):
         blank=True,
         help_text='Second-questionnaire questions only: the arms asked, e.g. ["treatment"] '
         "for questions about the briefing. Empty: everyone.",
+    )
+    missing = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_missing_codes],
+        help_text='{code: kind}, e.g. {"77": "dont_know"}: overrides the poll\'s codes.',
+    )
+    family = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Multiple-comparison family: Holm and BH adjust within each family.",
+    )
+    bins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Number questions: the lower bounds of the groups of a breakdown, e.g. "
+        "[18, 30, 45, 65].",
     )
 
     class Meta(PollItem.Meta):

@@ -11,7 +11,15 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
-from surveys.models.definition import DEFAULT_LANGUAGE, Option, Poll, Question, Wave, new_public_id
+from surveys.models.definition import (
+    DEFAULT_LANGUAGE,
+    MissingKind,
+    Option,
+    Poll,
+    Question,
+    Wave,
+    new_public_id,
+)
 
 
 class ParticipantQuerySet(models.QuerySet["Participant"]):
@@ -44,13 +52,16 @@ class Participant(models.Model):
         T1 = "t1", _("first questionnaire")
         NEXT = "next", _("what happens next")
         BRIEFING = "briefing", _("briefing")
+        LIVE = "live", _("live deliberation")
         DELIBERATION = "deliberation", _("deliberation")
         WAIT = "wait", _("waiting for the second questionnaire")
         T2 = "t2", _("second questionnaire")
         DONE = "done", _("finished")
 
     poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="participants")
-    public_id = models.CharField(max_length=32, unique=True, default=new_public_id)
+    # Unique within its poll: an imported participant keeps the study's own id as given, and
+    # the same panel may be imported into several polls.
+    public_id = models.CharField(max_length=64, default=new_public_id)
     token_hash = models.CharField(
         max_length=64, unique=True, null=True, blank=True, help_text="SHA-256 of the invitation."
     )
@@ -119,6 +130,9 @@ class Participant(models.Model):
 
     class Meta:
         constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["poll", "public_id"], name="participant_public_id_unique"
+            ),
             models.CheckConstraint(
                 condition=Q(weight__isnull=True) | Q(weight__gt=0), name="participant_weight_pos"
             ),
@@ -136,14 +150,14 @@ class Participant(models.Model):
 class AnswerQuerySet(models.QuerySet["Answer"]):
     def long_form(self) -> "models.QuerySet[Answer]":
         """Rows of the long export: (participant public id, item key, wave, value, number,
-        don't know, answered at); pseudonymous ids only, never tokens or labels."""
+        missing kind, answered at); pseudonymous ids only, never tokens or labels."""
         return self.values_list(
             "participant__public_id",
             "question__key",
             "wave",
             "value",
             "number",
-            "dont_know",
+            "missing",
             "answered_at",
         )
 
@@ -155,7 +169,10 @@ class Answer(models.Model):
     "don't know"). ``number`` repeats it as a float where it has one (rating, number, the 1-based
     code of a single choice) so results read a numeric column in bulk without parsing JSON.
     ``poll`` is denormalised from the participant so a poll's answers are read without a join.
+    ``missing`` says why an answer has no value (don't know, refused, skipped, not asked).
     """
+
+    Missing = MissingKind
 
     poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="answers")
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="answers")
@@ -163,7 +180,16 @@ class Answer(models.Model):
     wave = models.PositiveSmallIntegerField(choices=Wave.choices)
     value = models.JSONField(null=True, blank=True)
     number = models.FloatField(null=True, blank=True)
-    dont_know = models.BooleanField(default=False)
+    missing = models.CharField(
+        max_length=10,
+        choices=MissingKind.choices,
+        blank=True,
+        default="",
+        help_text=_(
+            "Why the answer has no value (don't know, refused, skipped, not asked); empty: "
+            "it has one."
+        ),
+    )
     answered_at = models.DateTimeField(auto_now=True)
 
     objects = AnswerQuerySet.as_manager()
@@ -175,7 +201,7 @@ class Answer(models.Model):
             ),
             models.CheckConstraint(condition=Q(wave__in=[1, 2]), name="answer_wave_valid"),
             models.CheckConstraint(
-                condition=Q(dont_know=False) | Q(number__isnull=True), name="answer_dk_no_number"
+                condition=Q(missing="") | Q(number__isnull=True), name="answer_missing_no_number"
             ),
         ]
         indexes: ClassVar = [models.Index(fields=["poll", "answered_at"])]

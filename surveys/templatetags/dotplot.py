@@ -54,12 +54,13 @@ class Row:
     after: Value
 
 
-def answer_value(answer: tuple[Any, bool] | None) -> Value:
-    """The plotted value of a stored (value, don't know) answer; None when there is none."""
+def answer_value(answer: tuple[Any, str | bool] | None) -> Value:
+    """The plotted value of a stored (value, missing kind) answer; None when there is none.
+    The journey offers one missing kind, don't know."""
     if answer is None:
         return None
-    value, dont_know = answer
-    if dont_know:
+    value, missing = answer
+    if missing:
         return DK
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)

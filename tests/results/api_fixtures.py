@@ -102,7 +102,7 @@ def fill_poll(poll: Poll, *, participants: int = 24, seed: int = 1) -> list[Part
                         wave=wave,
                         value=value,
                         number=number,
-                        dont_know=dk,
+                        missing="dont_know" if dk else "",
                     )
                 )
     Answer.objects.bulk_create(answers)

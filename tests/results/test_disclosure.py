@@ -114,7 +114,7 @@ def build_poll(
                 wave=w,
                 value=v,
                 number=None if n is None else float(n),
-                dont_know=dk,
+                missing="dont_know" if dk else "",
             )
             for p, q, w, v, n, dk in rows
         ]
@@ -209,9 +209,10 @@ def true_sizes(poll: Poll) -> dict[tuple[str, str], dict[Key, int]]:
         return out
 
     answers: dict[tuple[str, int, int], bool] = {}  # (item, participant, wave) -> substantive
-    for key, pk, wave, dk in Answer.objects.filter(poll=poll).values_list(
-        "question__key", "participant_id", "wave", "dont_know"
+    for key, pk, wave, missing in Answer.objects.filter(poll=poll).values_list(
+        "question__key", "participant_id", "wave", "missing"
     ):
+        dk = missing == "dont_know"
         if pk in people:
             # A knowledge DK is a wrong answer (asked); a rating DK is not a pair.
             answers[(key, pk, wave)] = key.startswith("k_") or not dk

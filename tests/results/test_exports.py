@@ -40,7 +40,7 @@ def test_long_csv_streams_one_row_per_answer_with_the_stored_values(researcher, 
     frame = pd.read_csv(io.BytesIO(body), keep_default_na=False, dtype=str)
     assert len(frame) == Answer.objects.filter(poll=poll).count()
     ratings = frame[frame["item"] == "rate_exit"]
-    stored = Answer.objects.filter(poll=poll, question__key="rate_exit", dont_know=False)
+    stored = Answer.objects.filter(poll=poll, question__key="rate_exit", missing="")
     assert sorted(pd.to_numeric(ratings[ratings["dont_know"] == "false"]["number"])) == sorted(
         stored.values_list("number", flat=True)
     )
@@ -85,12 +85,12 @@ def test_wide_csv_has_one_row_per_participant_and_codes_dont_know(researcher, po
         "option_order",
         "weight",
     ]
-    dk = Answer.objects.filter(poll=poll, question__key="rate_exit", wave=1, dont_know=True)
+    dk = Answer.objects.filter(poll=poll, question__key="rate_exit", wave=1, missing="dont_know")
     assert (wide["rate_exit_t1"] == DK_CODE).sum() == dk.count()
     assert "leaning_t1" in wide.columns and "leaning_t2" not in wide.columns
     answer = Answer.objects.filter(poll=poll, question__key="rate_aid", wave=2).first()
     row = wide[wide["participant"] == answer.participant.public_id].iloc[0]
-    assert row["rate_aid_t2"] == (DK_CODE if answer.dont_know else answer.value)
+    assert row["rate_aid_t2"] == (DK_CODE if answer.missing else answer.value)
 
 
 def test_exports_carry_no_tokens_contacts_or_labels(researcher, poll):
@@ -115,7 +115,7 @@ def test_parquet_is_typed_and_matches_the_answers(researcher, poll):
     assert str(table.schema.field("answered_at").type) == "timestamp[us, tz=UTC]"
     frame = table.to_pandas()
     assert len(frame) == Answer.objects.filter(poll=poll).count()
-    assert frame["dont_know"].sum() == Answer.objects.filter(poll=poll, dont_know=True).count()
+    assert frame["dont_know"].sum() == Answer.objects.filter(poll=poll, missing="dont_know").count()
     texts = set(frame[frame["item"] == "comment"]["value"])
     assert set(FORMULAS) <= texts, "Parquet is not a spreadsheet: text stays as given"
 
@@ -146,8 +146,8 @@ def test_spss_file_keeps_labels_missing_codes_and_measure_levels(researcher, pol
     assert_spss_labels_missing_code_and_measures(meta)
     assert meta.variable_measure["arm"] == "nominal"
     plain, _ = pyreadstat.read_sav(str(path))
-    dk = Answer.objects.filter(poll=poll, question__key="rate_exit", wave=1, dont_know=True)
-    answered = Answer.objects.filter(poll=poll, question__key="rate_exit", wave=1, dont_know=False)
+    dk = Answer.objects.filter(poll=poll, question__key="rate_exit", wave=1, missing="dont_know")
+    answered = Answer.objects.filter(poll=poll, question__key="rate_exit", wave=1, missing="")
     assert (data["rate_exit_t1"] == DK_CODE).sum() == dk.count()
     assert plain["rate_exit_t1"].notna().sum() == answered.count()
     assert plain["rate_exit_t1"].sum() == sum(answered.values_list("number", flat=True))
@@ -160,7 +160,7 @@ def test_stata_file_keeps_labels_and_dont_know_as_extended_missing(researcher, p
     assert meta.column_names_to_labels["k_capital_t2"] == "Capital of Ukraine? (T2)"
     labels = meta.variable_value_labels["k_capital_t2"]
     assert labels[1] == "Kyiv" and labels["a"] == "Don't know"
-    dk = Answer.objects.filter(poll=poll, question__key="k_capital", wave=2, dont_know=True)
+    dk = Answer.objects.filter(poll=poll, question__key="k_capital", wave=2, missing="dont_know")
     assert (data["k_capital_t2"] == "a").sum() == dk.count()
     completed = Participant.objects.filter(poll=poll, completed_at__isnull=False).count()
     assert data["completed_at"].notna().sum() == completed
@@ -392,7 +392,7 @@ def known(db) -> object:
             wave=wave,
             value=value,
             number=number,
-            dont_know=dk,
+            missing="dont_know" if dk else "",
         )
         for who, key, wave, value, number, dk in answers
     )

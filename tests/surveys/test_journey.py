@@ -100,7 +100,7 @@ def walk(client: Client, poll: Poll, participant: Participant) -> None:
 
 def stored(participant: Participant) -> dict[tuple[str, int], tuple[Any, float | None, bool]]:
     return {
-        (a.question.key, a.wave): (a.value, a.number, a.dont_know)
+        (a.question.key, a.wave): (a.value, a.number, a.missing == "dont_know")
         for a in Answer.objects.filter(participant=participant).select_related("question")
     }
 

@@ -38,7 +38,7 @@ METHODS = ("raw_copy", "long_csv", "parquet", "naive_orm")
 
 ANSWERS_SQL = """
 INSERT INTO surveys_answer (poll_id, participant_id, question_id, wave, value, number,
-                            dont_know, answered_at)
+                            missing, answered_at)
 SELECT p.poll_id, p.id, q.id, w.wave,
   CASE WHEN dk THEN NULL
        WHEN q.kind = 'rating' THEN to_jsonb(floor(r * 11)::int)
@@ -53,7 +53,7 @@ SELECT p.poll_id, p.id, q.id, w.wave,
        WHEN q.kind = 'number' THEN floor(r * 41) - 20
        WHEN q.kind IN ('single', 'knowledge') THEN floor(r * jsonb_array_length(q.choices)) + 1
        END,
-  dk, now()
+  CASE WHEN dk THEN 'dont_know' ELSE '' END, now()
 FROM surveys_participant p
 CROSS JOIN surveys_question q
 CROSS JOIN (VALUES (1), (2)) AS w(wave)
@@ -121,7 +121,7 @@ def naive_orm(poll: Poll) -> Iterator[bytes]:
                 answer.wave,
                 answer.value,
                 answer.number,
-                answer.dont_know,
+                answer.missing == Answer.Missing.DONT_KNOW,
                 answer.answered_at.isoformat(),
             ]
         )

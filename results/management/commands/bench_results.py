@@ -209,14 +209,14 @@ class Command(BaseCommand):
                         "wave": wave,
                         "value": np.where(dk, "", value.astype(int).astype(str)),
                         "number": np.where(dk, np.nan, value),
-                        "dont_know": np.where(dk, "t", "f"),
+                        "missing": np.where(dk, "dont_know", ""),
                         "answered_at": now.isoformat(),
                     }
                 )
                 buffer = io.StringIO()
                 frame.to_csv(buffer, header=False, index=False, na_rep="")
                 columns = (
-                    "(poll_id, participant_id, question_id, wave, value, number, dont_know, "
+                    "(poll_id, participant_id, question_id, wave, value, number, missing, "
                     "answered_at)"
                 )
                 with (
@@ -278,7 +278,7 @@ class Command(BaseCommand):
             answers[(answer.participant_id, answer.question_id, answer.wave)] = answer
         rows = np.array(
             [
-                (p, q, w, np.nan if a.number is None else a.number, a.dont_know)
+                (p, q, w, np.nan if a.number is None else a.number, a.missing == "dont_know")
                 for (p, q, w), a in answers.items()
             ],
             dtype=ANSWER_ROW,

@@ -1,0 +1,233 @@
+"""Checks of a poll definition: its JSON Schema, then what a schema cannot say (references,
+uniqueness, languages, design rules). Every problem names the path inside the file and what is
+wrong, in words: the rule and the offending value, never a raw pattern."""
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+from functools import cache
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import jsonschema.validators
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from surveys.definition import schedule
+from surveys.definition.yaml_reader import Problem, format_path
+from surveys.models import source_url_problem
+
+SCHEMA_PATH = Path(__file__).with_name("poll-definition.schema.json")
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+MAX_SCALE_POINTS = 21
+
+
+@cache
+def _strict_end(pattern: str) -> re.Pattern[str]:
+    # JSON Schema patterns are ECMA-262, where "$" matches only at the very end of the text;
+    # Python's "$" also matches before a final newline, so "poll\n" passed "^[a-z0-9-]+$".
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
+
+
+def _pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    if validator.is_type(instance, "string") and not _strict_end(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+
+
+def number_problems(value: Any, path: list[Any]) -> Iterator[Problem]:
+    """Infinity and NaN (YAML's .inf and .nan) slip past JSON Schema's minimum and maximum."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield Problem(format_path(path), f"{value} is not a finite number")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from number_problems(item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from number_problems(item, [*path, index])
+
+
+def schema_problems(data: dict[str, Any]) -> list[Problem]:
+    validator = Validator(schema())
+    problems = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        message = error.message
+        if error.validator == "additionalProperties":
+            message = f"unknown key: {message}"
+        problems.append(Problem(format_path(error.absolute_path), message))
+    return problems
+
+
+def _texts_in(value: Any, path: list[Any]) -> Iterator[tuple[list[Any], dict[str, str]]]:
+    """Every translatable mapping in ``value`` (a dict under a TRANSLATED key), with its path."""
+    if isinstance(value, dict):
+        if path and path[-1] in TRANSLATED:
+            yield path, value
+            return
+        for key, item in value.items():
+            yield from _texts_in(item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _texts_in(item, [*path, index])
+
+
+TRANSLATED = {
+    "title",
+    "question",
+    "intro",
+    "summary",
+    "body",
+    "text",
+    "help",
+    "arguments_for",
+    "arguments_against",
+    "label",
+    "short_label",
+    "min_label",
+    "max_label",
+    "run_by",
+}
+
+
+def source_problems(data: dict[str, Any]) -> list[Problem]:
+    """Source links that are not http or https (the model's rule, with the file's paths)."""
+    return [
+        Problem(format_path(["positions", index, "sources", number, "url"]), problem)
+        for index, position in enumerate(data["positions"])
+        for number, source in enumerate(position.get("sources", []))
+        if (problem := source_url_problem(source.get("url")))
+    ]
+
+
+def cross_problems(data: dict[str, Any]) -> list[Problem]:
+    """What a JSON Schema cannot say: references, uniqueness, languages, design rules."""
+    problems: list[Problem] = []
+    add = problems.append
+    languages = data["languages"]
+    for path, texts in _texts_in(data, []):
+        missing = [lang for lang in languages if lang not in texts]
+        extra = [lang for lang in texts if lang not in languages]
+        if missing:
+            add(Problem(format_path(path), f"missing text in {', '.join(missing)}"))
+        if extra:
+            add(
+                Problem(
+                    format_path(path), f"text in {', '.join(extra)}, not a language of the poll"
+                )
+            )
+
+    for part in ("sections", "positions", "options", "questions"):
+        counts = Counter(item["key"] for item in data[part])
+        for index, item in enumerate(data[part]):
+            if counts[item["key"]] > 1:
+                add(Problem(format_path([part, index, "key"]), f"duplicate key '{item['key']}'"))
+
+    problems += source_problems(data)
+    email = data.get("consent", {}).get("contact_email")
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            add(Problem(format_path(["consent", "contact_email"]), "not an email address"))
+    _, timing_problems = schedule.read_definition(data.get("schedule", {}))
+    problems += [
+        Problem(format_path(["schedule", key] if key else ["schedule"]), problem)
+        for key, problem in timing_problems
+    ]
+
+    sections = {s["key"] for s in data["sections"]}
+    positions = {p["key"] for p in data["positions"]}
+    options = {o["key"] for o in data["options"]}
+    axes = Counter(o["axis"] for o in data["options"])
+    for index, option in enumerate(data["options"]):
+        if "position" in option and option["position"] not in positions:
+            add(Problem(format_path(["options", index, "position"]), "no position with this key"))
+        if axes[option["axis"]] > 1:
+            add(
+                Problem(
+                    format_path(["options", index, "axis"]), "two options share this axis place"
+                )
+            )
+
+    for index, question in enumerate(data["questions"]):
+        at = ["questions", index]
+        kind = question["kind"]
+        if question["section"] not in sections:
+            add(Problem(format_path([*at, "section"]), f"no section '{question['section']}'"))
+        for field, kinds in FIELD_KINDS.items():
+            if field in question and kind not in kinds:
+                add(Problem(format_path([*at, field]), f"not allowed for a {kind} question"))
+        if "option" in question and question["option"] not in options:
+            add(Problem(format_path([*at, "option"]), f"no option '{question['option']}'"))
+        if kind == "ranking" and len(data["options"]) < 3:
+            add(Problem(format_path(at), "a ranking needs at least three options"))
+        # Ratings of options and the ranking are the paired items the method compares.
+        if (kind == "ranking" or "option" in question) and question["waves"] != "both":
+            add(Problem(format_path([*at, "waves"]), "a paired item must be asked in both waves"))
+        scale = question.get("scale")
+        if scale and scale["min"] >= scale["max"]:
+            add(Problem(format_path([*at, "scale"]), "min must be below max"))
+        elif scale and scale["max"] - scale["min"] >= MAX_SCALE_POINTS:
+            # Every point is a radio button on a phone screen.
+            add(Problem(format_path([*at, "scale"]), f"at most {MAX_SCALE_POINTS} points"))
+        number = question.get("number", {})
+        if "min" in number and "max" in number and number["min"] > number["max"]:
+            add(Problem(format_path([*at, "number"]), "min must not exceed max"))
+        choice_keys = [c["key"] for c in question.get("choices", [])]
+        for choice_index, key in enumerate(choice_keys):
+            if choice_keys.count(key) > 1:
+                add(
+                    Problem(
+                        format_path([*at, "choices", choice_index, "key"]), f"duplicate '{key}'"
+                    )
+                )
+        if "arms" in question and question["waves"] != "t2":
+            # T1 comes before assignment, and a paired item must be asked of both arms.
+            add(Problem(format_path([*at, "arms"]), "only a T2-only question can be limited"))
+        if "answer" in question and question["answer"] not in choice_keys:
+            add(Problem(format_path([*at, "answer"]), "the answer key is not one of the choices"))
+        bins = question.get("bins", [])
+        if any(low >= high for low, high in pairwise(bins)):
+            add(
+                Problem(
+                    format_path([*at, "bins"]),
+                    f"bins must increase, each bound above the one before: {bins[:20]}",
+                )
+            )
+    return problems
+
+
+FIELD_KINDS = {
+    "scale": {"rating"},
+    "option": {"rating"},
+    "choices": {"single", "multiple", "knowledge"},
+    "answer": {"knowledge"},
+    "number": {"number"},
+    "breakdown": {"single"},
+    "bins": {"number"},
+}
+
+
+def codes_as_text(codes: Any) -> Any:
+    """Missing-value codes as JSON keeps them: YAML reads ``{77: dont_know}`` with an integer
+    key, JSON object keys are text. Other values are left for the schema to judge."""
+    if not isinstance(codes, dict):
+        return codes
+    return {
+        str(code) if isinstance(code, int) and not isinstance(code, bool) else code: kind
+        for code, kind in codes.items()
+    }
