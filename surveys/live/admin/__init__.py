@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -39,11 +40,6 @@ class SlotForm(forms.ModelForm):
             "item_seconds",
             "question_seconds",
         )
-        widgets: ClassVar = {
-            "starts_at": forms.DateTimeInput(
-                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
-            )
-        }
 
     def clean_starts_at(self) -> Any:
         starts = self.cleaned_data["starts_at"]
@@ -61,6 +57,16 @@ class SlotForm(forms.ModelForm):
 @admin.register(SessionSlot)
 class SessionSlotAdmin(OrganiserScopedAdmin):
     form = SlotForm
+    # One labelled browser date-and-time field (UTC), as on the poll's schedule.
+    formfield_overrides: ClassVar = {
+        models.DateTimeField: {
+            "form_class": forms.DateTimeField,
+            "widget": forms.DateTimeInput(
+                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+            ),
+            "help_text": "UTC.",
+        }
+    }
     list_display = ("poll", "starts_at", "duration_minutes", "capacity", "booked", "rooms_n")
     list_filter = (("poll", PollFilter),)
     date_hierarchy = "starts_at"
@@ -122,6 +128,12 @@ class RoomAdmin(OrganiserScopedAdmin):
             '<a href="{}">Watch room {}</a>',
             reverse("admin:live_room_watch", args=[obj.pk]),
             obj.pk,
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        polls = Poll.objects.organised_by(request.user).filter(rooms__isnull=False).distinct()
+        return super().changelist_view(
+            request, {**(extra_context or {}), "plenary_polls": polls.order_by("slug")}
         )
 
     def get_urls(self) -> list[URLPattern]:
