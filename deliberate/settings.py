@@ -316,5 +316,7 @@ LOGGING = {
     "loggers": {
         "django.request": {"filters": ["invitation_tokens"]},
         "django.server": {"filters": ["invitation_tokens"], "handlers": ["console"]},
+        # runserver's request lines under daphne (the development server of the ASGI app).
+        "django.channels.server": {"filters": ["invitation_tokens"]},
     },
 }

@@ -1,0 +1,234 @@
+"""The live room's WebSocket: one connection per member's page, at ``/ws/live/<room>/``.
+
+The member is the participant of the journey's signed per-poll cookie, seated in this room and
+not removed; anyone else is refused at the handshake (close code 4403) and nothing is stored.
+Every request goes through ``surveys.live.actions`` (which store first and fan out after
+commit); events from the room's channel group are forwarded once the client has synced, and a
+message already sent by the sync is never sent again. The protocol is in docs/live-rooms.md.
+"""
+
+import json
+import time
+from collections import deque
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core import signing
+from django.utils.translation import gettext as _
+
+from surveys.journey.access import COOKIE_AGE, COOKIE_SALT, cookie_name
+from surveys.live import actions, moderator
+from surveys.live.models import Room, RoomMember
+
+# The largest frame a client may send (a message of MAX_MESSAGE_CHARS in JSON fits easily).
+MAX_FRAME_BYTES = 8 * 1024
+# At most this many writes (posts, flags, votes, questions) in this many seconds per connection.
+RATE_COUNT = 10
+RATE_SECONDS = 10
+CLOSE_REFUSED = 4403
+CLOSE_REMOVED = 4410
+WRITES = {"post", "flag", "raise_hand", "lower_hand", "vote_move_on"}
+WRITES |= {"question_draft", "question_vote"}
+
+
+def find_member(room_id: int, cookies: dict[str, str]) -> RoomMember | None:
+    """The seated, not removed member this browser's journey cookie names in this room."""
+    room = Room.objects.select_related("poll").filter(pk=room_id).first()
+    if room is None:
+        return None
+    name = cookie_name(room.poll.slug)
+    value = cookies.get(name)
+    if not value:
+        return None
+    try:
+        public_id = signing.get_cookie_signer(salt=name + COOKIE_SALT).unsign(
+            value, max_age=COOKIE_AGE
+        )
+    except signing.BadSignature:
+        return None
+    return (
+        RoomMember.objects.select_related("room")
+        .filter(
+            room=room,
+            removed_at__isnull=True,
+            participant__public_id=public_id,
+            participant__revoked_at__isnull=True,
+        )
+        .first()
+    )
+
+
+def sync_payloads(member: RoomMember, since: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The room's state and every message after ``since`` (all pages of them)."""
+    state = actions.join(member=member)
+    payloads: list[dict[str, Any]] = []
+    while True:
+        page = actions.messages_since(member=member, seq=since)
+        payloads.extend(moderator.message_payload(message) for message in page)
+        if len(page) < actions.SYNC_LIMIT:
+            return state, payloads
+        since = page[-1].seq
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    member: RoomMember | None = None
+    synced_upto: int | None = None
+
+    async def connect(self) -> None:
+        room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
+        self.member = await database_sync_to_async(find_member)(
+            room_id, self.scope.get("cookies", {})
+        )
+        if self.member is None:
+            await self.close(code=CLOSE_REFUSED)
+            return
+        self.group = moderator.group_name(room_id)
+        self.writes: deque[float] = deque()
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.member is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content, ensure_ascii=False))
+
+    async def error(self, code: str, message: str, **detail: Any) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, **detail})
+
+    # ------------------------------------------------------------- from the client
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data.encode()) > MAX_FRAME_BYTES:
+            await self.error(
+                "too_large",
+                _("A frame must be JSON text of at most %(limit)s bytes.")
+                % {"limit": MAX_FRAME_BYTES},
+                limit=MAX_FRAME_BYTES,
+            )
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self.error("malformed", _("The frame is not valid JSON."))
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self.error("malformed", _("A frame is a JSON object with a text 'type'."))
+            return
+        kind = content["type"]
+        handler = getattr(self, "on_" + kind, None) if kind.isidentifier() else None
+        if handler is None:
+            await self.error("unknown_type", _("Unknown type: %(type)s.") % {"type": kind[:40]})
+            return
+        if kind in WRITES and self.too_fast():
+            await self.error(
+                "too_fast",
+                _("At most %(count)s actions in %(seconds)s seconds; wait a moment.")
+                % {"count": RATE_COUNT, "seconds": RATE_SECONDS},
+                client_id=content.get("client_id"),
+            )
+            return
+        try:
+            await handler(content)
+        except actions.Refused as refused:
+            event = refused.as_event()
+            if "client_id" in content:
+                event["client_id"] = content["client_id"]
+            await self.send_json(event)
+            if refused.code == "removed":
+                await self.close(code=CLOSE_REMOVED)
+
+    def too_fast(self) -> bool:
+        now = time.monotonic()
+        while self.writes and self.writes[0] < now - RATE_SECONDS:
+            self.writes.popleft()
+        if len(self.writes) >= RATE_COUNT:
+            return True
+        self.writes.append(now)
+        return False
+
+    async def on_join(self, content: dict[str, Any]) -> None:
+        since = content.get("since", 0)
+        if not isinstance(since, int) or isinstance(since, bool) or since < 0:
+            await self.error(
+                "invalid", _("since must be a whole number, 0 or more."), field="since"
+            )
+            return
+        state, payloads = await database_sync_to_async(sync_payloads)(self.member, since)
+        await self.send_json(state)
+        for payload in payloads:
+            await self.send_json(self.for_me(payload))
+        # Events for messages up to here were (or will be) covered by this sync: skip them.
+        self.synced_upto = max([since, *(p["seq"] for p in payloads)]) if payloads else since
+        await self.send_json({"type": "synced", "last_seq": self.synced_upto})
+
+    on_sync = on_join
+
+    async def on_ping(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(actions.ping)(member=self.member)
+        await self.send_json({"type": "pong"})
+
+    async def on_post(self, content: dict[str, Any]) -> None:
+        message, created = await database_sync_to_async(actions.post_message)(
+            member=self.member,
+            client_id=content.get("client_id"),
+            text=content.get("text"),
+            reply_to=content.get("reply_to"),
+        )
+        await self.send_json(
+            {"type": "ack", "client_id": message.client_id, "seq": message.seq, "new": created}
+        )
+
+    async def on_flag(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(actions.flag_message)(
+            member=self.member, seq=content.get("seq")
+        )
+
+    async def on_raise_hand(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(actions.raise_hand)(member=self.member)
+
+    async def on_lower_hand(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(actions.lower_hand)(member=self.member)
+
+    async def on_vote_move_on(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(actions.vote_move_on)(member=self.member)
+
+    async def on_question_draft(self, content: dict[str, Any]) -> None:
+        question = await database_sync_to_async(actions.draft_question)(
+            member=self.member, client_id=content.get("client_id"), text=content.get("text")
+        )
+        await self.send_json(
+            {"type": "ack", "client_id": question.client_id, "question": question.pk}
+        )
+
+    async def on_question_vote(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(actions.vote_question)(
+            member=self.member, question=content.get("question")
+        )
+
+    # ------------------------------------------------------------- from the room's group
+
+    def for_me(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A message as this member sees it: the client id only on their own."""
+        if payload.get("member_id") != self.member.pk:
+            return {**payload, "client_id": None}
+        return payload
+
+    async def live_event(self, message: dict[str, Any]) -> None:
+        event = message["event"]
+        kind = event.get("type")
+        if kind == "removed" and event.get("member_id") == self.member.pk:
+            await self.error("removed", _("You were removed from this room."))
+            await self.close(code=CLOSE_REMOVED)
+            return
+        if self.synced_upto is None:
+            return  # the client's join will fetch all of it
+        if kind in ("message", "nudge"):
+            if event["seq"] <= self.synced_upto:
+                return
+            if event.get("to") is not None and event["to"] != self.member.pk:
+                return
+            event = self.for_me(event)
+        await self.send_json(event)
