@@ -2,9 +2,8 @@
 
 The page reads one snapshot, ``ResultSnapshot.objects.for_reader(poll, ...)``, and never touches
 answers: organisers and microdata grants read the latest, aggregates-only grants the latest
-released one, as in the API. ``chart_data`` shapes the snapshot's tables into what the charts
-draw (plain data, so it is tested without a browser); ``results.js`` draws them with the
-vendored Chart.js.
+released one, as in the API. ``results.admin.charts`` shapes the snapshot's tables into what the
+charts and their data tables show; ``results.js`` draws them with the vendored Chart.js.
 """
 
 from typing import Any
@@ -15,101 +14,76 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.text import Truncator
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from results import tables
 from results.access import has_microdata
+from results.admin.charts import (
+    ARMS,
+    COMPARE,
+    arm_names,
+    chart_data,
+    default_arm,
+    panel_arms,
+    subgroup_choices,
+)
 from results.compute.progress import UnknownJob, job_status
 from results.models import ResultSnapshot
 from results.tasks import request_recompute
-from surveys.models import Poll, Question, localized
+from surveys.models import Option, Poll, Question, localized
 from surveys.roles import can_organise
 
-ARMS = ("all", "treatment", "control")
-SIGNIFICANCE = 0.05
 LABEL_CHARS = 60  # long option texts are shortened on the charts' axes
 
 
-def p_text(p: float | None) -> str:
-    """A p-value as researchers print it: three decimals, never a bare zero."""
-    if p is None:
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+def option_label(option: Option | None, language: str) -> str:
+    """The option's short label for charts and tables, else its text, shortened."""
+    if option is None:
+        return ""
+    short = localized(getattr(option, "short_label", None) or {}, language)
+    return short or Truncator(localized(option.text, language)).chars(LABEL_CHARS)
 
 
-def _whole(row: dict[str, Any], arm: str, subgroup: str, value: str) -> bool:
-    return (
-        row.get("arm") == arm
-        and (row.get("subgroup") or "") == subgroup
-        and str(row.get("subgroup_value") or "") == value
-        and not row.get("weighted")
-    )
+def item_labels(poll: Poll, language: str) -> tuple[dict[str, str], dict[str, str]]:
+    """({question key: label}, {option key: label}) of the poll's rated and ranked items: the
+    option's short label where the question rates an option, else the question's text."""
+    options = {o.key: option_label(o, language) for o in poll.options.order_by("axis")}
+    labels = {}
+    questions = poll.questions.filter(
+        kind__in=[Question.Kind.RATING, Question.Kind.RANKING]
+    ).select_related("option")
+    for question in questions:
+        labels[question.key] = option_label(question.option, language) or Truncator(
+            localized(question.text, language)
+        ).chars(LABEL_CHARS)
+    labels[tables.KNOWLEDGE_INDEX] = _("Knowledge index (correct answers)")
+    return labels, options
 
 
-def subgroup_choices(payload: dict[str, Any]) -> list[tuple[str, str]]:
-    """(``subgroup=value``, label) pairs present in the snapshot's item rows."""
-    seen: dict[str, str] = {}
-    for row in payload.get("items", []):
-        subgroup = row.get("subgroup") or ""
-        if subgroup and subgroup != "group":
-            value = str(row.get("subgroup_value") or "")
-            seen.setdefault(f"{subgroup}={value}", f"{subgroup}: {value}")
-    return sorted(seen.items())
-
-
-def chart_data(
-    payload: dict[str, Any], *, labels: dict[str, str], arm: str, subgroup: str = ""
-) -> dict[str, Any]:
-    """Everything the results charts draw, for one arm and one subgroup (``key=value`` or "")."""
-    group, _, value = subgroup.partition("=")
-    items = [row for row in payload.get("items", []) if _whole(row, arm, group, value)]
-    distributions = [
-        {
-            "item": row["item"],
-            "label": labels.get(row["item"], row["item"]),
-            "n": row.get("n_pairs"),
-            **{
-                f"{part}_{wave}": row.get(f"pct_{part}_{wave}")
-                for part in ("oppose", "neutral", "support", "dk")
-                for wave in ("t1", "t2")
-            },
-        }
-        for row in items
-    ]
-    has_control = any(row.get("arm") == "control" for row in payload.get("items", []))
-    forest_arms = ("treatment", "control") if arm == "all" and has_control else (arm,)
-    forest = [
-        {
-            "item": row["item"],
-            "label": labels.get(row["item"], row["item"]),
-            "arm": forest_arm,
-            "mean_diff": row["mean_diff"],
-            "ci_low": row.get("ci_low"),
-            "ci_high": row.get("ci_high"),
-            "p_holm": row.get("p_holm"),
-            "significant": row.get("p_holm") is not None and row["p_holm"] < SIGNIFICANCE,
-            "n": row.get("n_pairs"),
-        }
-        for forest_arm in forest_arms
-        for row in payload.get("items", [])
-        if _whole(row, forest_arm, group, value) and row.get("mean_diff") is not None
-    ]
-    did = [
-        {**row, "label": labels.get(row["item"], row["item"]), "p_text": p_text(row.get("p_welch"))}
-        for row in payload.get("did", [])
-        if (row.get("subgroup") or "") == group and str(row.get("subgroup_value") or "") == value
-    ]
-    options = payload.get("options", {}) or {}
-    option_arm = arm if arm in ARMS else "all"
-    groups = [row for row in options.get("opinion_groups", []) if row.get("arm") == option_arm]
-    peaks = [row for row in options.get("single_peakedness", []) if row.get("arm") in ARMS]
+def chart_text() -> dict[str, str]:
+    """The words results.js writes on the charts, in the organiser's language."""
     return {
-        "distributions": distributions,
-        "forest": forest,
-        "did": did,
-        "opinion_groups": groups,
-        "single_peakedness": peaks,
-        "significance": SIGNIFICANCE,
+        "oppose": _("oppose"),
+        "neutral": _("neutral"),
+        "support": _("support"),
+        "dont_know": _("don't know"),
+        "withheld": _("withheld: small group"),
+        "treatment": _("treatment"),
+        "control": _("control"),
+        "all": _("everyone"),
+        "change": _("mean change T2 \N{MINUS SIGN} T1 (scale points)"),
+        "did": _("difference in differences (scale points)"),
+        "ci": _("95% CI"),
+        "mean_rating": _("mean rating"),
+        "group": _("Group %(number)s (%(size)s people)"),
+        "axis": _("poll's axis"),
+        "best": _("best ordering"),
+        "starting": _("Starting…"),
+        "not_started": _("The recompute could not start."),
+        "failed": _("Failed: %(error)s"),
+        "see_log": _("see the worker log"),
     }
 
 
@@ -149,7 +123,7 @@ class ResultsMixin:
     def recomputing_poll(self, request: HttpRequest, poll_id: int) -> Poll:
         poll = self.readable_poll(request, poll_id)
         if not self.reads_latest(request, poll):
-            raise PermissionDenied("Your grant for this poll gives aggregate results only.")
+            raise PermissionDenied(_("Your grant for this poll gives aggregate results only."))
         return poll
 
     def results_view(self, request: HttpRequest, poll_id: int) -> TemplateResponse:
@@ -157,32 +131,37 @@ class ResultsMixin:
         reads_latest = self.reads_latest(request, poll)
         snapshot = ResultSnapshot.objects.for_reader(poll, microdata=reads_latest)
         payload = snapshot.payload if snapshot else {}
-        arm = request.GET.get("arm", "all")
-        arm = arm if arm in ARMS else "all"
+        arm = request.GET.get("arm") or default_arm(payload)
+        arm = arm if arm in ARMS else default_arm(payload)
         subgroups = subgroup_choices(payload)
         subgroup = request.GET.get("subgroup", "")
         subgroup = subgroup if subgroup in dict(subgroups) else ""
-        labels = {
-            key: Truncator(localized(text, "en")).chars(LABEL_CHARS)
-            for key, text in poll.questions.filter(
-                kind__in=[Question.Kind.RATING, Question.Kind.RANKING]
-            ).values_list("key", "text")
-        }
-        labels[tables.KNOWLEDGE_INDEX] = "Knowledge index (correct answers)"
+        labels, option_labels = item_labels(poll, get_language() or "en")
         since = poll.participants.completed()
         if snapshot is not None and snapshot.data_as_of is not None:
+            # data_as_of is the newest completion or answer the snapshot read (a recompute that
+            # finds nothing new moves it too), so a completion it includes never counts here.
             since = since.filter(completed_at__gt=snapshot.data_as_of)
-        context = self.tool_context(request, poll, "Results", "results")  # type: ignore[attr-defined]
+        charts = None
+        if snapshot:
+            charts = chart_data(
+                payload, labels=labels, arm=arm, subgroup=subgroup, option_labels=option_labels
+            )
+            charts["text"] = chart_text()
+        context = self.tool_context(request, poll, _("Results"), "results")  # type: ignore[attr-defined]
         context.update(
             snapshot=snapshot,
             meta=payload.get("meta", {}),
             completions_since=since.count(),
-            charts=chart_data(payload, labels=labels, arm=arm, subgroup=subgroup)
-            if snapshot
-            else None,
-            chart_height=4 + 3 * len(labels),
+            charts=charts,
+            chart_height=4 + 2.4 * len(labels),
             arm=arm,
-            arms=ARMS,
+            arms=[
+                (key, arm_names()[key])
+                for key in ARMS
+                if key != COMPARE or default_arm(payload) == COMPARE
+            ],
+            side_by_side=len(panel_arms(arm)) > 1,
             subgroup=subgroup,
             subgroups=subgroups,
             can_recompute=reads_latest,
@@ -199,7 +178,7 @@ class ResultsMixin:
         try:
             status = dict(job_status(job_id))
         except UnknownJob:
-            raise Http404("No such job.") from None
+            raise Http404(_("No such job.")) from None
         if status.get("poll_id") not in (None, poll.pk):
-            raise Http404("No such job for this poll.")
+            raise Http404(_("No such job for this poll."))
         return JsonResponse(status)

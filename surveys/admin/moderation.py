@@ -1,5 +1,12 @@
-"""Moderation of participants' reasons: hide or restore, each decision logged with who and when."""
+"""Moderation of participants' reasons: hide or restore, each decision logged with who and when.
 
+The queue is a list of cards (``admin/surveys/reason/change_list.html``): each reason in full
+with its option, stance, the writer's arm and group and its reports, and Hide / Keep buttons
+that are ordinary submit buttons, so they work from the keyboard. After a decision the page
+comes back with the next card focused.
+"""
+
+import re
 from typing import Any
 
 from django.contrib import admin, messages
@@ -8,12 +15,12 @@ from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.text import Truncator
+from django.utils.translation import get_language, gettext_lazy, ngettext
+from django.utils.translation import gettext as _
 
 from surveys.admin.base import OrganiserScopedAdmin, PollFilter
-from surveys.models import ModerationDecision, Poll, Reason
+from surveys.models import ModerationDecision, Poll, Reason, localized
 
 STATE_AFTER = {
     ModerationDecision.Action.HIDE: Reason.State.HIDDEN,
@@ -46,21 +53,28 @@ def moderate_reasons(*, reasons: QuerySet[Reason], action: str, moderator: Any) 
     return len(changing)
 
 
+# The card that takes the focus after a decision: its element id, checked before use.
+NEXT_CARD = re.compile(r"^reason-[0-9]+$")
+
+
+def moderated_message(action: str, count: int) -> str:
+    """The confirmation of a decision on ``count`` reasons, as a sentence with its plural."""
+    if action == ModerationDecision.Action.HIDE:
+        return ngettext("Hid %(count)d reason.", "Hid %(count)d reasons.", count) % {"count": count}
+    return ngettext(
+        "Kept %(count)d reason: it stays visible.",
+        "Kept %(count)d reasons: they stay visible.",
+        count,
+    ) % {"count": count}
+
+
 @admin.register(Reason)
 class ReasonAdmin(OrganiserScopedAdmin):
-    """The moderation queue: reported reasons first, then the newest."""
+    """The moderation queue: reported reasons first, then the newest, as cards."""
 
-    list_display = (
-        "reason",
-        "option",
-        "stance",
-        "state_badge",
-        "report_count",
-        "created_at",
-        "buttons",
-    )
+    list_display = ("text", "option", "stance", "state", "report_count", "created_at")
     list_filter = (("poll", PollFilter), "state", "stance")
-    list_select_related = ("option",)
+    list_select_related = ("option", "participant", "poll")
     search_fields = ("text",)
     actions = ("hide", "restore")
     list_per_page = 50
@@ -87,32 +101,18 @@ class ReasonAdmin(OrganiserScopedAdmin):
             *super().get_urls(),
         ]
 
-    @admin.display(description="reason")
-    def reason(self, obj: Reason) -> str:
-        # Participants' words are hostile input: the admin escapes them; we also shorten them.
-        return Truncator(obj.text).chars(240)
-
-    @admin.display(description="state", ordering="state")
-    def state_badge(self, obj: Reason) -> str:
-        return format_html(
-            '<span class="reason-state state-{}">{}</span>', obj.state, obj.get_state_display()
-        )
-
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
-        extra = {"title": "Moderation queue: reported reasons first", **(extra_context or {})}
-        return super().changelist_view(request, extra)
-
-    @admin.display(description="moderate")  # a named column header (axe: empty-table-header)
-    def buttons(self, obj: Reason) -> str:
-        action = "restore" if obj.state == Reason.State.HIDDEN else "hide"
-        url = reverse("admin:surveys_reason_moderate", args=[obj.pk, action])
-        return format_html(
-            '<button type="submit" class="button moderate-{}" formaction="{}" '
-            'formmethod="post">{}</button>',
-            action,
-            url,
-            action.capitalize(),
+        response = super().changelist_view(
+            request, {"title": _("Moderation: reported reasons first"), **(extra_context or {})}
         )
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            cards = [card(reason) for reason in context["cl"].result_list]
+            # After a decision the focus goes to the following card (the last: to itself).
+            for current, following in zip(cards, [*cards[1:], None], strict=True):
+                current["next"] = f"reason-{(following or current)['reason'].pk}"
+            context["cards"] = cards
+        return response
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -127,27 +127,58 @@ class ReasonAdmin(OrganiserScopedAdmin):
         mine = queryset.filter(poll__in=Poll.objects.organised_by(request.user).values("pk"))
         return moderate_reasons(reasons=mine, action=action, moderator=request.user)
 
-    @admin.action(description="Hide the selected reasons")
+    @admin.action(description=gettext_lazy("Hide the selected reasons"))
     def hide(self, request: HttpRequest, queryset: QuerySet[Reason]) -> None:
         changed = self._moderate(request, queryset, ModerationDecision.Action.HIDE)
-        messages.success(request, f"Hid {changed} reason(s).")
+        messages.success(request, moderated_message(ModerationDecision.Action.HIDE, changed))
 
-    @admin.action(description="Restore the selected reasons")
+    @admin.action(description=gettext_lazy("Keep the selected reasons (show them)"))
     def restore(self, request: HttpRequest, queryset: QuerySet[Reason]) -> None:
         changed = self._moderate(request, queryset, ModerationDecision.Action.RESTORE)
-        messages.success(request, f"Restored {changed} reason(s).")
+        messages.success(request, moderated_message(ModerationDecision.Action.RESTORE, changed))
 
     def moderate_view(self, request: HttpRequest, reason_id: int, action: str) -> HttpResponse:
         reason = get_object_or_404(self.get_queryset(request), pk=reason_id)
         if request.method != "POST" or action not in ModerationDecision.Action.values:
             return HttpResponseRedirect(reverse("admin:surveys_reason_changelist"))
         changed = self._moderate(request, Reason.objects.filter(pk=reason.pk), action)
-        verb = "hidden" if action == ModerationDecision.Action.HIDE else "restored"
-        messages.success(request, f"Reason {verb}." if changed else "Nothing to change.")
+        if changed:
+            messages.success(request, moderated_message(action, changed))
+        else:
+            messages.info(request, _("Nothing to change: the reason was already in that state."))
         back = request.META.get("HTTP_REFERER", "")
         if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
             back = reverse("admin:surveys_reason_changelist")
+        # Keyboard users land on the next card instead of the top of the page.
+        following = request.POST.get("next", "")
+        if NEXT_CARD.match(following):
+            back = back.split("#")[0] + "#" + following
         return HttpResponseRedirect(back)
+
+
+def card(reason: Reason) -> dict[str, Any]:
+    """What one card shows: the reason in full and everything needed to judge it."""
+    option = reason.option
+    short = localized(getattr(option, "short_label", None) or {}, get_language() or "en")
+    buttons = []
+    if reason.state != Reason.State.HIDDEN:
+        buttons.append(("hide", _("Hide")))
+    if reason.state == Reason.State.REPORTED:
+        buttons.append(("restore", _("Keep")))
+    if reason.state == Reason.State.HIDDEN:
+        buttons.append(("restore", _("Show again")))
+    participant = reason.participant
+    return {
+        "reason": reason,
+        "option": short or localized(option.text, get_language() or "en"),
+        "stance": reason.get_stance_display(),
+        "arm": participant.get_arm_display() if participant.arm else "",
+        "group": participant.group,
+        "buttons": [
+            (action, label, reverse("admin:surveys_reason_moderate", args=[reason.pk, action]))
+            for action, label in buttons
+        ],
+    }
 
 
 @admin.register(ModerationDecision)

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from results.admin.pages import chart_data, p_text
+from results.admin.charts import chart_data, p_text
 from results.compute.recompute import recompute_poll
 from results.models import Grant, ResultSnapshot
 from results.simulate import add_simulated_participants
@@ -22,14 +22,23 @@ def test_the_results_page_draws_every_chart_from_the_latest_snapshot(computed: P
     client = client_for(staff("olga", polls=(computed,)))
     response = client.get(reverse("admin:surveys_poll_results", args=[computed.pk]))
     page = response.content.decode()
-    assert "Results as of" in page and "0</strong> completions since" in page
+    assert "Results include every completion up to" in page
+    assert "Up to date: no completion since." in page
     assert "chart.umd.min.js" in page and "cdn" not in page.lower()
     data = json.loads(json.dumps(response.context["charts"]))  # what json_script hands the page
     items = {row["item"] for row in data["distributions"]}
     assert items == {"rate_exit", "rate_aid", "rate_escalate"}
     assert {row["arm"] for row in data["forest"]} == {"treatment", "control"}
-    assert data["opinion_groups"] and data["single_peakedness"]
-    for id_ in ["chart-distributions", "chart-forest", "chart-groups", "chart-peaks"]:
+    assert [panel["arm"] for panel in data["panels"]] == ["treatment", "control"]
+    assert data["panels"][0]["opinion_groups"] and data["single_peakedness"]
+    for id_ in [
+        "chart-did",
+        "chart-distributions-treatment",
+        "chart-distributions-control",
+        "chart-forest",
+        "chart-groups-treatment-t1",
+        "chart-peaks",
+    ]:
         assert f'id="{id_}"' in page
 
 
@@ -65,7 +74,7 @@ def test_a_granted_researcher_reads_results_but_an_outsider_gets_404(computed: P
     Grant.objects.create(user=researcher, poll=computed)
     url = reverse("admin:surveys_poll_results", args=[computed.pk])
     page = client_for(researcher).get(url).content.decode()
-    assert "Results as of" in page and ">Edit<" not in page
+    assert "Results include every completion up to" in page and ">Edit<" not in page
     outsider = client_for(staff("bob"))
     assert outsider.get(url).status_code == 404
     recompute = reverse("admin:surveys_poll_recompute", args=[computed.pk])
@@ -139,7 +148,7 @@ def test_an_aggregates_grant_reads_the_released_snapshot_in_the_admin_and_cannot
     client = client_for(aggregates)
     page = client.get(url)
     assert page.context["snapshot"].pk == released.pk
-    assert f"({released.n_participants} completed" in page.content.decode()
+    assert f"{released.n_participants} people" in page.content.decode()
     assert 'id="recompute"' not in page.content.decode()
     assert client.post(recompute).status_code == 403
     job = client_for(staff("olga", polls=(computed,))).post(recompute).json()["job_id"]

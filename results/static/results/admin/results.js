@@ -1,42 +1,67 @@
 // Results charts (Chart.js, vendored) and the recompute button with its live progress bar.
+// Every number drawn here is also in the data table under its chart; the words come from the
+// page's data (data.text), in the organiser's language.
 (function () {
   "use strict";
   const COLORS = {
     oppose: "#c2410c", neutral: "#a8a29e", support: "#1d4ed8", dk: "#d6d3d1",
     treatment: "#1d4ed8", control: "#9a3412", all: "#334155", t1: "#94a3b8", t2: "#1d4ed8",
   };
+  // Distinct colours for opinion groups (Okabe-Ito, readable by colour-blind people).
+  const GROUP_COLORS = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00"];
   const pct = (v) => (v === null || v === undefined ? 0 : Number(v));
-  // Split a long label into lines of about 30 characters for the axes.
+  // Split a label into lines of about 28 characters for the axes.
   const wrap = (text) => {
     const lines = [];
     for (const word of String(text || "").split(" ")) {
       const last = lines[lines.length - 1];
-      if (last && (last + " " + word).length <= 30) lines[lines.length - 1] = last + " " + word;
+      if (last && (last + " " + word).length <= 28) lines[lines.length - 1] = last + " " + word;
       else lines.push(word);
     }
     return lines;
   };
   const fixed = (v, d) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
+  const format = (template, values) => template.replace(/%\((\w+)\)s/g, (_, key) => values[key]);
 
-  function distributions(data) {
-    const rows = [];
-    for (const item of data.distributions) {
-      for (const wave of ["t1", "t2"]) rows.push({ item, wave });
+  // Writes "T1" and "T2" at the left edge of the plot, level with each option's two bars, so the
+  // wave labels sit beside their bars instead of under a wrapped option name.
+  const waveLabels = {
+    id: "waveLabels",
+    afterDatasetsDraw(chart) {
+      const { ctx, chartArea } = chart;
+      const first = chart.getDatasetMeta(0);
+      const second = chart.getDatasetMeta(4);
+      ctx.save();
+      ctx.fillStyle = "#334155";
+      ctx.font = `600 11px ${Chart.defaults.font.family}`;
+      ctx.textBaseline = "middle";
+      for (const [meta, label] of [[first, "T1"], [second, "T2"]]) {
+        for (const bar of meta.data) ctx.fillText(label, chartArea.left + 4, bar.y);
+      }
+      ctx.restore();
+    },
+  };
+
+  function distributions(canvas, rows, text) {
+    const labels = rows.map((r) => wrap(r.label));
+    const half = (r, wave) => pct(r[`neutral_${wave}`]) / 2;
+    const datasets = [];
+    for (const wave of ["t1", "t2"]) {
+      // T1 lighter, T2 full colour: the pair reads as before and after.
+      const alpha = wave === "t1" ? "99" : "";
+      const set = (label, color, values) => datasets.push({
+        label: wave === "t2" ? label : `${label} T1`, backgroundColor: color + alpha, data: values,
+        stack: wave, wave, barPercentage: 0.9, categoryPercentage: 0.8,
+      });
+      set(text.oppose, COLORS.oppose, rows.map((r) => -pct(r[`oppose_${wave}`])));
+      set(text.neutral, COLORS.neutral, rows.map((r) => -half(r, wave)));
+      set(`${text.neutral} `, COLORS.neutral, rows.map((r) => half(r, wave)));
+      set(text.support, COLORS.support, rows.map((r) => pct(r[`support_${wave}`])));
     }
-    const labels = rows.map((r) => [...(r.wave === "t1" ? wrap(r.item.label) : []), r.wave.toUpperCase() + (r.item[`oppose_${r.wave}`] == null ? " (withheld: small group)" : "")]);
-    const half = (r) => pct(r.item[`neutral_${r.wave}`]) / 2;
-    const dataset = (label, color, values) => ({ label, backgroundColor: color, data: values, stack: "s" });
-    new Chart(document.getElementById("chart-distributions"), {
+    new Chart(canvas, {
       type: "bar",
-      data: {
-        labels,
-        datasets: [
-          dataset("oppose", COLORS.oppose, rows.map((r) => -pct(r.item[`oppose_${r.wave}`]))),
-          dataset("neutral", COLORS.neutral, rows.map((r) => -half(r))),
-          dataset("neutral ", COLORS.neutral, rows.map((r) => half(r))),
-          dataset("support", COLORS.support, rows.map((r) => pct(r.item[`support_${r.wave}`]))),
-        ],
-      },
+      data: { labels, datasets },
+      plugins: [waveLabels],
       options: {
         indexAxis: "y", maintainAspectRatio: false, animation: false,
         scales: {
@@ -44,14 +69,16 @@
           y: { stacked: true, ticks: { autoSkip: false } },
         },
         plugins: {
-          legend: { labels: { filter: (item) => item.text !== "neutral " } },
+          // One legend entry per part (the T2 colours); T1 is the lighter bar of each pair.
+          legend: { labels: { filter: (item) => !item.text.endsWith(" ") && !item.text.endsWith(" T1") } },
           tooltip: {
             callbacks: {
               label: (ctx) => {
                 const r = rows[ctx.dataIndex];
-                const part = ctx.dataset.label.trim();
-                const value = pct(r.item[`${part}_${r.wave}`]);
-                return `${part}: ${value.toFixed(1)}% (don't know ${pct(r.item[`dk_${r.wave}`]).toFixed(1)}%, n=${r.item.n})`;
+                const wave = ctx.dataset.wave;
+                const part = ["oppose", "neutral", "neutral", "support"][ctx.datasetIndex % 4];
+                if (r[`oppose_${wave}`] === null) return `${wave.toUpperCase()}: ${text.withheld}`;
+                return `${wave.toUpperCase()} ${text[part]}: ${pct(r[`${part}_${wave}`]).toFixed(1)}% (${text.dont_know} ${pct(r[`dk_${wave}`]).toFixed(1)}%, n=${r.n})`;
               },
             },
           },
@@ -60,29 +87,29 @@
     });
   }
 
-  function forest(data) {
-    const items = [...new Set(data.forest.map((r) => r.label))];
-    const arms = [...new Set(data.forest.map((r) => r.arm))];
+  // Dots with confidence intervals, one row per option and one series per arm.
+  function intervals(canvas, rows, { value, series, axisTitle, text, significant }) {
+    const items = [...new Set(rows.map((r) => r.label))];
+    const names = [...new Set(rows.map(series))];
     const datasets = [];
-    arms.forEach((arm, index) => {
-      const rows = data.forest.filter((r) => r.arm === arm);
-      const offset = arms.length > 1 ? (index - (arms.length - 1) / 2) * 0.25 : 0;
+    names.forEach((name, index) => {
+      const mine = rows.filter((r) => series(r) === name);
+      const offset = names.length > 1 ? (index - (names.length - 1) / 2) * 0.25 : 0;
       const y = (r) => items.indexOf(r.label) + offset;
+      const color = COLORS[name] || COLORS.all;
       datasets.push({
-        type: "scatter", label: `${arm} 95% CI`, showLine: false, pointRadius: 0,
-        data: rows.flatMap((r) => [{ x: r.ci_low, y: y(r) }, { x: r.ci_high, y: y(r) }, { x: null, y: null }]),
-        borderColor: COLORS[arm] || COLORS.all, borderWidth: 2, spanGaps: false,
+        type: "scatter", label: `${text[name] || name} ${text.ci}`, showLine: true, pointRadius: 0,
+        data: mine.flatMap((r) => [{ x: r.ci_low, y: y(r) }, { x: r.ci_high, y: y(r) }, { x: null, y: null }]),
+        borderColor: color, borderWidth: 2, spanGaps: false,
       });
-      datasets[datasets.length - 1].showLine = true;
       datasets.push({
-        type: "scatter", label: arm,
-        data: rows.map((r) => ({ x: r.mean_diff, y: y(r), row: r })),
-        borderColor: COLORS[arm] || COLORS.all,
-        backgroundColor: rows.map((r) => (r.significant ? COLORS[arm] || COLORS.all : "#ffffff")),
+        type: "scatter", label: text[name] || name,
+        data: mine.map((r) => ({ x: value(r), y: y(r), row: r })),
+        borderColor: color, backgroundColor: mine.map((r) => (significant(r) ? color : "#ffffff")),
         pointRadius: 6, pointBorderWidth: 2,
       });
     });
-    new Chart(document.getElementById("chart-forest"), {
+    new Chart(canvas, {
       type: "scatter",
       data: { datasets },
       options: {
@@ -95,17 +122,17 @@
             ticks: { autoSkip: false, callback: (v) => wrap(items[v]) },
             grid: { display: false },
           },
-          x: { title: { display: true, text: "mean change T2 − T1 (scale points)" },
+          x: { title: { display: true, text: axisTitle },
                grid: { color: (ctx) => (ctx.tick.value === 0 ? "#334155" : "rgba(0,0,0,0.08)") } },
         },
         plugins: {
-          legend: { labels: { filter: (item) => !item.text.endsWith("CI") } },
+          legend: { labels: { filter: (item) => !item.text.endsWith(text.ci) } },
           tooltip: {
             filter: (ctx) => ctx.raw && ctx.raw.row,
             callbacks: {
               label: (ctx) => {
                 const r = ctx.raw.row;
-                return `${r.arm}: ${fixed(r.mean_diff, 2)} [${fixed(r.ci_low, 2)}, ${fixed(r.ci_high, 2)}], Holm p=${fixed(r.p_holm, 3)}, n=${r.n}`;
+                return `${ctx.dataset.label}: ${fixed(value(r), 2)} [${fixed(r.ci_low, 2)}, ${fixed(r.ci_high, 2)}], p=${r.p_text}`;
               },
             },
           },
@@ -114,42 +141,41 @@
     });
   }
 
-  function groups(data) {
-    const byWave = (wave) => data.opinion_groups.filter((r) => Number(r.wave) === wave);
-    const sizes = data.opinion_groups.map((r) => r.size || 0);
-    const biggest = Math.max(1, ...sizes);
-    const dataset = (wave, color) => ({
-      label: `T${wave}`,
-      data: byWave(wave).map((r) => ({ x: r.pc1, y: r.pc2, r: 6 + 24 * Math.sqrt((r.size || 0) / biggest), row: r })),
-      backgroundColor: color + "99", borderColor: color,
-    });
-    new Chart(document.getElementById("chart-groups"), {
-      type: "bubble",
-      data: { datasets: [dataset(1, COLORS.t1), dataset(2, COLORS.t2)] },
+  // Each group's mean rating of each option: the group's profile, one colour per group.
+  function groupProfiles(canvas, groups, text) {
+    const options = groups.length ? groups[0].profile.map((p) => p.label) : [];
+    new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: options.map(wrap),
+        datasets: groups.map((g, i) => ({
+          label: format(text.group, { number: g.number, size: g.size }),
+          backgroundColor: GROUP_COLORS[i % GROUP_COLORS.length],
+          data: g.profile.map((p) => p.mean),
+        })),
+      },
       options: {
-        maintainAspectRatio: false, animation: false,
-        scales: { x: { title: { display: true, text: "first component" } },
-                  y: { title: { display: true, text: "second component" } } },
-        plugins: { tooltip: { callbacks: { label: (ctx) => `T${ctx.raw.row.wave} group ${ctx.raw.row.group}: ${ctx.raw.row.size} people` } } },
+        indexAxis: "y", maintainAspectRatio: false, animation: false,
+        scales: { x: { title: { display: true, text: text.mean_rating } }, y: { ticks: { autoSkip: false } } },
       },
     });
   }
 
-  function peaks(data) {
-    const arms = [...new Set(data.single_peakedness.map((r) => r.arm))];
+  function peaks(canvas, rows, text) {
+    const arms = [...new Set(rows.map((r) => r.arm))];
     const value = (arm, wave, key) => {
-      const row = data.single_peakedness.find((r) => r.arm === arm && Number(r.wave) === wave);
-      return row && row[key] !== null ? 100 * row[key] : null;
+      const row = rows.find((r) => r.arm === arm && Number(r.wave) === wave);
+      return row ? row[key] : null;
     };
-    new Chart(document.getElementById("chart-peaks"), {
+    new Chart(canvas, {
       type: "bar",
       data: {
-        labels: arms,
+        labels: arms.map((a) => text[a] || a),
         datasets: [
-          { label: "T1, poll's axis", backgroundColor: COLORS.t1, data: arms.map((a) => value(a, 1, "share_axis")) },
-          { label: "T2, poll's axis", backgroundColor: COLORS.t2, data: arms.map((a) => value(a, 2, "share_axis")) },
-          { label: "T1, best ordering", backgroundColor: COLORS.t1 + "66", data: arms.map((a) => value(a, 1, "share_best")) },
-          { label: "T2, best ordering", backgroundColor: COLORS.t2 + "66", data: arms.map((a) => value(a, 2, "share_best")) },
+          { label: `T1, ${text.axis}`, backgroundColor: COLORS.t1, data: arms.map((a) => value(a, 1, "pct_axis")) },
+          { label: `T2, ${text.axis}`, backgroundColor: COLORS.t2, data: arms.map((a) => value(a, 2, "pct_axis")) },
+          { label: `T1, ${text.best}`, backgroundColor: COLORS.t1 + "66", data: arms.map((a) => value(a, 1, "pct_best")) },
+          { label: `T2, ${text.best}`, backgroundColor: COLORS.t2 + "66", data: arms.map((a) => value(a, 2, "pct_best")) },
         ],
       },
       options: {
@@ -159,7 +185,7 @@
     });
   }
 
-  function recompute() {
+  function recompute(text) {
     const form = document.getElementById("recompute");
     if (!form) return;
     const bar = form.querySelector("progress");
@@ -170,11 +196,11 @@
       button.disabled = true;
       bar.hidden = false;
       bar.value = 0;
-      message.textContent = "Starting…";
+      message.textContent = text.starting || "…";
       const response = await fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" });
       const body = await response.json().catch(() => ({}));
       if (!response.ok) {
-        message.textContent = body.error || "The recompute could not start.";
+        message.textContent = body.error || text.not_started || "";
         button.disabled = false;
         return;
       }
@@ -189,7 +215,7 @@
           window.location.reload();
         } else if (status.state === "failed" || status.state === "failure") {
           clearInterval(timer);
-          message.textContent = `Failed: ${status.error || "see the worker log"}`;
+          message.textContent = format(text.failed || "%(error)s", { error: status.error || text.see_log });
           button.disabled = false;
         }
       }, 1000);
@@ -197,19 +223,40 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    recompute();
     const node = document.getElementById("results-data");
+    const data = node ? JSON.parse(node.textContent) : { text: {} };
+    recompute(data.text);
     if (!node || !window.Chart) return;
-    const data = JSON.parse(node.textContent);
     // Heights that depend on the number of items come as data: the CSP allows no style attribute,
     // while setting a style property from script is allowed.
     for (const box of document.querySelectorAll(".chart-box[data-height-rem]")) {
       box.style.height = `${Number(box.dataset.heightRem)}rem`;
     }
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
-    distributions(data);
-    forest(data);
-    groups(data);
-    peaks(data);
+    const text = data.text;
+    data.panels.forEach((panel) => {
+      const canvas = document.getElementById(`chart-${panel.id}`);
+      if (canvas) distributions(canvas, panel.distributions, text);
+      for (const wave of panel.opinion_groups) {
+        const groupCanvas = document.getElementById(`chart-${wave.id}`);
+        if (groupCanvas) groupProfiles(groupCanvas, wave.groups, text);
+      }
+    });
+    const did = document.getElementById("chart-did");
+    if (did) {
+      intervals(did, data.did, {
+        value: (r) => r.did, series: () => "did", axisTitle: text.did, text,
+        significant: (r) => r.significant,
+      });
+    }
+    const forest = document.getElementById("chart-forest");
+    if (forest) {
+      intervals(forest, data.forest, {
+        value: (r) => r.mean_diff, series: (r) => r.arm, axisTitle: text.change, text,
+        significant: (r) => r.significant,
+      });
+    }
+    const peaksCanvas = document.getElementById("chart-peaks");
+    if (peaksCanvas) peaks(peaksCanvas, data.single_peakedness, text);
   });
 })();
