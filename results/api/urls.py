@@ -21,6 +21,12 @@ urlpatterns = [
         )
         for table in views.RESULT_TABLES
     ),
+    path(f"{poll}transcripts/", views.TranscriptListView.as_view(), name="poll-transcripts"),
+    path(
+        f"{poll}transcripts/<int:group>/",
+        views.TranscriptView.as_view(),
+        name="poll-transcript",
+    ),
     path(f"{poll}recompute/", views_jobs.RecomputeView.as_view(), name="poll-recompute"),
     path(
         f"{poll}recompute/<str:job_id>/",

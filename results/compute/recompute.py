@@ -34,6 +34,7 @@ from django.utils.crypto import salted_hmac
 from results import tables
 from results.compute.aggregates import PayloadBuilder
 from results.compute.breakdowns import group_rows_omitted
+from results.compute.deliberation import Loaded, deliberation_tables, load_deliberation
 from results.compute.loading import PollData, load_poll_data, results_data_changed_at
 from results.compute.option_tables import options_tables, small_group_tables
 from results.models import ResultSnapshot
@@ -93,13 +94,19 @@ def analysis_settings(data: PollData) -> dict[str, Any]:
     }
 
 
-def build_payload(data: PollData, *, progress: Progress | None = None) -> dict[str, Any]:
-    """The numeric part: every table of the snapshot, from loaded arrays only."""
+def build_payload(
+    data: PollData, *, progress: Progress | None = None, live: Loaded | None = None
+) -> dict[str, Any]:
+    """The numeric part: every table of the snapshot, from loaded arrays only (and the live
+    rooms' transcripts, reduced to numbers by ``load_deliberation``, when given)."""
     # statsmodels' Holm adjustment calls gc.collect() on every family; freezing the objects
     # that already exist (Django, the loaded arrays) keeps each of those collections tiny.
     gc.freeze()
     try:
-        return _build_payload(data, progress)
+        payload = _build_payload(data, progress)
+        rooms, members, live_meta = deliberation_tables(data, live) if live else ([], [], {})
+        payload["meta"]["deliberation"] = live_meta or {"n_rooms": 0}
+        return {**payload, "deliberation_rooms": rooms, "deliberation_members": members}
     finally:
         gc.unfreeze()
 
@@ -202,7 +209,10 @@ def recompute_poll(
             on_locked()
         report(0.05, "reading answers")
         data = load_poll_data(poll_id, progress=report)
+        live = load_deliberation(data)
         fingerprint = data.fingerprint()
+        if live.digest:  # the transcripts are input too (polls without rooms keep theirs)
+            fingerprint = hashlib.sha256(f"{fingerprint}{live.digest}".encode()).hexdigest()
         settings = analysis_settings(data)
         version = code_version()
         latest = ResultSnapshot.objects.latest_for(poll_id)
@@ -216,7 +226,7 @@ def recompute_poll(
             report(1.0, "results already up to date")
             return latest
         report(0.5, f"computing results for {data.n} participants")
-        payload = build_payload(data, progress=report)
+        payload = build_payload(data, progress=report, live=live)
         report(0.95, "saving the snapshot")
         snapshot = save_snapshot(
             data=data, payload=payload, fingerprint=fingerprint, version=version, settings=settings

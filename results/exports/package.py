@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from results import tables
 from results.access import has_microdata
-from results.exports import codebook
+from results.exports import codebook, transcripts
 from results.exports import writers as exports
 from results.models import ApiToken, ExportJob, ResultSnapshot, Webhook
 from results.webhooks import announce
@@ -149,6 +149,7 @@ def datapackage(poll: Poll, snapshot: ResultSnapshot | None) -> dict[str, Any]:
             }
             for name in tables.TABLES
         ]
+    resources += transcripts.package_resources(poll)
     return {
         "profile": "tabular-data-package",
         "name": poll.slug,
@@ -173,7 +174,10 @@ Data package of the Deliberative Poll `{slug}`, exported {created}.
 - `codebook.csv` and `datapackage.json` (Frictionless Tabular Data Package): every variable with
   its wording, type, measure level, value labels, missing-value codes and answer keys.
 - `definition.json`: the whole poll definition (positions, options, questions in every language).
-- `results/`: the results tables of the latest snapshot ({snapshot}).
+- `results/`: the results tables of the latest snapshot ({snapshot}), with the measures of live
+  deliberation per room (`deliberation_rooms.csv`) and per member (`deliberation_members.csv`).
+- `transcripts/`: each live room's messages (`room_<n>.csv` and `.json`) under the members'
+  pseudonyms; a hidden message keeps its row without its text.
 
 ## Method
 
@@ -243,6 +247,8 @@ def write_package(poll: Poll, path: Path, *, progress: Progress | None = None) -
             "definition.json", json.dumps(dump_poll(poll), indent=2, ensure_ascii=False)
         )
         for name, content in result_tables(snapshot).items():
+            archive.writestr(name, content)
+        for name, content in transcripts.transcript_files(poll):
             archive.writestr(name, content)
         archive.writestr("README.md", readme(poll, snapshot))
 
