@@ -59,18 +59,6 @@ def find_member(room_id: int, cookies: dict[str, str]) -> RoomMember | None:
     )
 
 
-def sync_payloads(member: RoomMember, since: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The room's state and every message after ``since`` (all pages of them)."""
-    state = actions.join(member=member)
-    payloads: list[dict[str, Any]] = []
-    while True:
-        page = actions.messages_since(member=member, seq=since)
-        payloads.extend(moderator.message_payload(message) for message in page)
-        if len(page) < actions.SYNC_LIMIT:
-            return state, payloads
-        since = page[-1].seq
-
-
 class RoomConsumer(AsyncWebsocketConsumer):
     member: RoomMember | None = None
     synced_upto: int | None = None
@@ -117,12 +105,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
             await self.error("malformed", _("A frame is a JSON object with a text 'type'."))
             return
-        kind = content["type"]
-        handler = getattr(self, "on_" + kind, None) if kind.isidentifier() else None
-        if handler is None:
-            await self.error("unknown_type", _("Unknown type: %(type)s.") % {"type": kind[:40]})
-            return
-        if kind in WRITES and self.too_fast():
+        if content["type"] in WRITES and self.too_fast():
             await self.error(
                 "too_fast",
                 _("At most %(count)s actions in %(seconds)s seconds; wait a moment.")
@@ -130,14 +113,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 client_id=content.get("client_id"),
             )
             return
-        try:
-            await handler(content)
-        except actions.Refused as refused:
-            event = refused.as_event()
-            if "client_id" in content:
-                event["client_id"] = content["client_id"]
+        events = await database_sync_to_async(actions.handle)(member=self.member, payload=content)
+        for event in events:
             await self.send_json(event)
-            if refused.code == "removed":
+            if event["type"] == "synced":
+                # Events of messages up to here were sent by this sync: skip them when they come.
+                self.synced_upto = event["last_seq"]
+            elif event["type"] == "error" and event["code"] == "removed":
                 await self.close(code=CLOSE_REMOVED)
 
     def too_fast(self) -> bool:
@@ -149,72 +131,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.writes.append(now)
         return False
 
-    async def on_join(self, content: dict[str, Any]) -> None:
-        since = content.get("since", 0)
-        if not isinstance(since, int) or isinstance(since, bool) or since < 0:
-            await self.error(
-                "invalid", _("since must be a whole number, 0 or more."), field="since"
-            )
-            return
-        state, payloads = await database_sync_to_async(sync_payloads)(self.member, since)
-        await self.send_json(state)
-        for payload in payloads:
-            await self.send_json(self.for_me(payload))
-        # Events for messages up to here were (or will be) covered by this sync: skip them.
-        self.synced_upto = max([since, *(p["seq"] for p in payloads)]) if payloads else since
-        await self.send_json({"type": "synced", "last_seq": self.synced_upto})
-
-    on_sync = on_join
-
-    async def on_ping(self, content: dict[str, Any]) -> None:
-        await database_sync_to_async(actions.ping)(member=self.member)
-        await self.send_json({"type": "pong"})
-
-    async def on_post(self, content: dict[str, Any]) -> None:
-        message, created = await database_sync_to_async(actions.post_message)(
-            member=self.member,
-            client_id=content.get("client_id"),
-            text=content.get("text"),
-            reply_to=content.get("reply_to"),
-        )
-        await self.send_json(
-            {"type": "ack", "client_id": message.client_id, "seq": message.seq, "new": created}
-        )
-
-    async def on_flag(self, content: dict[str, Any]) -> None:
-        await database_sync_to_async(actions.flag_message)(
-            member=self.member, seq=content.get("seq")
-        )
-
-    async def on_raise_hand(self, content: dict[str, Any]) -> None:
-        await database_sync_to_async(actions.raise_hand)(member=self.member)
-
-    async def on_lower_hand(self, content: dict[str, Any]) -> None:
-        await database_sync_to_async(actions.lower_hand)(member=self.member)
-
-    async def on_vote_move_on(self, content: dict[str, Any]) -> None:
-        await database_sync_to_async(actions.vote_move_on)(member=self.member)
-
-    async def on_question_draft(self, content: dict[str, Any]) -> None:
-        question = await database_sync_to_async(actions.draft_question)(
-            member=self.member, client_id=content.get("client_id"), text=content.get("text")
-        )
-        await self.send_json(
-            {"type": "ack", "client_id": question.client_id, "question": question.pk}
-        )
-
-    async def on_question_vote(self, content: dict[str, Any]) -> None:
-        await database_sync_to_async(actions.vote_question)(
-            member=self.member, question=content.get("question")
-        )
-
     # ------------------------------------------------------------- from the room's group
-
-    def for_me(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A message as this member sees it: the client id only on their own."""
-        if payload.get("member_id") != self.member.pk:
-            return {**payload, "client_id": None}
-        return payload
 
     async def live_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
@@ -230,5 +147,5 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 return
             if event.get("to") is not None and event["to"] != self.member.pk:
                 return
-            event = self.for_me(event)
+            event = moderator.for_member(event, self.member.pk)
         await self.send_json(event)

@@ -42,6 +42,11 @@ class SessionSlot(models.Model):
     question_seconds = models.PositiveIntegerField(
         _("time for the panel questions (seconds)"), default=600
     )
+    balance_opinion = models.BooleanField(
+        _("balance rooms on T1 opinion"),
+        default=False,
+        help_text=_("Spread participants of each T1 leaning evenly across the slot's rooms."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -64,6 +69,9 @@ class Booking(models.Model):
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="bookings")
     slot = models.ForeignKey(SessionSlot, on_delete=models.CASCADE, related_name="bookings")
     booked_at = models.DateTimeField(auto_now_add=True)
+    arrived_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the participant opened the slot's lobby."
+    )
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

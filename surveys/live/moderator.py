@@ -88,12 +88,23 @@ def message_payload(message: Message) -> Event:
     }
 
 
+def for_member(payload: Event, member_id: int) -> Event:
+    """A message event as one member sees it: the client id only on their own."""
+    if payload.get("member_id") != member_id:
+        return {**payload, "client_id": None}
+    return payload
+
+
 def room_state(room: Room, now: dt.datetime | None = None) -> Event:
     """Everything a client needs to draw the room, except the messages."""
     now = now or timezone.now()
     items = agenda(room)
     present = {member.pk for member in present_members(room, now)}
-    votes = room.move_on_votes.filter(item_index=room.item_index).count()
+    voters = list(
+        room.move_on_votes.filter(item_index=room.item_index)
+        .order_by("id")
+        .values_list("member_id", flat=True)
+    )
     questions = (
         PanelQuestion.objects.filter(room=room, hidden_at__isnull=True)
         .annotate(vote_count=Count("votes"))
@@ -122,16 +133,19 @@ def room_state(room: Room, now: dt.datetime | None = None) -> Event:
             {"id": member.pk, "pseudonym": member.pseudonym, "present": member.pk in present}
             for member in room.members.filter(removed_at__isnull=True)
         ],
-        "move_on_votes": votes,
+        "move_on_votes": len(voters),
+        "move_on_voters": voters,
         "move_on_needed": len(present) // 2 + 1,
         "questions": [
             {
                 "id": question.pk,
                 "text": question.text,
                 "member": question.member.pseudonym,
+                "member_id": question.member_id,
                 "votes": question.vote_count,
+                "voters": [vote.member_id for vote in question.votes.all()],
             }
-            for question in questions
+            for question in questions.prefetch_related("votes")
         ],
         "last_seq": room.last_seq,
     }
@@ -376,6 +390,21 @@ def tick(room: Room, *, now: dt.datetime | None = None) -> list[Event]:
     if room.nudge_at is not None and room.nudge_at <= now:
         return nudge_silent(room, now=now)
     return []
+
+
+def open_room(*, room_id: int) -> list[Event]:
+    """Start a formed room's moderator: open it now if its slot has started, else queue the
+    task that opens it at the slot's start (the beat sweeper and members' pings also do)."""
+    with transaction.atomic():
+        room = (
+            Room.objects.select_for_update(of=("self",))
+            .select_related("slot", "turn_member")
+            .get(pk=room_id)
+        )
+        events = tick(room)
+        if not events:
+            schedule(room)
+        return events
 
 
 def tick_room(room_id: int, *, version: int | None = None) -> list[Event]:

@@ -78,6 +78,7 @@ def test_join_gets_the_state_and_posts_reach_everyone_once(members: list[RoomMem
     async def scenario() -> None:
         a, joined = await connected(first)
         state = joined[0]
+        assert state["you"] == first.pk
         assert state["type"] == "state" and state["state"] == "item" and state["item"] == 0
         assert [item["key"] for item in state["items"]] == ["exit", "aid", "escalate"]
         assert [event["kind"] for event in joined if event["type"] == "message"] == ["prompt"]
@@ -252,7 +253,14 @@ def test_hands_votes_flags_questions_and_removal(members: list[RoomMember]) -> N
         await d.send_json_to({"type": "question_vote", "question": ack["question"]})
         state = await state_where(a, lambda state: any(q["votes"] for q in state["questions"]))
         assert state["questions"] == [
-            {"id": ack["question"], "text": "Who pays?", "member": "Member 3", "votes": 1}
+            {
+                "id": ack["question"],
+                "text": "Who pays?",
+                "member": "Member 3",
+                "member_id": members[2].pk,
+                "votes": 1,
+                "voters": [fourth.pk],
+            }
         ]
 
         for socket in (a, b, c):
