@@ -1,4 +1,6 @@
-"""The live monitor: a funnel per arm, drop-off between stages, time per step, quality flags.
+"""The live monitor: the funnel from arrival to completion, per arm, with drop-off between
+stages; where people came from (personal links or the open link); time per step; quality flags
+in words.
 
 Counts come from one aggregate query per poll (grouped by arm); medians and flag counts from
 one pass over two small JSON columns, read as plain values, never as model objects.
@@ -11,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from surveys.models import Answer, Participant, Poll, Withdrawal
 
@@ -20,23 +24,61 @@ AFTER_T1 = [Step.NEXT, Step.BRIEFING, Step.DELIBERATION, Step.WAIT, Step.T2, Ste
 AFTER_BRIEFING = [Step.DELIBERATION, Step.WAIT, Step.T2, Step.DONE]
 AFTER_DELIBERATION = [Step.WAIT, Step.T2, Step.DONE]
 
-# (key, label, condition, only in the treatment arm)
-STAGES: list[tuple[str, str, Q, bool]] = [
-    ("invited", "Invited", Q(token_hash__isnull=False), False),
+STARTED = Q(token_hash__isnull=True) | Q(consented_at__isnull=False) | ~Q(step=Step.WELCOME)
+# (key, label, condition, only in the treatment arm). "invited" is not a stage: it counts the
+# personal links made, while people also arrive through the open link; it is shown apart.
+STAGES: list[tuple[str, Any, Q, bool]] = [
+    ("invited", _("Invited"), Q(token_hash__isnull=False), False),
+    ("invited_started", _("Opened their link"), Q(token_hash__isnull=False) & STARTED, False),
+    ("started", _("Arrived"), STARTED, False),
+    ("consented", _("Consented"), Q(consented_at__isnull=False), False),
+    ("t1_done", _("First questionnaire (T1) done"), Q(step__in=AFTER_T1), False),
+    ("briefed", _("Read the briefing"), Q(step__in=AFTER_BRIEFING, briefed_at__isnull=False), True),
     (
-        "started",
-        "Started",
-        Q(token_hash__isnull=True) | Q(consented_at__isnull=False) | ~Q(step=Step.WELCOME),
-        False,
+        "deliberated",
+        _("Deliberated"),
+        Q(step__in=AFTER_DELIBERATION, arm=Arm.TREATMENT),
+        True,
     ),
-    ("consented", "Consented", Q(consented_at__isnull=False), False),
-    ("t1_done", "T1 done", Q(step__in=AFTER_T1), False),
-    ("briefed", "Briefed", Q(step__in=AFTER_BRIEFING, briefed_at__isnull=False), True),
-    ("deliberated", "Deliberated", Q(step__in=AFTER_DELIBERATION, arm=Arm.TREATMENT), True),
-    ("t2_done", "T2 done", Q(step=Step.DONE), False),
-    ("completed", "Completed", Q(completed_at__isnull=False), False),
+    ("t2_done", _("Second questionnaire (T2) done"), Q(step=Step.DONE), False),
+    ("completed", _("Completed"), Q(completed_at__isnull=False), False),
 ]
-ARMS = [("all", "All"), (Arm.TREATMENT.value, "Treatment"), (Arm.CONTROL.value, "Control")]
+SOURCES = ("invited", "invited_started")
+ARMS = [("all", _("All")), (Arm.TREATMENT.value, _("Treatment")), (Arm.CONTROL.value, _("Control"))]
+# Funnel bars are as wide as their share of the first stage, in steps of 5% (a class each:
+# the Content Security Policy allows no style attribute).
+WIDTH_STEP = 5
+
+
+def flag_sentence(flag: str, count: int, min_seconds: int) -> str:
+    """A quality flag as organisers read it (the codes are for researchers' data)."""
+    if flag == "too_fast":
+        return ngettext(
+            "%(count)d participant finished faster than the poll's minimum of %(seconds)d seconds.",
+            "%(count)d participants finished faster than the poll's minimum of %(seconds)d "
+            "seconds.",
+            count,
+        ) % {"count": count, "seconds": min_seconds}
+    if flag.startswith("straightlining_t"):
+        wave = flag.removeprefix("straightlining_t")
+        return ngettext(
+            "%(count)d participant gave every option the same rating in questionnaire T%(wave)s.",
+            "%(count)d participants gave every option the same rating in questionnaire T%(wave)s.",
+            count,
+        ) % {"count": count, "wave": wave}
+    return ngettext(
+        "%(count)d participant flagged %(flag)s.", "%(count)d participants flagged %(flag)s.", count
+    ) % {"count": count, "flag": flag}
+
+
+@dataclass(frozen=True)
+class FunnelBar:
+    key: str
+    label: str
+    count: int
+    share: float  # percent of the first stage
+    drop: float | None  # percent lost since the previous stage
+    width: int  # the share rounded to WIDTH_STEP, for the bar's class
 
 
 @dataclass(frozen=True)
@@ -61,7 +103,11 @@ class Monitor:
     stages: list[StageRow]
     arms: list[tuple[str, str]]
     median_seconds: list[tuple[str, float | None, int]]  # (step label, median, n)
-    flags: list[tuple[str, int]]
+    flags: list[tuple[str, int, str]]  # (code, count, sentence)
+    funnel: list[FunnelBar]
+    invited: int
+    invited_started: int
+    open_link: int
     last_activity: datetime | None
     last_answer: datetime | None
     unassigned: int
@@ -69,9 +115,9 @@ class Monitor:
 
 
 def _funnel_counts(poll: Poll) -> dict[str, dict[str, int]]:
-    aggregates = {key: Count("pk", filter=condition) for key, _, condition, _ in STAGES}
+    aggregates = {key: Count("pk", filter=condition) for key, _label, condition, _t in STAGES}
     rows = Participant.objects.filter(poll=poll, revoked_at__isnull=True).values("arm")
-    counts: dict[str, dict[str, int]] = {arm: Counter() for arm, _ in ARMS}
+    counts: dict[str, dict[str, int]] = {arm: Counter() for arm, _label in ARMS}
     counts[""] = Counter()
     for row in rows.annotate(**aggregates).order_by():
         arm = row.pop("arm")
@@ -83,20 +129,39 @@ def _funnel_counts(poll: Poll) -> dict[str, dict[str, int]]:
 def _stages(counts: dict[str, dict[str, int]]) -> list[StageRow]:
     rows = []
     previous: dict[str, int | None] = {}
-    for key, label, _, treatment_only in STAGES:
+    for key, label, _condition, treatment_only in STAGES:
+        if key in SOURCES:
+            continue
         cells = []
-        for arm, _ in ARMS:
+        for arm, _label in ARMS:
             applies = not treatment_only or arm == Arm.TREATMENT
             # Arms are assigned after consent, so the first stages are only known overall.
-            known = arm == "all" or key not in ("invited", "started")
+            known = arm == "all" or key != "started"
             count = counts[arm][key] if applies and known else None
             before = previous.get(arm)
             drop = 100 * (1 - count / before) if count is not None and before else None
             cells.append(Cell(arm=arm, count=count, drop=drop))
             if count is not None:
                 previous[arm] = count
-        rows.append(StageRow(key=key, label=label, cells=cells))
+        rows.append(StageRow(key=key, label=str(label), cells=cells))
     return rows
+
+
+def _funnel(stages: list[StageRow]) -> list[FunnelBar]:
+    """The stages everyone passes (all arms together), each as a bar of the first's width.
+    Treatment-only stages are left out: the control arm skips them, so they are no funnel."""
+    rows = [row for row in stages if row.count("all") is not None]
+    first = rows[0].count("all") if rows else 0
+    bars = []
+    previous: int | None = None
+    for row in rows:
+        count = row.count("all") or 0
+        share = 100 * count / first if first else 0.0
+        drop = 100 * (1 - count / previous) if previous else None
+        width = max(WIDTH_STEP, WIDTH_STEP * round(share / WIDTH_STEP)) if count else 0
+        bars.append(FunnelBar(row.key, row.label, count, share, drop, width))
+        previous = count
+    return bars
 
 
 def _timings_and_flags(poll: Poll) -> tuple[list[tuple[str, float | None, int]], Counter]:
@@ -143,11 +208,19 @@ def poll_monitor(poll: Poll) -> Monitor:
     extra = Poll.objects.filter(pk=poll.pk).values(
         newest_answer=Subquery(latest.values("m")), withdrawn=Subquery(withdrawn.values("n"))
     )[0]
+    stages = _stages(counts)
     return Monitor(
-        stages=_stages(counts),
-        arms=ARMS,
+        stages=stages,
+        arms=[(arm, str(label)) for arm, label in ARMS],
         median_seconds=medians,
-        flags=sorted(flags.items(), key=lambda item: (-item[1], item[0])),
+        flags=[
+            (flag, count, flag_sentence(flag, count, poll.min_seconds or 0))
+            for flag, count in sorted(flags.items(), key=lambda item: (-item[1], item[0]))
+        ],
+        funnel=_funnel(stages),
+        invited=counts["all"]["invited"],
+        invited_started=counts["all"]["invited_started"],
+        open_link=counts["all"]["started"] - counts["all"]["invited_started"],
         last_activity=activity["last"],
         last_answer=extra["newest_answer"],
         unassigned=counts[""]["consented"],

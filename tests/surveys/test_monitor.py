@@ -23,7 +23,9 @@ def test_the_funnel_counts_each_stage_per_arm() -> None:
     )
     monitor = poll_monitor(poll)
     counts = {row.key: {c.arm: c.count for c in row.cells} for row in monitor.stages}
-    assert counts["invited"] == {"all": 2, "treatment": None, "control": None}
+    # Invitations are where people come from, not a stage: two links made, one opened.
+    assert "invited" not in counts
+    assert (monitor.invited, monitor.invited_started, monitor.open_link) == (2, 1, 2)
     assert counts["started"]["all"] == 3  # the untouched invitation has not started
     assert counts["consented"] == {"all": 3, "treatment": 1, "control": 1}
     assert counts["t1_done"] == {"all": 2, "treatment": 1, "control": 1}
@@ -35,7 +37,7 @@ def test_the_funnel_counts_each_stage_per_arm() -> None:
 def test_drop_off_is_the_share_lost_since_the_previous_stage() -> None:
     monitor = poll_monitor(poll_with_activity("alpha"))
     drop = {row.key: row.cells[0].drop for row in monitor.stages}
-    assert drop["invited"] is None
+    assert drop["started"] is None
     assert drop["consented"] == pytest.approx(0)  # 2 started, 2 consented
     assert drop["t1_done"] == pytest.approx(50)  # 2 consented, 1 past T1
 
@@ -45,7 +47,9 @@ def test_medians_flags_and_last_activity_are_reported() -> None:
     medians = {label: (median, n) for label, median, n in monitor.median_seconds}
     assert medians["welcome and consent"] == (25, 2)
     assert medians["first questionnaire"] == (300, 1)
-    assert monitor.flags == [("too_fast", 1)]
+    assert monitor.flags == [
+        ("too_fast", 1, "1 participant finished faster than the poll's minimum of 300 seconds.")
+    ]
     assert monitor.last_activity is not None
 
 
