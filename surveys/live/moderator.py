@@ -20,7 +20,6 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone, translation
@@ -191,14 +190,14 @@ def next_due(room: Room) -> dt.datetime | None:
 def schedule(room: Room) -> None:
     """Queue a deadline task for the room's current version at its next due moment (after the
     transaction commits). Without a broker (eager mode) nothing is queued: clients' pings tick."""
+    from surveys.live.tasks import run_due
+
     due = next_due(room)
-    if due is None or settings.CELERY_TASK_ALWAYS_EAGER:
+    if due is None or run_due.app.conf.task_always_eager:
         return
     room_id, version = room.pk, room.version
 
     def send() -> None:
-        from surveys.live.tasks import run_due
-
         try:
             run_due.apply_async((room_id, version), eta=due)
         except Exception:
