@@ -15,14 +15,18 @@ from django.contrib.admin.utils import unquote
 from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from surveys.admin.base import OrganiserScopedAdmin, PollFilter, english
+from surveys.admin.fields import SLUG_HELP, PlainErrorsForm, site_languages
 from surveys.admin.inlines import (
     OptionInline,
     PositionInline,
     QuestionInline,
     SectionInline,
     TranslatedFieldsMixin,
+    show_languages,
 )
 from surveys.admin.lifecycle import change_status
 from surveys.admin.moderation import ReasonAdmin  # noqa: F401 (registers the moderation queue)
@@ -31,6 +35,10 @@ from surveys.admin.preview import PreviewMixin
 from surveys.journey.invitations import invitation_status, revoke_invitations
 from surveys.models import Option, Participant, Poll
 from surveys.roles import can_organise
+
+
+class PollForm(PlainErrorsForm):
+    """The poll's own fields; its constraint errors are sentences on the field concerned."""
 
 
 @admin.register(Poll)
@@ -53,29 +61,33 @@ class PollAdmin(PreviewMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserSc
             ),
         }
     }
+    form = PollForm
     fieldsets = (
         (None, {"fields": ("slug", "status", "languages", "title", "question", "intro")}),
         (
-            "Design",
+            _("Design"),
             {
-                "classes": ("design",),
+                "classes": ("design", "collapse"),
                 "fields": (
                     ("control_share", "group_size", "min_subgroup_size"),
                     ("counterbalance_positions", "randomise_option_order"),
                     ("access", "min_seconds"),
+                    "deliberation",
                     "results_public",
                 ),
             },
         ),
         (
-            "Schedule",
+            _("Schedule"),
             {
-                "classes": ("schedule",),
-                "description": "Leave all empty to run the poll in one sitting. To run it over "
-                "days, give when the second questionnaire opens: one date for everyone, or a "
-                "delay after each participant's first questionnaire. Both groups answer the "
-                "second questionnaire at the same time; whoever finishes the first one earlier "
-                "gets a personal link to come back. Times are in UTC.",
+                "classes": ("schedule", "collapse"),
+                "description": _(
+                    "Leave all empty to run the poll in one sitting. To run it over days, give "
+                    "when the second questionnaire opens: one date for everyone, or a delay "
+                    "after each participant's first questionnaire. Both groups answer the "
+                    "second questionnaire at the same time; whoever finishes the first one "
+                    "earlier gets a personal link to come back. Times are in UTC."
+                ),
                 "fields": (
                     ("t1_opens", "t1_closes"),
                     ("t2_opens", "t2_after"),
@@ -84,15 +96,30 @@ class PollAdmin(PreviewMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserSc
             },
         ),
         (
-            "Consent",
+            _("Consent"),
             {
-                "description": "Shown on the welcome page before anyone answers: who runs the "
-                "poll, how to reach them, and about how long it takes.",
+                "classes": ("collapse",),
+                "description": _(
+                    "Shown on the welcome page before anyone answers: who runs the poll, how "
+                    "to reach them, and about how long it takes."
+                ),
                 "fields": ("run_by", ("contact_email", "duration_minutes")),
             },
         ),
-        ("People", {"fields": ("organisers",)}),
+        (_("People"), {"classes": ("collapse",), "fields": ("organisers",)}),
     )
+
+    def get_form(
+        self, request: HttpRequest, obj: Poll | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        # Before the poll has languages every one is offered; the page's script follows the
+        # ticked languages.
+        codes = obj.languages if obj else [code for code, _name in site_languages()]
+        show_languages(form, codes)
+        if "slug" in form.base_fields:
+            form.base_fields["slug"].help_text = SLUG_HELP
+        return form
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # Researchers see the polls granted to them in the list; the change page sends them on
@@ -205,7 +232,11 @@ class PollAdmin(PreviewMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserSc
             change_status(poll_id=poll.pk, transition="close", by=request.user)
             self.log_change(request, poll, "Status changed: close (closed).")
             closed += 1
-        messages.info(request, f"Closed {closed} poll(s).")
+        messages.info(
+            request,
+            ngettext("Closed %(count)d poll.", "Closed %(count)d polls.", closed)
+            % {"count": closed},
+        )
 
 
 @admin.register(Option)
@@ -322,4 +353,12 @@ class ParticipantAdmin(OrganiserScopedAdmin):
     @admin.action(description="Revoke the selected invitations (unused ones)")
     def revoke(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
         revoked = revoke_invitations(participants=queryset)
-        messages.info(request, f"Revoked {revoked} invitation(s); completed ones are kept.")
+        messages.info(
+            request,
+            ngettext(
+                "Revoked %(count)d invitation; completed ones are kept.",
+                "Revoked %(count)d invitations; completed ones are kept.",
+                revoked,
+            )
+            % {"count": revoked},
+        )

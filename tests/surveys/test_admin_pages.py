@@ -87,6 +87,7 @@ def test_add_page_asks_for_the_poll_only_and_creator_becomes_organiser() -> None
             "randomise_option_order": "on",
             "access": "invitation",
             "min_seconds": "300",
+            "deliberation": "async",
         },
     )
     assert response.status_code == 302, response.content.decode()[:3000]

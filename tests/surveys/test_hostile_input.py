@@ -1,8 +1,6 @@
 """Hostile definitions: a position's source link may only be an http or https address, on every
 path that writes one (admin form, definition file, model) and on every page that draws one."""
 
-import json
-
 import pytest
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -59,13 +57,23 @@ def test_the_model_accepts_http_and_https_sources_and_sources_without_a_link() -
     ]
 
 
+def source_row(field: str, source: dict[str, str]) -> dict[str, list[str]]:
+    """A source typed into the first row of a position's sources editor."""
+    return {
+        f"{field}-rows": ["1"],
+        f"{field}-0-title-en": [source["title"]],
+        f"{field}-0-url": [source["url"]],
+        f"{field}-0-extra": [""],
+    }
+
+
 def test_the_admin_form_refuses_a_javascript_source_and_stores_nothing() -> None:
     poll = make_poll()
     client = client_for(staff("olga", polls=(poll,)))
     url = reverse("admin:surveys_poll_change", args=[poll.pk])
     payload = form_fields(client.get(url).content.decode(), "poll_form")
-    field = next(name for name in payload if name.endswith("-sources"))
-    payload[field] = [json.dumps([{"title": "Read this", "url": ATTACK}])]
+    field = next(name for name in payload if name.endswith("-sources-rows")).removesuffix("-rows")
+    payload.update(source_row(field, {"title": "Read this", "url": ATTACK}))
     response = client.post(url, payload)
     assert response.status_code == 200
     assert "is not an http or https address" in response.content.decode()
@@ -79,16 +87,16 @@ def test_the_admin_form_refuses_a_javascript_source_and_stores_nothing() -> None
         {"title": "Read\u0000this", "url": "https://ok.example/"},
     ],
 )
-def test_the_admin_form_refuses_a_nul_character_in_raw_json_and_stores_nothing(
+def test_the_admin_form_refuses_a_nul_character_in_a_source_and_stores_nothing(
     source: dict[str, str],
 ) -> None:
     poll = make_poll()
     client = client_for(staff("olga", polls=(poll,)))
     url = reverse("admin:surveys_poll_change", args=[poll.pk])
     payload = form_fields(client.get(url).content.decode(), "poll_form")
-    field = next(name for name in payload if name.endswith("-sources"))
+    field = next(name for name in payload if name.endswith("-sources-rows")).removesuffix("-rows")
     before = list(Position.objects.order_by("pk").values_list("sources", flat=True))
-    payload[field] = [json.dumps([source])]
+    payload.update(source_row(field, source))
     response = client.post(url, payload)  # was a 500: PostgreSQL stores no NUL in JSON
     assert response.status_code == 200
     assert "may not contain a NUL character" in response.content.decode()
