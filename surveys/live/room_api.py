@@ -52,9 +52,12 @@ def events_since(seat: RoomMember, since: int) -> list[dict[str, Any]]:
     room = Room.objects.select_related("slot", "turn_member").get(pk=seat.room_id)
     hidden = Message.objects.filter(room=room, seq__lte=since, hidden_at__isnull=False)
     return [
-        moderator.room_state(room),
+        {**moderator.room_state(room), "you": seat.pk},
         *({"type": "hidden", "seq": seq} for seq in hidden.values_list("seq", flat=True)),
-        *(moderator.message_payload(m) for m in actions.messages_since(member=seat, seq=since)),
+        *(
+            moderator.for_member(moderator.message_payload(m), seat.pk)
+            for m in actions.messages_since(member=seat, seq=since)
+        ),
     ]
 
 
@@ -65,45 +68,23 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def handle(seat: RoomMember, payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """One client message from ``seat``: the events it causes for this client (an ack for a
-    post or a question, else the room's new state), or one error event. Refusals store
-    nothing."""
-    kind = payload.get("type")
-    client_id = payload.get("client_id")
-    try:
-        if kind == "post":
-            message, _created = actions.post_message(
-                member=seat,
-                client_id=client_id,
-                text=payload.get("text"),
-                reply_to=_int(payload.get("reply_to")),
-            )
-            return [{"type": "ack", "client_id": message.client_id, "seq": message.seq}]
-        if kind == "question_draft":
-            question = actions.draft_question(
-                member=seat, client_id=client_id, text=payload.get("text")
-            )
-            return [{"type": "ack", "client_id": question.client_id, "question": question.pk}]
-        if kind == "flag":
-            actions.flag_message(member=seat, seq=_int(payload.get("seq")))
-        elif kind == "raise_hand":
-            actions.raise_hand(member=seat)
-        elif kind == "lower_hand":
-            actions.lower_hand(member=seat)
-        elif kind == "vote_move_on":
-            actions.vote_move_on(member=seat)
-        elif kind == "question_vote":
-            actions.vote_question(member=seat, question=_int(payload.get("question")))
-        else:
-            return [_error("unknown", _("Unknown message type."), client_id)]
-    except actions.Refused as refused:
-        event = refused.as_event()
-        if isinstance(client_id, str) and client_id:
-            event["client_id"] = client_id
-        return [event]
+def handle(seat: RoomMember, payload: Any) -> list[dict[str, Any]]:
+    """One client message from ``seat`` through the socket's own dispatch: the events for this
+    client (an ack, an error), else the room's new state so the page shows what it did."""
+    found = actions.handle(member=seat, payload=payload)
+    if found:
+        return found
     room = Room.objects.select_related("slot", "turn_member").get(pk=seat.room_id)
-    return [moderator.room_state(room)]
+    return [{**moderator.room_state(room), "you": seat.pk}]
+
+
+def _form_payload(posted: dict[str, str]) -> dict[str, Any]:
+    """A form's fields as the JSON message they stand for (numbers as numbers)."""
+    payload: dict[str, Any] = {k: v for k, v in posted.items() if k != "csrfmiddlewaretoken"}
+    for name in ("seq", "question", "reply_to"):
+        if name in payload:
+            payload[name] = _int(payload[name])
+    return payload
 
 
 def _error(code: str, message: str, client_id: Any = "") -> dict[str, Any]:
@@ -150,16 +131,11 @@ def send(request: HttpRequest, slug: str) -> HttpResponse:
             found = [_error("too_large", _("This message is too long."))]
         elif is_json:
             try:
-                payload = json.loads(request.body)
+                found = handle(seat, json.loads(request.body))
             except ValueError:
-                payload = None
-            found = (
-                handle(seat, payload)
-                if isinstance(payload, dict)
-                else [_error("malformed", _("The message could not be read."))]
-            )
+                found = [_error("malformed", _("The message could not be read."))]
         else:
-            found = handle(seat, request.POST.dict())
+            found = handle(seat, _form_payload(request.POST.dict()))
     if not is_json:
         # The page without the script: back to the room, at the newest message.
         return redirect(reverse("surveys:live", args=[slug]) + "#messages-end")

@@ -2,31 +2,27 @@
 
 A treatment participant of a live poll books one of the poll's future slots with a free place
 (one active booking each; booking another slot cancels the old one). From ``LOBBY_MINUTES``
-before the start, opening the live page (which the lobby reloads) marks them present in the
-slot's lobby for ``PRESENT_SECONDS``. From the start on, the first arrival forms the slot's rooms
-from everyone present in the lobby: per language, at the
+before the start, opening the live page marks them as arrived (``Booking.arrived_at``, renewed
+on every visit: the lobby reloads itself, so it also says who is still there). From the start
+on, the first arrival forms the slot's rooms from every booking seen in the last
+``PRESENT_SECONDS``: per language, at the
 poll's group size, in as few rooms as the group size allows, of sizes that differ by at most
 one. Who arrives later, up to ``LATE_MINUTES`` after the start, joins the smallest open room of
 their language (a new one when there is none). Whoever did not arrive by then has missed the
 slot and may book another while one is left.
 
-The lobby is presence, not a record: it lives in the cache (Redis when configured), read and
-written only under the slot's row lock, so concurrent arrivals never lose each other. With the
-cache down, whoever arrives is still seated (alone in the lobby, they are its only member).
 Forming is idempotent under concurrency: it runs under the slot's row lock, so two arrivals at
 once form one set of rooms; group numbers are taken under the poll's row lock (the lock the
 journey's assignment of small groups takes), so they stay unique within the poll. The room's
 group becomes ``Participant.group``: the small group of the results.
 """
 
-import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from math import ceil
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
@@ -40,7 +36,6 @@ from surveys.live import moderator
 from surveys.live.models import Booking, Room, RoomMember, SessionSlot
 from surveys.models import Answer, Participant, Poll
 
-logger = logging.getLogger(__name__)
 Step = Participant.Step
 LOBBY_MINUTES = 10
 LATE_MINUTES = 10
@@ -158,25 +153,6 @@ def book(*, participant_id: int, slot_id: int, now: datetime | None = None) -> B
     return Booking.objects.create(participant_id=participant_id, slot=slot, booked_at=now)
 
 
-def _lobby_key(slot_id: int) -> str:
-    return f"live:lobby:{slot_id}"
-
-
-def _present(slot_id: int, participant_id: int, now: datetime) -> dict[int, float]:
-    """Mark the participant present in the slot's lobby and return who is (participant id ->
-    last seen, as a timestamp). The caller holds the slot's row lock."""
-    key = _lobby_key(slot_id)
-    cutoff = (now - timedelta(seconds=PRESENT_SECONDS)).timestamp()
-    try:
-        lobby = {int(k): v for k, v in (cache.get(key) or {}).items() if v >= cutoff}
-        lobby[participant_id] = now.timestamp()
-        cache.set(key, lobby, timeout=(LOBBY_MINUTES + LATE_MINUTES) * 60 + PRESENT_SECONDS)
-    except Exception:
-        logger.warning("live lobby unavailable; seating the arrival alone", exc_info=True)
-        lobby = {participant_id: now.timestamp()}
-    return lobby
-
-
 def opinion_scores(poll: Poll, spec: PollSpec, participant_ids: Iterable[int]) -> dict[int, float]:
     """Each participant's T1 rating of the poll's first option that has a rating (the poll's
     axis, as the options run from one position to the other); missing for who gave none."""
@@ -223,13 +199,7 @@ def _next_groups(poll_id: int, count: int) -> list[int]:
 
 
 def _open_room(slot: SessionSlot, language: str, group: int, members: Sequence[int]) -> Room:
-    room = Room.objects.create(
-        poll_id=slot.poll_id,
-        slot=slot,
-        language=language,
-        group=group,
-        deadline=timezone.now(),
-    )
+    room = Room.objects.create(poll_id=slot.poll_id, slot=slot, language=language, group=group)
     _seat(room, members)
     return room
 
@@ -251,11 +221,8 @@ def _seat(room: Room, members: Sequence[int]) -> None:
 
 
 @transaction.atomic
-def form_rooms(
-    *, slot_id: int, spec: PollSpec, arriving: int, now: datetime | None = None
-) -> list[Room]:
-    """Put the slot's present bookings (``arriving`` among them) in rooms; returns the rooms
-    opened by this call.
+def form_rooms(*, slot_id: int, spec: PollSpec, now: datetime | None = None) -> list[Room]:
+    """Put the slot's arrived bookings in rooms; returns the rooms opened by this call.
 
     The first call at or after the start forms the rooms of everyone present; later calls only
     seat who has arrived since (in the smallest open room of their language). Calls before the
@@ -263,15 +230,18 @@ def form_rooms(
     """
     now = now or timezone.now()
     slot = SessionSlot.objects.select_for_update().select_related("poll").get(pk=slot_id)
-    lobby = _present(slot.pk, arriving, now)
     if now < slot.starts_at:
         return []
     seated = RoomMember.objects.filter(room__slot=slot).values("participant_id")
-    waiting = sorted(
-        Booking.objects.filter(slot=slot, cancelled_at__isnull=True, participant_id__in=lobby)
+    waiting = list(
+        Booking.objects.filter(
+            slot=slot,
+            cancelled_at__isnull=True,
+            arrived_at__gte=now - timedelta(seconds=PRESENT_SECONDS),
+        )
         .exclude(participant_id__in=seated)
-        .values_list("participant_id", "participant__language"),
-        key=lambda row: (lobby[row[0]], row[0]),
+        .order_by("arrived_at", "pk")
+        .values_list("participant_id", "participant__language")
     )
     if not waiting:
         return []
@@ -291,15 +261,16 @@ def form_rooms(
             continue
         size = slot.poll.group_size
         count = max(1, ceil(len(members) / size))
-        balance = getattr(slot, "balance_opinion", False)
-        scores = opinion_scores(slot.poll, spec, members) if balance else None
+        scores = opinion_scores(slot.poll, spec, members) if slot.balance_opinion else None
         groups = _next_groups(slot.poll_id, count)
         for group, share in zip(groups, deal(members, count, scores), strict=True):
             opened.append(_open_room(slot, language, group, share))
     for room in opened:
-        # Due at once: the moderator opens the room with its first prompt (and from then on
-        # keeps its own deadlines), whichever process ticks it first.
-        transaction.on_commit(lambda room_id=room.pk: moderator.tick_room(room_id), robust=True)
+        # The moderator opens the room with its first prompt and from then on keeps its own
+        # deadlines (robust: with the broker down the beat sweeper and members' pings do).
+        transaction.on_commit(
+            lambda room_id=room.pk: moderator.open_room(room_id=room_id), robust=True
+        )
     return opened
 
 
@@ -328,7 +299,8 @@ def arrive(*, participant_id: int, spec: PollSpec, now: datetime | None = None) 
         return Arrival(room=None, opens_at=lobby)
     if now > last:
         return Arrival(room=None, missed=True)
-    form_rooms(slot_id=booking.slot_id, spec=spec, arriving=participant_id, now=now)
+    Booking.objects.filter(pk=booking.pk).update(arrived_at=now)
+    form_rooms(slot_id=booking.slot_id, spec=spec, now=now)
     seat = seat_of(participant_id)
     return Arrival(room=seat.room if seat else None)
 

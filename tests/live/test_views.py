@@ -5,7 +5,6 @@ import json
 
 import pytest
 from django.core import signing
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -17,11 +16,6 @@ from tests.live.conftest import make_room
 from tests.live.test_rooms import at_live, live_poll, slot
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def empty_lobbies():
-    cache.clear()
 
 
 def client_of(participant: Participant) -> Client:
@@ -128,7 +122,8 @@ def test_the_room_page_shows_agenda_members_and_messages_and_the_fallback_speaks
     ("body", "code"),
     [
         ("{not json", "malformed"),
-        (json.dumps({"type": "shout"}), "unknown"),
+        (json.dumps({"type": "shout"}), "unknown_type"),
+        (json.dumps(["post"]), "malformed"),
         (json.dumps({"type": "post", "client_id": "c-2", "text": "x" * 1001}), None),
         (json.dumps({"type": "post", "client_id": "c-3", "text": ""}), "invalid"),
     ],

@@ -92,7 +92,7 @@
       retryDelay = 1000;
       stopPolling();
       showConnection("online");
-      ws.send(JSON.stringify({type: "sync", since: lastSeq}));
+      ws.send(JSON.stringify({type: "join", since: lastSeq}));
       flush();
     };
     ws.onmessage = function (event) {
@@ -139,6 +139,8 @@
     else if (event.type === "state") { state(event); }
     else if (event.type === "ack") { acknowledged(event.client_id); }
     else if (event.type === "hidden") { hide(event.seq); }
+    else if (event.type === "turn") { turnChanged(event.member); }
+    else if (event.type === "removed" && event.member_id === config.me_id) { window.location.assign(config.page); }
     else if (event.type === "error") { error(event); }
   }
   function messageNode(m) {
@@ -171,6 +173,9 @@
     return li;
   }
   function message(m) {
+    lastSeq = Math.max(lastSeq, m.seq);
+    // A nudge to someone else reaches this client as a stub (its seq only): nothing to show.
+    if (m.type === "nudge" && m.to !== config.me_id) { return; }
     m.mine = m.member_id === config.me_id;
     if (m.mine && m.client_id) { acknowledged(m.client_id); }
     if (document.getElementById("m-" + m.seq)) { if (m.hidden) { hide(m.seq); } return; }
@@ -234,9 +239,7 @@
       members.appendChild(li);
     });
     var turnName = s.turn && s.turn.member;
-    var turn = document.getElementById("turn");
-    turn.hidden = !turnName;
-    document.getElementById("turn-name").textContent = turnName || "";
+    turnChanged(turnName, lastState === null);
     var queue = s.queue || [];
     var hands = document.getElementById("hands");
     hands.textContent = "";
@@ -248,19 +251,25 @@
     handButton.setAttribute("aria-pressed", raised ? "true" : "false");
     document.getElementById("hand-type").value = raised ? "lower_hand" : "raise_hand";
     var key = s.state + ":" + s.item;
-    document.getElementById("vote-button").disabled = s.state !== "item" || votedItem === key;
+    var iVoted = (s.move_on_voters || []).indexOf(config.me_id) >= 0 || votedItem === key;
+    document.getElementById("vote-button").disabled = s.state !== "item" || iVoted;
     var votes = document.getElementById("votes");
     votes.textContent = fill(votes.dataset.template, {votes: s.move_on_votes, needed: s.move_on_needed});
     questions(s);
     if (lastState !== null && key !== lastState) {
       say(phase + (s.state === "item" && current ? ": " + current.text : ""));
     }
-    if (lastState !== null && turnName && turnName !== turn.dataset.was) {
-      say(turnName === config.me ? texts.yourTurn : fill(texts.turnNow, {name: turnName}));
-    }
-    turn.dataset.was = turnName || "";
     lastState = key;
     if (s.state === "closed") { window.setTimeout(function () { window.location.assign(config.page); }, 1500); }
+  }
+  function turnChanged(name, quiet) {
+    var turn = document.getElementById("turn");
+    turn.hidden = !name;
+    document.getElementById("turn-name").textContent = name || "";
+    if (!quiet && name && name !== turn.dataset.was) {
+      say(name === config.me ? texts.yourTurn : fill(texts.turnNow, {name: name}));
+    }
+    turn.dataset.was = name || "";
   }
   var votedQuestions = {};
   function questions(s) {
@@ -280,12 +289,12 @@
       count.textContent = " " + fill(texts.votes, {n: q.votes}) + " ";
       li.appendChild(text);
       li.appendChild(count);
-      if (votedQuestions[q.id]) {
+      if (votedQuestions[q.id] || (q.voters || []).indexOf(config.me_id) >= 0) {
         var done = document.createElement("span");
         done.className = "voted";
         done.textContent = texts.voted;
         li.appendChild(done);
-      } else if (q.member !== config.me) {
+      } else if (q.member_id !== config.me_id) {
         var button = document.createElement("button");
         button.type = "button";
         button.className = "link";
@@ -388,5 +397,9 @@
     }
   });
   outbox.forEach(function (item) { if (item.type === "post") { showPending(item); } });
+  // Presence: the room counts a member as there while their client is heard from.
+  window.setInterval(function () {
+    if (socket && socket.readyState === 1) { socket.send(JSON.stringify({type: "ping"})); }
+  }, 20000);
   if (window.WebSocket) { connect(); } else { startPolling(); }
 })();
