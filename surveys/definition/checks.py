@@ -42,8 +42,11 @@ def _strict_end(pattern: str) -> re.Pattern[str]:
 def _pattern(
     validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
 ) -> Iterator[jsonschema.ValidationError]:
+    # The schema gives each pattern its ``rule`` in words: a researcher reads the rule and the
+    # value that broke it, never the regular expression.
     if validator.is_type(instance, "string") and not _strict_end(pattern).search(instance):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+        rule = schema.get("rule", "text of the expected form")
+        yield jsonschema.ValidationError(f"{short(instance)} is not {rule}")
 
 
 Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
@@ -61,15 +64,83 @@ def number_problems(value: Any, path: list[Any]) -> Iterator[Problem]:
             yield from number_problems(item, [*path, index])
 
 
+SHORT = 60  # characters of an offending value quoted in a message
+MESSAGE = 300  # characters of any other message
+TYPES = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping of keys to values",
+    "null": "nothing",
+}
+COUNTED = {"array": "items", "object": "entries", "string": "characters"}
+SINGULAR = {"items": "item", "entries": "entry", "characters": "character", "": ""}
+
+
+def short(value: Any) -> str:
+    """``value`` quoted for a message, cut to SHORT characters: an error about a 3 KB list
+    names the list's size, not its contents."""
+    text = repr(value)
+    return text if len(text) <= SHORT else f"{text[: SHORT - 1]}…"
+
+
+def _described(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return short(value)
+    kind = next((t for t, cls in _PYTHON_TYPES.items() if isinstance(value, cls)), "")
+    if kind in ("array", "object"):
+        return f"{TYPES[kind]} of {len(value)} {COUNTED[kind]}"
+    return short(value)
+
+
+_PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "number": float,
+    "array": list,
+    "object": dict,
+}
+
+
+def _words(error: jsonschema.ValidationError) -> str:
+    """A schema error as a researcher should read it: lengths state the count and the limit,
+    types and choices say what was expected, nothing quotes more than SHORT characters."""
+    keyword, limit, value = error.validator, error.validator_value, error.instance
+    unit = COUNTED.get(next((t for t, c in _PYTHON_TYPES.items() if isinstance(value, c)), ""), "")
+    if keyword in ("maxItems", "maxLength", "maxProperties"):
+        return f"{len(value)} {unit}; at most {limit} allowed"
+    if keyword in ("minItems", "minLength", "minProperties"):
+        if len(value) == 0:
+            return f"empty; at least {limit} {SINGULAR[unit] if limit == 1 else unit} needed"
+        return f"{len(value)} {unit}; at least {limit} needed"
+    if keyword == "type":
+        expected = " or ".join(
+            TYPES.get(t, t) for t in ([limit] if isinstance(limit, str) else limit)
+        )
+        return f"expected {expected}, not {_described(value)}"
+    if keyword == "enum":
+        return f"{short(value)} is not one of: {', '.join(map(str, limit))}"
+    if keyword == "not" and isinstance(limit, dict) and "required" in limit:
+        return f"give {' or '.join(limit['required'])}, not both"
+    if keyword == "const":
+        return f"must be {limit!r}, not {short(value)}"
+    if keyword == "additionalProperties":
+        unknown = sorted(set(value) - set(error.schema.get("properties", {})))
+        listed = ", ".join(short(key) for key in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        return f"unknown key{'s' if len(unknown) > 1 else ''}: {listed}{more}"
+    message = error.message
+    return message if len(message) <= MESSAGE else f"{message[: MESSAGE - 1]}…"
+
+
 def schema_problems(data: dict[str, Any]) -> list[Problem]:
     validator = Validator(schema())
-    problems = []
-    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
-        message = error.message
-        if error.validator == "additionalProperties":
-            message = f"unknown key: {message}"
-        problems.append(Problem(format_path(error.absolute_path), message))
-    return problems
+    return [
+        Problem(format_path(error.absolute_path), _words(error))
+        for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
+    ]
 
 
 def _texts_in(value: Any, path: list[Any]) -> Iterator[tuple[list[Any], dict[str, str]]]:
@@ -103,6 +174,42 @@ TRANSLATED = {
 }
 
 
+# SPSS's reserved words may not name a variable (Stata's, all lower case, never collide with
+# the exports' names, which end in _t1 or _t2).
+RESERVED = frozenset(
+    {"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"}
+)
+
+
+def key_problems(data: dict[str, Any]) -> list[Problem]:
+    """Keys that SPSS and Stata would not take as variable names apart, or at all: duplicates
+    (whatever the case: both packages ignore it when they match names) and reserved words."""
+    problems = []
+    for part in ("sections", "positions", "options", "questions"):
+        first: dict[str, tuple[int, str]] = {}
+        for index, item in enumerate(data[part]):
+            key = item["key"]
+            at = format_path([part, index, "key"])
+            if key.upper() in RESERVED:
+                reserved = " ".join(sorted(RESERVED))
+                problems.append(Problem(at, f"'{key}' is an SPSS reserved word ({reserved})"))
+            seen = first.setdefault(key.casefold(), (index, key))
+            if seen[0] == index:
+                continue
+            where = format_path([part, seen[0]])
+            if seen[1] == key:
+                problems.append(Problem(at, f"duplicate key '{key}' (also {where})"))
+            else:
+                problems.append(
+                    Problem(
+                        at,
+                        f"'{key}' differs from '{seen[1]}' ({where}) only in case; keys must "
+                        "differ in letters, since SPSS and Stata match names whatever the case",
+                    )
+                )
+    return problems
+
+
 def source_problems(data: dict[str, Any]) -> list[Problem]:
     """Source links that are not http or https (the model's rule, with the file's paths)."""
     return [
@@ -130,11 +237,15 @@ def cross_problems(data: dict[str, Any]) -> list[Problem]:
                 )
             )
 
-    for part in ("sections", "positions", "options", "questions"):
-        counts = Counter(item["key"] for item in data[part])
-        for index, item in enumerate(data[part]):
-            if counts[item["key"]] > 1:
-                add(Problem(format_path([part, index, "key"]), f"duplicate key '{item['key']}'"))
+    problems += key_problems(data)
+    count = len(data["positions"])
+    if count == 1:
+        add(
+            Problem(
+                "positions",
+                "1 position; a briefing needs at least 2 (or none: a poll without a briefing)",
+            )
+        )
 
     problems += source_problems(data)
     email = data.get("consent", {}).get("contact_email")

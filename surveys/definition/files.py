@@ -65,6 +65,8 @@ CONSENT_FIELDS = ("run_by", "contact_email", "duration_minutes")
 
 
 def validate(data: dict[str, Any], source: str) -> dict[str, Any]:
+    if isinstance(data, dict) and "positions" not in data:
+        data["positions"] = []  # a poll without a briefing
     if "missing" in data:
         data["missing"] = codes_as_text(data["missing"])
     for question in data.get("questions") or []:

@@ -52,8 +52,19 @@ def _check(key: str, title: str, problems: list[str], fix: str, note: str = "") 
 
 def _positions(poll: Poll) -> Check:
     count = poll.positions.count()
-    problems = [] if count >= 2 else [f"The poll has {count} position(s); add at least two."]
-    return _check("positions", "At least two positions", problems, "positions")
+    title = "At least two positions, or none"
+    if count == 0:
+        note = (
+            "No briefing: the poll has no positions, so the treatment group goes from the first "
+            "questionnaire to the deliberation without reading one."
+        )
+        return _check("positions", title, [], "positions", note)
+    problems = (
+        []
+        if count >= 2
+        else ["The poll has 1 position; add another, or remove it (then it has no briefing)."]
+    )
+    return _check("positions", title, problems, "positions")
 
 
 def _paired_items(poll: Poll) -> Check:

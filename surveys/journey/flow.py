@@ -13,7 +13,8 @@ when the poll runs over time. ``wait`` is where a participant stays until their 
 skipped when T2 is already open (the actions decide that, as it depends on the clock). Both
 steps are in every arm's list, so a schedule changed mid-poll never strands anyone.
 ``live`` (a session in a room at a set time) is shown when the poll's deliberation is live or
-both, ``deliberation`` (the reasons) when it is async or both.
+both, ``deliberation`` (the reasons) when it is async or both. A poll without positions (one
+run on paper and imported, say) has no briefing.
 
 A participant who has not been assigned yet (before the end of T1) is shown the longer
 treatment journey in the progress bar; the control arm's bar then jumps ahead, never back.
@@ -61,6 +62,7 @@ def shown_steps(spec: PollSpec, arm: str) -> tuple[str, ...]:
         step
         for step in steps_for(arm)
         if mode in MODES.get(step, (mode,))
+        and (step != Step.BRIEFING or spec.positions)
         and (
             spec.over_time
             or (step != Step.WAIT and (step != Step.NEXT or arm == Participant.Arm.CONTROL))

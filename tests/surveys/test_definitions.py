@@ -97,8 +97,16 @@ def test_loading_twice_is_idempotent() -> None:
         (lambda d: d["options"][0].update(weight=3), "options[0]", "unknown key"),
         (lambda d: d.pop("question"), "(top level)", "'question' is a required property"),
         (lambda d: d["positions"][0].pop("body"), "positions[0]", "'body' is a required"),
-        (lambda d: d["design"].update(group_size="eight"), "design.group_size", "not of type"),
-        (lambda d: d["questions"][0].update(required="yes"), "questions[0].required", "type"),
+        (
+            lambda d: d["design"].update(group_size="eight"),
+            "design.group_size",
+            "expected a whole number, not 'eight'",
+        ),
+        (
+            lambda d: d["questions"][0].update(required="yes"),
+            "questions[0].required",
+            "expected true or false, not 'yes'",
+        ),
         (
             lambda d: d["options"][1].update(key="exit"),
             "options[1].key",
@@ -273,13 +281,26 @@ def test_yaml_that_would_crash_or_run_code_is_refused_with_its_path(
         (lambda d: d["design"].update(control_share=math.nan), "design.control_share", "finite"),
         (lambda d: d["questions"][0]["scale"].update(max=10**9), "questions[0].scale.max", "100"),
         (lambda d: d["questions"][0]["scale"].update(max=99), "questions[0].scale", "21 points"),
-        (lambda d: d.update(slug="small-poll\n"), "slug", "does not match"),
-        (lambda d: d["questions"][0].update(key="rate\n"), "questions[0].key", "does not match"),
-        (lambda d: d.update(languages=["en", "uk\n"]), "languages[1]", "does not match"),
+        (
+            lambda d: d.update(slug="small-poll\n"),
+            "slug",
+            "'small-poll\\n' is not lower-case letters and digits in words joined by single "
+            "hyphens (e.g. climate-2026)",
+        ),
+        (
+            lambda d: d["questions"][0].update(key="rate\n"),
+            "questions[0].key",
+            "'rate\\n' is not a letter first, then only letters, digits or underscores",
+        ),
+        (
+            lambda d: d.update(languages=["en", "uk\n"]),
+            "languages[1]",
+            "'uk\\n' is not a lower-case language code (e.g. en, uk, pt-br)",
+        ),
         (
             lambda d: d["positions"][0]["sources"][0].update(url="javascript:alert(1)"),
             "positions[0].sources[0].url",
-            "does not match",
+            "'javascript:alert(1)' is not an http or https address without spaces",
         ),
     ],
 )

@@ -33,8 +33,23 @@ def test_a_poll_with_one_position_is_not_ready() -> None:
     poll.positions.filter(key="B").delete()
     result = check(poll, "positions")
     assert not result.ok
-    assert result.problems == ["The poll has 1 position(s); add at least two."]
+    assert result.problems == [
+        "The poll has 1 position; add another, or remove it (then it has no briefing)."
+    ]
     assert result.fix == "positions"
+
+
+def test_a_poll_without_positions_is_ready_and_the_checklist_says_it_has_no_briefing() -> None:
+    poll = make_poll()
+    poll.options.update(position=None)
+    poll.positions.all().delete()
+    result = check(poll, "positions")
+    assert result.ok and result.problems == []
+    assert result.note == (
+        "No briefing: the poll has no positions, so the treatment group goes from the first "
+        "questionnaire to the deliberation without reading one."
+    )
+    assert check_poll(poll).ready, [c.problems for c in check_poll(poll).failing]
 
 
 def test_a_paired_item_asked_once_and_an_unrated_option_are_named() -> None:
