@@ -24,8 +24,52 @@ PARTICIPANT_FIELDS = (
     "completed_at",
 )
 
+# Which answers each kind of column counts. A missing answer has a kind (results.stats
+# MISSING_KINDS): don't know, refused and skipped were put to the participant, not asked was not.
+MISSING_KINDS_RULE = (
+    "Missing kinds: don't know, refused and skipped count in a wave's n and in the shares over "
+    "all answers (pct_oppose/neutral/support/dk/refused/skipped, which sum to 100); not asked "
+    "counts nowhere. The *_valid_* shares count substantive answers only (oppose + neutral + "
+    "support = 100). Means, tests, variances and every paired measure use complete pairs (a "
+    "substantive answer at both waves): no missing kind enters them."
+)
+# The family of an item without its own ``family:``: Holm and BH adjust within a family only.
+OPTIONS_FAMILY = "options"
+OTHER_FAMILY = "other"
+
+
+def _share(side: str, wave: int, rule: str) -> str:
+    return f"Percent {side} at T{wave} {rule}."
+
+
+_ALL_ANSWERS = "of all who answered (don't know, refused, skipped included; see population_t{w})"
+_VALID = "of the substantive answers only (missing kinds left out; see population_t{w})"
+_SIDES = {
+    "oppose": "below the scale midpoint",
+    "neutral": "at the scale midpoint",
+    "support": "above the scale midpoint",
+}
+_MISSING_SHARES = {"dk": "answering don't know", "refused": "refusing", "skipped": "skipping"}
+
+
+def _wave_shares(wave: int) -> dict[str, str]:
+    rule = _ALL_ANSWERS.format(w=wave)
+    shares = {f"pct_{name}_t{wave}": _share(side, wave, rule) for name, side in _SIDES.items()}
+    shares.update(
+        {f"pct_{name}_t{wave}": _share(what, wave, rule) for name, what in _MISSING_SHARES.items()}
+    )
+    return shares
+
+
+def _valid_shares(wave: int) -> dict[str, str]:
+    rule = _VALID.format(w=wave)
+    return {f"pct_{name}_valid_t{wave}": _share(side, wave, rule) for name, side in _SIDES.items()}
+
+
 ITEMS = {
     "item": "Question key of the paired item (ratings of options and other paired ratings).",
+    "family": f"The item's multiple-comparison family: the question's own family, else "
+    f"'{OPTIONS_FAMILY}' for ratings of options and '{OTHER_FAMILY}' for other paired items.",
     "arm": "all, treatment or control.",
     "subgroup": "Key of the breakdown question, or 'group' for small groups; empty for the whole "
     "sample.",
@@ -43,19 +87,15 @@ ITEMS = {
     "p_t": "Two-sided p-value of the paired t-test.",
     "p_wilcoxon": "Two-sided p-value of the Wilcoxon signed-rank test (zeros dropped).",
     "d_z": "Standardised mean difference of paired data, Hedges-corrected.",
-    "p_holm": "p_t adjusted by Holm across the poll's items (same arm, subgroup, weighting).",
-    "p_bh": "p_t adjusted by Benjamini-Hochberg across the poll's items.",
-    "pct_oppose_t1": "Percent below the scale midpoint at T1 (of all who answered, DK included, "
-    "or of the complete pairs: see population_t1).",
-    "pct_neutral_t1": "Percent at the scale midpoint at T1.",
-    "pct_support_t1": "Percent above the scale midpoint at T1.",
-    "pct_dk_t1": "Percent answering don't know at T1.",
-    "pct_oppose_t2": "Percent below the scale midpoint at T2.",
-    "pct_neutral_t2": "Percent at the scale midpoint at T2.",
-    "pct_support_t2": "Percent above the scale midpoint at T2.",
-    "pct_dk_t2": "Percent answering don't know at T2.",
+    "p_holm": "p_t adjusted by Holm within the item's family (same arm, subgroup, weighting).",
+    "p_bh": "p_t adjusted by Benjamini-Hochberg within the item's family.",
+    **_wave_shares(1),
+    **_wave_shares(2),
+    **_valid_shares(1),
+    **_valid_shares(2),
     "population_t1": "Whom the T1 percentages describe: 'answered' (all who answered at T1) or "
-    "'pairs' (the complete pairs, where 1..k-1 answered without being one; see the codebook).",
+    "'pairs' (the complete pairs, where 1..k-1 answered without being one; see the codebook). "
+    + MISSING_KINDS_RULE,
     "population_t2": "As population_t1, for T2.",
     "var_t1": "Variance at T1 (complete pairs).",
     "var_t2": "Variance at T2 (complete pairs).",
@@ -135,7 +175,8 @@ ANSWERED = "answered"
 PAIRS = "pairs"
 POPULATION = (
     f"Whom the wave's n, percentage and distribution columns describe: '{ANSWERED}' (everyone "
-    f"who answered at that wave, DK included) or '{PAIRS}' (the complete pairs; pct_dk 0), "
+    f"who answered at that wave, don't know, refused and skipped included) or '{PAIRS}' (the "
+    "complete pairs; pct_dk, pct_refused and pct_skipped 0), "
     "where 1..k-1 answered that wave without being a complete pair (see the codebook)."
 )
 
@@ -146,8 +187,9 @@ ITEM_DETAILS: dict[str, str] = {
     "subgroup": "As in items.",
     "subgroup_value": "As in items.",
     "weighted": "As in items.",
-    "n_t1": "Participants who answered at T1 (DK included), or complete pairs: see population_t1.",
-    "n_t2": "Participants who answered at T2 (DK included), or complete pairs: see population_t2.",
+    "n_t1": "Participants who answered at T1 (don't know, refused and skipped included), or "
+    "complete pairs: see population_t1.",
+    "n_t2": "Participants who answered at T2 (as n_t1), or complete pairs: see population_t2.",
     "population_t1": "T1: " + POPULATION,
     "population_t2": "T2: " + POPULATION,
     "df": "Degrees of freedom of the paired t-test.",
@@ -178,7 +220,9 @@ DISTRIBUTIONS: dict[str, str] = {
     "weighted": "As in items.",
     "wave": "1 (T1) or 2 (T2).",
     "value": "Scale point.",
-    "pct": "Percent of the population giving this value.",
+    "pct": "Percent of the population giving this value (don't know, refused and skipped "
+    "count in the denominator).",
+    "pct_valid": "Percent of the population's substantive answers giving this value.",
     "population": POPULATION,
 }
 

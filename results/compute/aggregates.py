@@ -20,6 +20,7 @@ from results.compute.breakdowns import (
     Layout,
     arm_mask,
     breakdown_questions,
+    breakdown_values,
     cells,
     subgroup_masks,
 )
@@ -44,6 +45,25 @@ def on_scale(values: np.ndarray, question: QuestionSpec) -> np.ndarray:
     low, high = question.scale_min, question.scale_max
     valid = (values >= low) & (values <= high) & (np.floor(values) == values)
     return np.where(valid, values, np.nan)
+
+
+def item_family(question: QuestionSpec) -> str:
+    """The multiple-comparison family of a paired rating item: its own, else the option
+    ratings' or the other items' (see results.tables.ITEMS)."""
+    if question.family:
+        return question.family
+    return tables.OPTIONS_FAMILY if question.option else tables.OTHER_FAMILY
+
+
+# The wave columns of an items row that describe the wave's population (not the pairs).
+WAVE_FIELDS = (
+    "n",
+    *(f"pct_{name}" for name in ("oppose", "neutral", "support", "dk", "refused", "skipped")),
+    *(f"pct_{name}_valid" for name in ("oppose", "neutral", "support")),
+    "distribution",
+    "distribution_valid",
+)
+NOT_ASKED = stats.MISSING_CODES["not_asked"]
 
 
 def weight_options(data: PollData) -> list[bool]:
@@ -141,9 +161,13 @@ class PayloadBuilder:
     def item_withheld(self, i: int) -> Withheld:
         if i not in self._withheld:
             x1, x2 = self.ratings[i]
-            sub1 = ~np.isnan(x1) & ~self.data.dont_know[i, 0]
-            sub2 = ~np.isnan(x2) & ~self.data.dont_know[i, 1]
-            answered = (sub1 | self.data.dont_know[i, 0], sub2 | self.data.dont_know[i, 1])
+            kinds = self.data.missing[i]
+            sub1 = ~np.isnan(x1) & (kinds[0] == 0)
+            sub2 = ~np.isnan(x2) & (kinds[1] == 0)
+            # Don't know, refused and skipped count among those who answered; not asked doesn't.
+            asked1 = sub1 | ((kinds[0] > 0) & (kinds[0] < NOT_ASKED))
+            asked2 = sub2 | ((kinds[1] > 0) & (kinds[1] < NOT_ASKED))
+            answered = (asked1, asked2)
             self._withheld[i] = self.paired_withheld(
                 self.layout, answered, sub1 & sub2, rated=(sub1, sub2)
             )
@@ -188,7 +212,7 @@ class PayloadBuilder:
             if position % 10 == 0:
                 self.report(0.5 + 0.3 * position / max(len(all_cells), 1), "items by subgroup")
             for weighted in weight_options(self.data):
-                family: list[tuple[Row, Row, stats.ItemChange]] = []
+                shown: list[tuple[Row, Row, stats.ItemChange, Withheld]] = []
                 w = self.weights(cell.mask, weighted)
                 for i, question in self.items:
                     withheld = self.item_withheld(i)
@@ -199,8 +223,8 @@ class PayloadBuilder:
                     change = stats.item_change(
                         x1[cell.mask],
                         x2[cell.mask],
-                        dk1=self.data.dont_know[i, 0, cell.mask],
-                        dk2=self.data.dont_know[i, 1, cell.mask],
+                        missing1=self.data.missing[i, 0, cell.mask],
+                        missing2=self.data.missing[i, 1, cell.mask],
                         scale_min=question.scale_min,
                         scale_max=question.scale_max,
                         weights=w,
@@ -212,10 +236,13 @@ class PayloadBuilder:
                         change = self.waves_over_pairs(i, cell, w, change, over_pairs)
                     ident = {"item": question.key, **cell.label(), "weighted": weighted}
                     values = {**ident, **asdict(change), **withheld.labels(over_pairs)}
-                    family.append((values, ident, change, withheld))
-                holm, bh = stats.adjust_pvalues([change.p_t for _, _, change, _ in family])
+                    values["family"] = item_family(question)
+                    shown.append((values, ident, change, withheld))
+                holm, bh = stats.adjust_within_families(
+                    [change.p_t for _, _, change, _ in shown], [v["family"] for v, *_ in shown]
+                )
                 for (values, ident, change, withheld), p_holm, p_bh in zip(
-                    family, holm, bh, strict=True
+                    shown, holm, bh, strict=True
                 ):
                     items.append(json_row({**values, "p_holm": p_holm, "p_bh": p_bh}, tables.ITEMS))
                     details.append(self.detail_row(values, change))
@@ -234,8 +261,8 @@ class PayloadBuilder:
         """``change`` with the wave columns of the ``over_pairs`` waves computed over the
         cell's complete pairs (its row's population) instead of the wave's answerers."""
         x1, x2 = self.ratings[i]
-        dk = self.data.dont_know[i]
-        pairs = (~np.isnan(x1) & ~np.isnan(x2) & ~dk[0] & ~dk[1])[cell.mask]
+        kinds = self.data.missing[i]
+        pairs = (~np.isnan(x1) & ~np.isnan(x2) & (kinds[0] == 0) & (kinds[1] == 0))[cell.mask]
         nobody = np.full(int(cell.size), np.nan)
         fields: dict[str, Any] = {}
         for wave, x in ((1, x1), (2, x2)):
@@ -250,8 +277,8 @@ class PayloadBuilder:
                 scale_max=change.scale_max,
                 weights=weights,
             )
-            # pct_dk is 0 here: a complete pair never said don't know.
-            for name in ("n", "pct_oppose", "pct_neutral", "pct_support", "pct_dk", "distribution"):
+            # pct_dk, pct_refused and pct_skipped are 0 here: a complete pair has no missing.
+            for name in WAVE_FIELDS:
                 fields[f"{name}_t{wave}"] = getattr(one, f"{name}_t1")
         return replace(change, **fields)
 
@@ -269,15 +296,19 @@ class PayloadBuilder:
     ) -> list[Row]:
         """Rows of both waves, each over the population the row's wave columns describe."""
         rows = []
-        for wave, distribution in ((1, change.distribution_t1), (2, change.distribution_t2)):
-            for value, pct in zip(
-                range(change.scale_min, change.scale_max + 1), distribution, strict=True
+        for wave, distribution, valid in (
+            (1, change.distribution_t1, change.distribution_valid_t1),
+            (2, change.distribution_t2, change.distribution_valid_t2),
+        ):
+            for value, pct, pct_valid in zip(
+                range(change.scale_min, change.scale_max + 1), distribution, valid, strict=True
             ):
                 row = {
                     **ident,
                     "wave": wave,
                     "value": value,
                     "pct": pct,
+                    "pct_valid": pct_valid,
                     "population": tables.PAIRS if over_pairs[wave - 1] else tables.ANSWERED,
                 }
                 rows.append(json_row(row, tables.DISTRIBUTIONS))
@@ -337,7 +368,7 @@ class PayloadBuilder:
                 for subgroup, value, mask in subgroup_masks(self.data)
                 if subgroup == question.key
             }
-            for a, b in combinations(question.choice_keys(), 2):
+            for a, b in combinations(breakdown_values(question), 2):
                 in_a, in_b = masks[a], masks[b]
                 if in_a.sum() < self.k or in_b.sum() < self.k:
                     continue

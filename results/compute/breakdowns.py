@@ -9,6 +9,7 @@ reader knows why a row is absent. The rule is documented in results.exports.code
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -47,22 +48,60 @@ def arm_mask(data: PollData, code: int | None) -> np.ndarray:
 
 
 def breakdown_questions(data: PollData) -> list[QuestionSpec]:
-    return [q for q in data.questions if q.breakdown and q.kind == Question.Kind.SINGLE]
+    """Single-choice questions marked as breakdowns, and number questions with bins."""
+    return [
+        q
+        for q in data.questions
+        if (q.breakdown and q.kind == Question.Kind.SINGLE)
+        or (q.bins and q.kind == Question.Kind.NUMBER)
+    ]
+
+
+def _bound(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def bin_labels(bins: tuple[float, ...]) -> list[str]:
+    """The ranges of a number question's bins (lower bounds), as the tables name them.
+
+    [18, 30, 45, 65] -> "<18", "18-29", "30-44", "45-64", "65+": a range holds its lower
+    bound and everything below the next bound (so 29.5 is in "18-29"); values under the first
+    bound form the first range. Non-integer bounds read "1.5-<2.5".
+    """
+    labels = [f"<{_bound(bins[0])}"]
+    for low, high in pairwise(bins):
+        whole = float(low).is_integer() and float(high).is_integer()
+        upper = _bound(high - 1) if whole else f"<{_bound(high)}"
+        labels.append(f"{_bound(low)}-{upper}")
+    labels.append(f"{_bound(bins[-1])}+")
+    return labels
+
+
+def breakdown_values(question: QuestionSpec) -> list[str]:
+    """The subgroup values of a breakdown question, in order: choice keys, or bin ranges."""
+    if question.kind == Question.Kind.NUMBER:
+        return bin_labels(question.bins)
+    return question.choice_keys()
 
 
 def breakdown_codes(data: PollData, question: QuestionSpec) -> np.ndarray:
-    """A participant's 1-based choice code on a breakdown question (T1, else T2), NaN if none."""
+    """A participant's 1-based code into ``breakdown_values`` (the answer at T1, else T2), NaN
+    if none: the choice code, or the number's range."""
     index = data.index(question.key)
     t1, t2 = data.values[index, 0], data.values[index, 1]
-    return np.where(np.isnan(t1), t2, t1)
+    answer = np.where(np.isnan(t1), t2, t1)
+    if question.kind != Question.Kind.NUMBER:
+        return answer
+    ranges = np.searchsorted(np.asarray(question.bins, dtype=np.float64), answer, side="right")
+    return np.where(np.isnan(answer), np.nan, ranges + 1.0)
 
 
 def subgroup_masks(data: PollData) -> Iterator[tuple[str, str, np.ndarray]]:
-    """(subgroup, value, mask) for every answer of every breakdown question, in choice order."""
+    """(subgroup, value, mask) for every value of every breakdown question, in order."""
     for question in breakdown_questions(data):
         codes = breakdown_codes(data, question)
-        for key, code in question.choice_codes().items():
-            yield question.key, key, codes == code
+        for code, value in enumerate(breakdown_values(question), 1):
+            yield question.key, value, codes == code
 
 
 def present_arms(data: PollData) -> list[tuple[str, int | None]]:
@@ -133,9 +172,10 @@ class Layout:
         self.data = data
         self.dimensions: list[Dimension] = []
         for question in breakdown_questions(data) if include_breakdowns else ():
+            values = tuple(breakdown_values(question))
             codes = np.nan_to_num(breakdown_codes(data, question), nan=0).astype(np.int64)
-            codes[~np.isin(codes, list(question.choice_codes().values()))] = 0
-            self.dimensions.append(Dimension(question.key, tuple(question.choice_keys()), codes))
+            codes[(codes < 1) | (codes > len(values))] = 0
+            self.dimensions.append(Dimension(question.key, values, codes))
         for name, code in ARM_INDEX[1:] if include_groups else ():
             in_arm = data.arm == code
             groups = np.unique(data.group[in_arm & (data.group >= 0)])

@@ -16,7 +16,9 @@ Input conventions
   (element ``i`` of the T1 and the T2 array is the same participant).  ``NaN`` marks a missing
   answer *and* a "don't know".
 * **Don't know** is marked separately by an optional boolean array (``dk1``/``dk2``) of the same
-  length, used only where the share of DK is reported.  A participant flagged DK counts as DK
+  length, used only where the share of DK is reported; or every **missing kind** (don't know,
+  refused, skipped, not asked: ``MISSING_KINDS``, codes 1..4) by an integer array
+  (``missing1``/``missing2``).  A participant flagged DK counts as DK
   even if the answer array holds a number there.
 * **Rating scales** run over the integers ``scale_min..scale_max`` (default 0..10).  Answers to
   :func:`item_change` must be integers on that scale (anything else raises ``ValueError``:
@@ -61,11 +63,12 @@ many small library calls, and on a busy host a second BLAS thread mostly waits.
 :func:`option_set` limits itself to one thread while clustering.
 """
 
-from results.stats.base import hedges_correction
+from results.stats.base import MISSING_CODES, MISSING_KINDS, hedges_correction
 from results.stats.comparisons import (
     DiffInDiff,
     GapChange,
     adjust_pvalues,
+    adjust_within_families,
     diff_in_diff,
     gap_change,
 )
@@ -83,6 +86,8 @@ from results.stats.options import (
 
 __all__ = [
     "MAX_OPTIONS_FOR_AXIS_SEARCH",
+    "MISSING_CODES",
+    "MISSING_KINDS",
     "DiffInDiff",
     "GapChange",
     "ItemChange",
@@ -93,6 +98,7 @@ __all__ = [
     "SmallGroup",
     "SmallGroups",
     "adjust_pvalues",
+    "adjust_within_families",
     "agreement",
     "bimodality_coefficient",
     "consensus",

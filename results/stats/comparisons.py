@@ -343,3 +343,17 @@ def adjust_pvalues(p: ArrayLike) -> tuple[list[float], list[float]]:
         holm[used] = _holm(arr[used])
         bh[used] = multipletests(arr[used], method="fdr_bh")[1]
     return float_list(holm), float_list(bh)
+
+
+def adjust_within_families(p: ArrayLike, families: list[str]) -> tuple[list[float], list[float]]:
+    """:func:`adjust_pvalues` applied within each family on its own (``families[j]`` names the
+    family of ``p[j]``): Holm and BH never mix unrelated items. Aligned with the input."""
+    arr = np.asarray(p, dtype=np.float64).ravel()
+    if arr.size != len(families):
+        raise ValueError("one family per p-value")
+    holm, bh = np.full(arr.size, np.nan), np.full(arr.size, np.nan)
+    names = np.asarray(families, dtype=object)
+    for family in dict.fromkeys(families):
+        members = names == family
+        holm[members], bh[members] = adjust_pvalues(arr[members])
+    return float_list(holm), float_list(bh)

@@ -208,7 +208,7 @@ def test_copy_and_values_list_loaders_read_the_same_answers(seed_poll):
                 int(r["question"]),
                 int(r["wave"]),
                 repr(float(r["number"])),
-                bool(r["dont_know"]),
+                int(r["missing"]),
             )
             for r in rows
         )

@@ -194,3 +194,33 @@ def test_adjust_pvalues_matches_multipletests_and_passes_nan_through(p: list[flo
         np.testing.assert_allclose(np.array(holm)[used], expected_holm, **TOL)
         np.testing.assert_allclose(np.array(bh)[used], expected_bh, **TOL)
     assert all(type(v) is float for v in holm + bh)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.floats(0, 1), st.just(math.nan)), st.sampled_from("abc")),
+        max_size=20,
+    )
+)
+def test_adjust_within_families_adjusts_each_family_as_multipletests_alone(
+    cases: list[tuple[float, str]],
+) -> None:
+    p = [value for value, _ in cases]
+    families = [family for _, family in cases]
+    holm, bh = stats.adjust_within_families(p, families)
+    for family in set(families):
+        members = [j for j, f in enumerate(families) if f == family]
+        values = np.array([p[j] for j in members])
+        used = [j for j, v in zip(members, values, strict=True) if not math.isnan(v)]
+        if not used:
+            assert all(math.isnan(holm[j]) and math.isnan(bh[j]) for j in members)
+            continue
+        gc.freeze()
+        try:
+            expected_holm = multipletests([p[j] for j in used], method="holm")[1]
+            expected_bh = multipletests([p[j] for j in used], method="fdr_bh")[1]
+        finally:
+            gc.unfreeze()
+        for j, h, b in zip(used, expected_holm, expected_bh, strict=True):
+            assert close(holm[j], float(h)) and close(bh[j], float(b))
