@@ -10,6 +10,7 @@ from drf_spectacular.views import (
 )
 
 from results import public
+from surveys.admin.landing import install as install_landing
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -19,6 +20,8 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 # The admin's login page with the level-one heading Django's own lacks (accessibility).
 admin.site.login_template = "admin/deliberate/login.html"
+# The admin's index opens with the organiser's polls and the next step for each.
+install_landing(admin.site)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
