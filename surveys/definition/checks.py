@@ -174,6 +174,7 @@ TRANSLATED = {
 }
 
 
+DONT_KNOW_CHOICE = "dk"
 # SPSS's reserved words may not name a variable (Stata's, all lower case, never collide with
 # the exports' names, which end in _t1 or _t2).
 RESERVED = frozenset(
@@ -304,6 +305,16 @@ def cross_problems(data: dict[str, Any]) -> list[Problem]:
                 add(
                     Problem(
                         format_path([*at, "choices", choice_index, "key"]), f"duplicate '{key}'"
+                    )
+                )
+            elif key == DONT_KNOW_CHOICE:
+                # The questionnaire sends "dk" for the don't-know box: a choice of that key would
+                # be taken for it.
+                add(
+                    Problem(
+                        format_path([*at, "choices", choice_index, "key"]),
+                        "'dk' is the questionnaire's own don't-know answer; offer it with "
+                        "dont_know: true, or give this choice another key",
                     )
                 )
         if "arms" in question and question["waves"] != "t2":

@@ -250,6 +250,15 @@ def test_a_choice_key_with_a_space_or_the_list_separator_is_refused(tmp_path: Pa
     ]
 
 
+def test_a_choice_keyed_dk_is_refused_as_the_questionnaires_dont_know(tmp_path: Path) -> None:
+    data = research_definition()
+    question(data, "PARTYBEFORE")["choices"][3]["key"] = "dk"
+    assert refused(tmp_path, data) == [
+        f"questions[{PROPOSALS + 1}].choices[3].key: 'dk' is the questionnaire's own don't-know "
+        "answer; offer it with dont_know: true, or give this choice another key"
+    ]
+
+
 def test_sixty_options_load_and_sixty_one_are_refused_with_the_count_and_the_limit(
     tmp_path: Path,
 ) -> None:
