@@ -233,7 +233,8 @@ KNOWLEDGE: dict[str, str] = {
     "subgroup_value": "As in items.",
     "weighted": "As in items.",
     "n_items": "Knowledge questions counted (1 for an item row).",
-    "n_t1": "Participants asked at T1, or asked at both waves: see population_t1.",
+    "n_t1": "Participants asked at T1 (don't know, refused and skipped count as asked and not "
+    "correct; not asked does not count), or asked at both waves: see population_t1.",
     "n_t2": "Participants asked at T2, or asked at both waves: see population_t2.",
     "population_t1": "T1: " + POPULATION,
     "population_t2": "T2: " + POPULATION,

@@ -127,8 +127,8 @@ def panel_csv(seed: int = 14) -> str:
 def kinds(column: pd.Series) -> pd.Series:
     """'' (no answer), 'dk', 'refused', 'skipped' or 'valid' per respondent."""
     numbers = pd.to_numeric(column, errors="coerce")
-    kind = numbers.map(lambda v: CODES.get(int(v), "valid") if pd.notna(v) else "")
-    return kind.fillna("")
+    kind = numbers.map(CODES).where(numbers.notna(), "")
+    return kind.fillna("valid")
 
 
 def substantive(column: pd.Series) -> pd.Series:
