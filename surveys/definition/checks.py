@@ -91,7 +91,8 @@ def _described(value: Any) -> str:
         return short(value)
     kind = next((t for t, cls in _PYTHON_TYPES.items() if isinstance(value, cls)), "")
     if kind in ("array", "object"):
-        return f"{TYPES[kind]} of {len(value)} {COUNTED[kind]}"
+        noun = "a list" if kind == "array" else "a mapping"
+        return f"{noun} of {len(value)} {COUNTED[kind]}"
     return short(value)
 
 
