@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -143,13 +142,13 @@ def ping(*, member: RoomMember) -> None:
 
 
 def messages_since(*, member: RoomMember, seq: int, limit: int = SYNC_LIMIT) -> list[Message]:
-    """The room's messages after ``seq`` this member may see, in order (nudges to others are
-    left out; hidden ones keep their place without their text)."""
+    """The room's messages after ``seq``, in order: every seq, so clients can tell a gap (a
+    nudge to someone else and a hidden message keep their place; ``moderator.for_member`` and
+    ``message_payload`` leave out their text)."""
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
         raise Refused("invalid", _("since must be a whole number, 0 or more."), field="since")
     return list(
         Message.objects.filter(room_id=member.room_id, seq__gt=seq)
-        .filter(Q(to_member__isnull=True) | Q(to_member_id=member.pk))
         .select_related("member", "reply_to")
         .order_by("seq")[:limit]
     )

@@ -10,6 +10,7 @@ message already sent by the sync is never sent again. The protocol is in docs/li
 import json
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -30,6 +31,13 @@ CLOSE_REFUSED = 4403
 CLOSE_REMOVED = 4410
 WRITES = {"post", "flag", "raise_hand", "lower_hand", "vote_move_on"}
 WRITES |= {"question_draft", "question_vote"}
+
+
+def in_pool(function: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Run ``function`` in a pooled thread (its own database connection), not on the one thread
+    Channels uses by default: every member's request would otherwise wait for every other's.
+    The room row lock, not a thread, orders the writes of one room."""
+    return database_sync_to_async(function, thread_sensitive=False)
 
 
 def find_member(room_id: int, cookies: dict[str, str]) -> RoomMember | None:
@@ -65,9 +73,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
-        self.member = await database_sync_to_async(find_member)(
-            room_id, self.scope.get("cookies", {})
-        )
+        self.member = await in_pool(find_member)(room_id, self.scope.get("cookies", {}))
         if self.member is None:
             await self.close(code=CLOSE_REFUSED)
             return
@@ -113,7 +119,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 client_id=content.get("client_id"),
             )
             return
-        events = await database_sync_to_async(actions.handle)(member=self.member, payload=content)
+        events = await in_pool(actions.handle)(member=self.member, payload=content)
         for event in events:
             await self.send_json(event)
             if event["type"] == "synced":
@@ -144,8 +150,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return  # the client's join will fetch all of it
         if kind in ("message", "nudge"):
             if event["seq"] <= self.synced_upto:
-                return
-            if event.get("to") is not None and event["to"] != self.member.pk:
                 return
             event = moderator.for_member(event, self.member.pk)
         await self.send_json(event)

@@ -88,7 +88,10 @@ def message_payload(message: Message) -> Event:
 
 
 def for_member(payload: Event, member_id: int) -> Event:
-    """A message event as one member sees it: the client id only on their own."""
+    """A message event as one member sees it: the client id only on their own; a nudge to
+    someone else keeps its seq (so every client sees a gapless sequence) but not its text."""
+    if payload.get("to") is not None and payload["to"] != member_id:
+        payload = {**payload, "text": ""}
     if payload.get("member_id") != member_id:
         return {**payload, "client_id": None}
     return payload
@@ -264,7 +267,8 @@ def _prompt(room: Room, items: list[Option]) -> str:
             ) % {
                 "number": room.item_index + 1,
                 "total": len(items),
-                "option": localized(option.text, room.language),
+                # Option texts often end with a full stop; the prompt adds its own.
+                "option": localized(option.text, room.language).rstrip().rstrip("."),
             }
         if room.state == Room.State.QUESTIONS:
             return _(
