@@ -331,6 +331,58 @@ def cross_problems(data: dict[str, Any]) -> list[Problem]:
                     f"bins must increase, each bound above the one before: {bins[:20]}",
                 )
             )
+    problems += missing_code_problems(data)
+    return problems
+
+
+def _answer_range(question: dict[str, Any]) -> tuple[float, float, str] | None:
+    """The numbers a question's answers take (low, high, in words), where it declares them."""
+    kind = question["kind"]
+    if kind == "rating" and "scale" in question:
+        low, high = question["scale"]["min"], question["scale"]["max"]
+        return low, high, f"a point of the scale {low}..{high}"
+    if kind in ("single", "knowledge") and question.get("choices"):
+        count = len(question["choices"])
+        return 1, count, f"a choice code (1..{count})"
+    number = question.get("number", {})
+    if kind == "number" and "min" in number and "max" in number:
+        low, high = number["min"], number["max"]
+        return low, high, f"an answer in the allowed range {low}..{high}"
+    return None
+
+
+def missing_code_problems(data: dict[str, Any]) -> list[Problem]:
+    """Missing-value codes that are also real answers of a question (7 on a 0..10 scale):
+    an imported 7 could not say which it is. Codes of the poll are named once, with the
+    questions they clash with."""
+    problems = []
+    clashes: dict[str, list[str]] = {}
+    for index, question in enumerate(data["questions"]):
+        answers = _answer_range(question)
+        own = question.get("missing") or {}
+        if answers is None:
+            continue
+        low, high, words = answers
+        for code, kind in (own or data.get("missing") or {}).items():
+            if not (low <= int(code) <= high):
+                continue
+            if own:
+                path = format_path(["questions", index, "missing", code])
+                problems.append(
+                    Problem(path, f"{code} ({kind}) is also {words}; use a code outside it")
+                )
+            else:
+                clashes.setdefault(code, []).append(question["key"])
+    for code, keys in clashes.items():
+        named = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        kind = data["missing"][code]
+        problems.append(
+            Problem(
+                format_path(["missing", code]),
+                f"{code} ({kind}) is also an answer of {named}; use a code no question can "
+                "take as an answer (e.g. 77, 98, -8), or give those questions their own codes",
+            )
+        )
     return problems
 
 

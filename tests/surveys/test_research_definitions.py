@@ -293,6 +293,18 @@ def test_a_bad_missing_code_names_the_code_and_what_is_allowed(
     assert message in refused(tmp_path, research_definition(missing=missing))
 
 
+def test_a_missing_code_that_is_also_an_answer_is_refused(tmp_path: Path) -> None:
+    data = research_definition(missing={7: "dont_know", 98: "refused"})
+    question(data, "PARTYBEFORE")["missing"] = {2: "refused"}
+    assert refused(tmp_path, data) == [
+        f"questions[{PROPOSALS + 1}].missing.2: 2 (refused) is also a choice code (1..4); use a "
+        "code outside it",
+        "missing.7: 7 (dont_know) is also an answer of Q1, Q2P01, Q2P02 and 46 more; use a code "
+        "no question can take as an answer (e.g. 77, 98, -8), or give those questions their "
+        "own codes",
+    ]
+
+
 def test_bins_must_increase_and_belong_to_a_number_question(tmp_path: Path) -> None:
     data = research_definition()
     question(data, "AGE")["bins"] = [18, 65, 30]
