@@ -73,11 +73,11 @@ def chart_text() -> dict[str, str]:
         "treatment": _("treatment"),
         "control": _("control"),
         "all": _("everyone"),
-        "change": _("mean change T2 \N{MINUS SIGN} T1 (scale points)"),
+        "change": _("mean change T2 − T1 (scale points)"),  # noqa: RUF001 (a minus sign)
         "did": _("difference in differences (scale points)"),
         "ci": _("95% CI"),
         "mean_rating": _("mean rating"),
-        "group": _("Group %(number)s (%(size)s people)"),
+        "group": _("Group %(number)s (n = %(size)s)"),
         "axis": _("poll's axis"),
         "best": _("best ordering"),
         "starting": _("Starting…"),
@@ -154,7 +154,7 @@ class ResultsMixin:
             meta=payload.get("meta", {}),
             completions_since=since.count(),
             charts=charts,
-            chart_height=4 + 2.4 * len(labels),
+            chart_height=round(4 + 2.4 * len(labels)),  # an integer: no decimal comma in uk
             arm=arm,
             arms=[
                 (key, arm_names()[key])

@@ -5,6 +5,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from surveys.admin.moderation import moderated_message
 from surveys.models import Reason
@@ -67,3 +68,11 @@ def test_the_bulk_actions_confirm_in_sentences() -> None:
     assert moderated_message("hide", 1) == "Hid 1 reason."
     assert moderated_message("hide", 3) == "Hid 3 reasons."
     assert moderated_message("restore", 2) == "Kept 2 reasons: they stay visible."
+    with translation.override("uk"):
+        # Ukrainian has three plural forms: 1, 2-4, 5+ (the catalogue's Plural-Forms).
+        forms = [moderated_message("hide", n) for n in (1, 2, 5)]
+    assert forms == [
+        "Приховано 1 обґрунтування.",
+        "Приховано 2 обґрунтування.",
+        "Приховано 5 обґрунтувань.",
+    ]
