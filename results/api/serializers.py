@@ -138,6 +138,8 @@ TEXT_COLUMNS = {
     "population_t1",
     "population_t2",
     "pseudonym",
+    "family",
+    "test",
 }
 
 
@@ -234,11 +236,29 @@ class ImportUploadSerializer(serializers.Serializer):
 
 
 class ImportResultSerializer(serializers.Serializer):
+    """What an import stored (or, dry run, would store). Jobs finished before a field existed
+    lack it, hence not required."""
+
     participants = serializers.IntegerField()
+    complete = serializers.IntegerField(
+        required=False, help_text="Participants with a completed_at."
+    )
+    incomplete = serializers.IntegerField(
+        required=False,
+        help_text="Participants with an empty completed_at: left out of the results.",
+    )
     answers = serializers.IntegerField()
-    renamed = serializers.DictField(
-        child=serializers.CharField(),
-        help_text="File ids already used by another poll, and the new ids they were given.",
+    replaced = serializers.IntegerField(
+        required=False,
+        help_text="Participants of the poll with the same ids, replaced (replace=true).",
+    )
+    dry_run = serializers.BooleanField(
+        required=False, help_text="Checked only: nothing was stored."
+    )
+    completion_given = serializers.BooleanField(
+        required=False,
+        help_text="False when the file had no completed_at column: every row counts as "
+        "complete, stamped with the time of the import.",
     )
 
 

@@ -9,7 +9,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import FileResponse, Http404, HttpResponseBase, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -40,7 +46,7 @@ from results.api.serializers import (
     WebhookSerializer,
 )
 from results.compute.progress import job_status
-from results.exports import package
+from results.exports import package, template
 from results.exports.import_jobs import (
     inline_limit,
     show_live_progress,
@@ -233,6 +239,36 @@ class ExportDownloadView(ResearchAPIView):
         return file_response(job.file.open("rb"), poll_slug=job.poll.slug, fmt=fmt)
 
 
+class ImportOptions(serializers.Serializer):
+    """Form fields of an import besides the file."""
+
+    dry_run = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Check everything (cells, ids, the database's own constraints) and store "
+        "nothing: the answer is the summary the import would give.",
+    )
+    replace = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Replace the poll's participants that have the same ids as rows of the file "
+        "(with their answers), in the same transaction as the import.",
+    )
+
+
+class ImportRequest(ImportUploadSerializer, ImportOptions):
+    """The multipart body of an import: the file and its options."""
+
+
+class TemplateParameters(serializers.Serializer):
+    template = serializers.ChoiceField(
+        ["xlsx", "csv"],
+        help_text="xlsx: a workbook with the header row, the codebook (what every column "
+        "accepts: allowed values, choice codes, missing-value codes) and how to import; csv: "
+        "the header row alone.",
+    )
+
+
 def import_errors(failure: ImportFailed) -> Response:
     errors = [{"row": e.row, "column": e.column, "message": e.message} for e in failure.errors]
     return Response({"detail": failure.summary(), "errors": errors}, status=400)
@@ -247,16 +283,46 @@ def upload_too_large(size: int) -> Response:
 class ImportView(PollScoped, ResearchAPIView):
     """Import a panel dataset (wide CSV, as exported). Any bad cell: 400 and nothing stored.
 
-    Files up to the inline limit (20 MB) are imported in the request: 201 with the summary.
-    Larger files, up to ``IMPORT_MAX_BYTES`` (1 GiB), are imported in the background: 202 with
-    the import job, whose status URL reports progress and then the summary or the errors."""
+    Files up to the inline limit (20 MB) are imported in the request: 201 with the summary
+    (200 for a dry run). Larger files, up to ``IMPORT_MAX_BYTES`` (1 GiB), are imported in the
+    background: 202 with the import job, whose status URL reports progress and then the summary
+    or the errors. GET ``?template=xlsx`` gives the template: the header row and the codebook."""
 
     parser_classes = (MultiPartParser,)
     needs_microdata = True
 
     @extend_schema(
-        request={"multipart/form-data": ImportUploadSerializer},
+        parameters=[TemplateParameters],
         responses={
+            (200, template.XLSX_MEDIA_TYPE): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The workbook."
+            ),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The header."),
+            400: BAD_REQUEST,
+            403: NO_IMPORT,
+            **COMMON_ERRORS,
+        },
+    )
+    def get(self, request: Request, slug: str) -> HttpResponseBase:
+        self.require_import_grant()
+        params = TemplateParameters(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        if params.validated_data["template"] == "csv":
+            content, media, extension = template.header_csv(self.poll), "text/csv", "csv"
+        else:
+            content, media = template.workbook(self.poll), template.XLSX_MEDIA_TYPE
+            extension = "xlsx"
+        name = f"{self.poll.slug}-import-template.{extension}"
+        return HttpResponse(
+            content,
+            content_type=media,
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    @extend_schema(
+        request={"multipart/form-data": ImportRequest},
+        responses={
+            200: OpenApiResponse(ImportResultSerializer, description="A dry run's summary."),
             201: ImportResultSerializer,
             202: OpenApiResponse(
                 ImportJobSerializer, description="A large file, imported in the background."
@@ -286,9 +352,17 @@ class ImportView(PollScoped, ResearchAPIView):
         file = upload.validated_data["file"]
         if file.size > settings.IMPORT_MAX_BYTES:
             return upload_too_large(file.size)
+        choices = ImportOptions(data=request.data)
+        choices.is_valid(raise_exception=True)
+        flags = choices.validated_data
         if file.size > inline_limit():
             job = start_import_job(
-                poll=self.poll, user=request.user, upload=file, enqueue=tasks.run_import.delay
+                poll=self.poll,
+                user=request.user,
+                upload=file,
+                enqueue=tasks.run_import.delay,
+                replace=flags["replace"],
+                dry_run=flags["dry_run"],
             )
             job.refresh_from_db()  # run already if tasks are eager (the embedded default)
             links = Links(request, self.poll)
@@ -300,10 +374,12 @@ class ImportView(PollScoped, ResearchAPIView):
                 stream=file,
                 recompute=tasks.schedule_recompute,
                 max_bytes=inline_limit(),
+                replace=flags["replace"],
+                dry_run=flags["dry_run"],
             )
         except ImportFailed as failure:
             return import_errors(failure)
-        return Response(ImportResultSerializer(result).data, status=201)
+        return Response(ImportResultSerializer(result).data, status=200 if result.dry_run else 201)
 
 
 class ImportJobView(PollScoped, ResearchAPIView):

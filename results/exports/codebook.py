@@ -11,8 +11,10 @@ from results import tables
 from surveys.definition.spec import QuestionSpec, poll_spec
 from surveys.models import Participant, Poll, Question, localized
 
-# "Don't know" in the wide layout: numeric variables carry DK_CODE (declared user-missing in
-# SPSS, extended missing .a in Stata), text variables carry DK_TEXT; empty means not answered.
+# Missing answers in the wide layout carry the code of their kind (see ``missing_codes``: the
+# definition's codes, or DK_CODE for don't know), declared user-missing in SPSS and written as
+# extended missing values (.a don't know, .b refused, .c skipped, .d not asked) in Stata; text
+# variables carry the code as text. Empty means not answered.
 DK_CODE = -99
 DK_TEXT = "-99"
 LIST_SEPARATOR = ";"
@@ -46,6 +48,7 @@ class Variable:
     kind: str = ""
     value_labels: dict[int, str] = field(default_factory=dict)
     missing: list[Any] = field(default_factory=list)
+    missing_kinds: dict[int, str] = field(default_factory=dict)  # code -> kind
     answer_key: str = ""
     wording: dict[str, str] = field(default_factory=dict)
     notes: str = ""
@@ -119,6 +122,30 @@ def design_variables(poll: Poll) -> list[Variable]:
     return variables
 
 
+# The code a missing answer is exported with when its kind has none declared (an answer given
+# here, where the poll declares no code for it).
+FALLBACK_CODES = {"dont_know": DK_CODE, "refused": -98, "skipped": -97, "not_asked": -96}
+MISSING_LABELS = {
+    "dont_know": "Don't know",
+    "refused": "Refused",
+    "skipped": "Skipped",
+    "not_asked": "Not asked",
+}
+
+
+def missing_codes(question: QuestionSpec) -> dict[int, str]:
+    """Code -> missing kind for the question's column: the codes its definition declares (the
+    question's, else the poll's, ``QuestionSpec.missing_codes``), and -99 for don't know where
+    the question offers it and no code says it. Without declared codes, a question that offers
+    no "don't know" has no missing code at all (as the web form offers none)."""
+    if not (question.missing or question.poll_missing or question.dont_know):
+        return {}
+    codes = question.missing_codes()
+    if question.dont_know and "dont_know" not in codes.values():
+        codes[DK_CODE] = "dont_know"
+    return dict(sorted(codes.items()))
+
+
 def choice_labels(question: QuestionSpec) -> dict[int, str]:
     """A choice question's codes (``QuestionSpec.choice_codes``, the one rule) with their
     English labels."""
@@ -137,8 +164,9 @@ def question_variables(question: Question, spec: QuestionSpec) -> list[Variable]
         if question.max_label:
             value_labels[question.scale_max] = localized(question.max_label, "en")
     numeric = kind in NUMERIC_KINDS
-    if question.dont_know and numeric:
-        value_labels[DK_CODE] = "Don't know"
+    codes = missing_codes(spec)
+    if numeric:
+        value_labels.update({code: MISSING_LABELS[k] for code, k in codes.items()})
     type_ = "number" if kind == Question.Kind.NUMBER else "integer" if numeric else "string"
     notes = {
         Question.Kind.SINGLE: "Choice code (1-based, see value labels).",
@@ -158,7 +186,8 @@ def question_variables(question: Question, spec: QuestionSpec) -> list[Variable]
             wave=wave,
             kind=kind,
             value_labels=value_labels,
-            missing=([DK_CODE] if numeric else [DK_TEXT]) if question.dont_know else [],
+            missing=list(codes) if numeric else [str(code) for code in codes],
+            missing_kinds=codes,
             answer_key=question.answer,
             wording=question.text,
             notes=notes,
@@ -193,21 +222,59 @@ LONG_VARIABLES = [
         "Canonical answer: number, choice key, JSON list of keys, or text",
         "string",
         "nominal",
-        notes="Empty when the answer is don't know.",
+        notes="Empty when the answer is missing (see missing).",
     ),
     Variable("number", "Numeric answer (rating, number, 1-based choice code)", "number", "scale"),
     Variable("dont_know", "Answered don't know", "boolean", "nominal"),
+    Variable(
+        "missing",
+        "Why the answer has no value: dont_know, refused, skipped or not_asked",
+        "string",
+        "nominal",
+        notes="Empty when the answer has a value. Imported codes are kept as their kind.",
+    ),
     Variable("answered_at", "When the answer was last saved (ISO 8601, UTC)", "datetime", "scale"),
 ]
+
+
+# Stata allows 32 characters; the writer (pyreadstat) names a variable's value-label set after
+# it with a number appended, and that name has the same limit, so 4 places are kept for it.
+STATA_NAME_LENGTH = 28
+
+
+def stata_names(names: list[str]) -> dict[str, str]:
+    """Each variable's name in the Stata file: names over STATA_NAME_LENGTH are cut, their wave
+    suffix kept, and numbered where two cuts would collide."""
+    taken = {name.casefold() for name in names if len(name) <= STATA_NAME_LENGTH}
+    short = {}
+    for name in names:
+        if len(name) <= STATA_NAME_LENGTH:
+            short[name] = name
+            continue
+        stem, _, wave = name.rpartition("_")
+        suffix = f"_{wave}" if stem and wave in ("t1", "t2") else ""
+        stem = stem if suffix else name
+        candidate = stem[: STATA_NAME_LENGTH - len(suffix)] + suffix
+        number = 1
+        while candidate.casefold() in taken:
+            mark = f"_{number}{suffix}"
+            candidate = stem[: STATA_NAME_LENGTH - len(mark)] + mark
+            number += 1
+        taken.add(candidate.casefold())
+        short[name] = candidate
+    return short
 
 
 def codebook_rows(poll: Poll) -> list[dict[str, Any]]:
     """One flat row per wide variable: the human-readable codebook (CSV)."""
     rows = []
-    for v in wide_variables(poll):
+    variables = wide_variables(poll)
+    stata = stata_names([v.name for v in variables])
+    for v in variables:
         rows.append(
             {
                 "variable": v.name,
+                "stata_name": stata[v.name],
                 "item": v.item,
                 "wave": v.wave or "",
                 "kind": v.kind,
@@ -218,7 +285,9 @@ def codebook_rows(poll: Poll) -> list[dict[str, Any]]:
                 "value_labels": json.dumps(v.value_labels, ensure_ascii=False)
                 if v.value_labels
                 else "",
-                "missing_codes": LIST_SEPARATOR.join(map(str, v.missing)),
+                "missing_codes": LIST_SEPARATOR.join(
+                    f"{code}={kind}" for code, kind in v.missing_kinds.items()
+                ),
                 "answer_key": v.answer_key,
                 "notes": v.notes,
             }
@@ -267,8 +336,9 @@ left) until the withheld cells together hold k or more, so the published total m
 published parts describes no small group (complementary suppression). Participants without a
 breakdown answer, without a small group or without an arm are never rows but count as withheld
 cells: when fewer than k, they are protected like one. The rule is applied per population:
-complete pairs of each item (the row) and everyone who answered at each wave (the n_t1/n_t2,
-percentage and distribution columns of that wave, and the options rankings), decided together:
+complete pairs of each item (the row), everyone who answered at each wave (the n_t1/n_t2,
+percentage and distribution columns of that wave) and those with a substantive answer at each
+wave (the *_valid_* shares, pct_valid and the options rankings), decided together:
 in each cell, a wave's answerers are its complete pairs plus those outside them (don't know or
 no answer at the other wave), a cell that is never published. Any two numbers about the same
 cell, one over the wave's answerers and one over the pairs (percentages against transitions,
@@ -277,7 +347,8 @@ against means), differ by exactly those outside, so 1 to k-1 of them withhold th
 answerers, with complements across cells as above. The row keeps that wave's columns computed
 over its complete pairs instead, and says so: population_t1/population_t2 in items,
 item_details, knowledge and rankings, population in distributions, are 'answered' or 'pairs';
-over pairs, n_t equals n_pairs and pct_dk is 0 (a pair never said don't know). Publishing
+over pairs, n_t equals n_pairs and pct_dk, pct_refused and pct_skipped are 0 (a pair has a
+substantive answer at both waves). Publishing
 them over the pairs loses least: the pairs are the row's own, already protected population,
 where withholding would empty most per-arm distributions of a poll in which a few people say
 don't know. The knowledge index's pct_correct is empty unless the index and every item describe

@@ -42,15 +42,34 @@ def too_large(size: int) -> str:
     )
 
 
+def _stored_name(*, replace: bool, dry_run: bool) -> str:
+    # The options travel with the stored file's name (the job has no fields of its own for
+    # them): ``<random>.replace.dry-run.csv``; see ``options_of``.
+    flags = [flag for flag, on in (("replace", replace), ("dry-run", dry_run)) if on]
+    return ".".join([uuid.uuid4().hex, *flags, "csv"])
+
+
+def options_of(job: ImportJob) -> dict[str, bool]:
+    """The import options the job was started with (read from its stored file's name)."""
+    parts = set(job.upload.name.rsplit("/", 1)[-1].split(".")[1:-1]) if job.upload else set()
+    return {"replace": "replace" in parts, "dry_run": "dry-run" in parts}
+
+
 @transaction.atomic
 def start_import_job(
-    *, poll: Poll, user: Any, upload: File, enqueue: Callable[[int], object]
+    *,
+    poll: Poll,
+    user: Any,
+    upload: File,
+    enqueue: Callable[[int], object],
+    replace: bool = False,
+    dry_run: bool = False,
 ) -> ImportJob:
     """Store the upload under MEDIA_ROOT/imports/ (not served) and queue its import on commit:
     ``enqueue(job_id)`` sends the task (the caller passes it, so this module never imports the
     tasks that import it)."""
     job = ImportJob(poll=poll, user=user, size=upload.size, message="queued")
-    job.upload.save(f"{uuid.uuid4().hex}.csv", upload, save=False)
+    job.upload.save(_stored_name(replace=replace, dry_run=dry_run), upload, save=False)
     try:
         job.save()
     except BaseException:
@@ -171,6 +190,7 @@ def run_import_job(*, job_id: int, recompute: Callable[[int], object]) -> Import
                             recompute=recompute,
                             max_bytes=None,
                             progress=_progress_of(job, handle),
+                            **options_of(job),
                         )
                 except ImportFailed as failure:
                     outcome.update(
@@ -182,8 +202,7 @@ def run_import_job(*, job_id: int, recompute: Callable[[int], object]) -> Import
                 else:
                     outcome.update(
                         state=ImportJob.State.DONE,
-                        message=f"imported {result.participants:,} participants and "
-                        f"{result.answers:,} answers",
+                        message=result.summary().splitlines()[0][:200],
                         result=asdict(result),
                     )
             ImportJob.objects.filter(pk=job_id).update(**outcome, finished_at=timezone.now())

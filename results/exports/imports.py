@@ -1,19 +1,21 @@
 """Import of an existing panel dataset (a poll run on paper or in another tool) in the wide CSV
-layout of the export. Every problem is reported by row and column; a file with any problem
-stores nothing. Imported participants are marked ``imported``.
+layout of the export (``importresponses --template`` gives its header and codebook). Every
+problem is reported by row and column with what the column accepts; a file with any problem
+stores nothing. Imported participants are marked ``imported`` and keep their ids as given.
 
-The file is read as a stream and stored in chunks inside one transaction (rolled back on any
-problem), so memory stays flat however many rows it has. API uploads over the inline limit are
-stored and imported by a Celery task (an ``ImportJob`` with progress), up to
-``settings.IMPORT_MAX_BYTES``; ``manage.py importresponses`` has no limit.
+The file is read as a stream and stored in chunks (PostgreSQL ``COPY``, see ``bulk``) inside one
+transaction, rolled back on any problem or on a dry run, so memory stays flat however many rows
+it has. API uploads over the inline limit are stored and imported by a Celery task (an
+``ImportJob`` with progress), up to ``settings.IMPORT_MAX_BYTES``; ``manage.py importresponses``
+has no limit. The recompute is asked for once the import commits, never run inside it.
 """
 
 import csv
+import difflib
 import io
-import math
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
@@ -22,15 +24,17 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from results.exports.codebook import DK_CODE, DK_TEXT, LIST_SEPARATOR, STEPS, wide_variables
+from results.exports.bulk import Row, Writer, replace_existing
+from results.exports.cells import CellError, Decoder, integer, keys_of, real, shortlist
+from results.exports.codebook import STEPS, wide_variables
 from results.exports.writers import FORMULA_STARTS
-from surveys.definition.spec import QuestionSpec, poll_spec
-from surveys.models import Answer, Participant, Poll, Question
+from surveys.definition.spec import poll_spec
+from surveys.models import Participant, Poll, Question
 
 MAX_ERRORS = 200
 IGNORED_COLUMNS = {"imported"}
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-CHUNK_ROWS = 500
+CHUNK_ROWS = 2000
 # The longest participant id the model holds.
 ID_LENGTH = Participant._meta.get_field("public_id").max_length
 
@@ -70,12 +74,33 @@ class ImportFailed(Exception):
 @dataclass
 class ImportResult:
     participants: int = 0
+    complete: int = 0
+    incomplete: int = 0
     answers: int = 0
-    renamed: dict[str, str] = field(default_factory=dict)  # file id -> new id
+    replaced: int = 0
+    dry_run: bool = False
+    # False when the file had no completed_at column: every row was taken as complete.
+    completion_given: bool = True
 
-
-class CellError(ValueError):
-    pass
+    def summary(self) -> str:
+        verb = "Checked, nothing stored (dry run): would import" if self.dry_run else "Imported"
+        lines = [
+            f"{verb} {self.participants:,} participants ({self.complete:,} complete, "
+            f"{self.incomplete:,} incomplete) and {self.answers:,} answers."
+        ]
+        if self.replaced:
+            lines.append(f"{self.replaced:,} participants with the same ids were replaced.")
+        if self.incomplete:
+            lines.append(
+                f"The {self.incomplete:,} incomplete (empty completed_at) are left out of the "
+                "results until they have a completion time."
+            )
+        if not self.completion_given:
+            lines.append(
+                "The file has no completed_at column: every row counts as complete, stamped "
+                "with the time of the import."
+            )
+        return "\n".join(lines)
 
 
 def _unneutralise(text: str) -> str:
@@ -85,28 +110,8 @@ def _unneutralise(text: str) -> str:
     return text
 
 
-def _integer(text: str) -> int:
-    try:
-        number = float(text)
-    except ValueError:
-        raise CellError(f"'{text}' is not a whole number") from None
-    if not math.isfinite(number) or number != int(number):
-        raise CellError(f"'{text}' is not a whole number")
-    return int(number)
-
-
-def _float(text: str) -> float:
-    try:
-        number = float(text)
-    except ValueError:
-        raise CellError(f"'{text}' is not a number") from None
-    if not math.isfinite(number):
-        raise CellError(f"'{text}' is not a finite number")
-    return number
-
-
 def _group(text: str) -> int:
-    number = _integer(text)
+    number = integer(text)
     try:
         # The column's own range (0 up to PostgreSQL's integer maximum).
         Participant._meta.get_field("group").run_validators(number)
@@ -116,55 +121,10 @@ def _group(text: str) -> int:
 
 
 def _seconds(text: str) -> float:
-    number = _float(text)
+    number = real(text)
     if number < 0:
         raise CellError(f"{number} seconds: a time cannot be negative")
     return number
-
-
-def _keys(text: str) -> list[str]:
-    return [key.strip() for key in text.split(LIST_SEPARATOR) if key.strip()]
-
-
-def decode_answer(question: QuestionSpec, text: str, options: list[str]) -> tuple[Any, Any, bool]:
-    """A wide cell back to (value, number, dont_know), or CellError saying what is wrong."""
-    kind = question.kind
-    if text in (str(DK_CODE), DK_TEXT, f"{DK_CODE}.0"):
-        if not question.dont_know:
-            raise CellError(f"{DK_CODE} (don't know) is not offered for this question")
-        return None, None, True
-    if kind == Question.Kind.RATING:
-        value = _integer(text)
-        if not question.scale_min <= value <= question.scale_max:
-            raise CellError(
-                f"{value} is outside the scale {question.scale_min}..{question.scale_max}"
-            )
-        return value, float(value), False
-    if kind in (Question.Kind.SINGLE, Question.Kind.KNOWLEDGE):
-        code = _integer(text)
-        keys = {number: key for key, number in question.choice_codes().items()}
-        if code not in keys:
-            codes = f"{min(keys, default=0)}..{max(keys, default=0)}"
-            raise CellError(f"{code} is not a choice code ({codes})")
-        return keys[code], float(code), False
-    if kind == Question.Kind.NUMBER:
-        number = _float(text)
-        low, high = question.number_min, question.number_max
-        if (low is not None and number < low) or (high is not None and number > high):
-            raise CellError(f"{number} is outside {low}..{high}")
-        return number, number, False
-    if kind == Question.Kind.MULTIPLE:
-        keys = _keys(text)
-        unknown = [k for k in keys if k not in question.choice_keys()]
-        if unknown or len(set(keys)) != len(keys):
-            raise CellError(f"not distinct choice keys: {', '.join(unknown) or text}")
-        return keys, None, False
-    if kind == Question.Kind.RANKING:
-        keys = _keys(text)
-        if sorted(keys) != sorted(options):
-            raise CellError(f"a ranking must list every option once: {', '.join(options)}")
-        return keys, None, False
-    return _unneutralise(text), None, False
 
 
 def _datetime(text: str) -> datetime:
@@ -173,8 +133,21 @@ def _datetime(text: str) -> datetime:
     except ValueError:  # well formed but impossible, like 2024-13-45T25:61
         value = None
     if value is None:
-        raise CellError(f"'{text}' is not an ISO 8601 date and time")
+        raise CellError(f"'{text}' is not an ISO 8601 date and time (e.g. 2024-05-01T10:30:00Z)")
     return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.UTC)
+
+
+def suggestion(name: str, known: list[str]) -> str:
+    """``did you mean Q2A_t1?`` for a column name that is not the poll's, or ""."""
+    folded = {k.casefold(): k for k in known}
+    key = name.strip().casefold()
+    if key in folded:
+        return f"did you mean {folded[key]}? (names are case-sensitive)"
+    waves = [folded[f"{key}_t{w}"] for w in (1, 2) if f"{key}_t{w}" in folded]
+    if waves:
+        return f"did you mean {' or '.join(waves)}? (one column per wave)"
+    close = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.6)
+    return f"did you mean {folded[close[0]]}?" if close else ""
 
 
 class Parser:
@@ -182,13 +155,15 @@ class Parser:
 
     def __init__(self, poll: Poll) -> None:
         self.poll = poll
-        self.questions = {q.key: q for q in poll.questions.all()}
         self.spec = poll_spec(poll)
         self.variables = {v.name: v for v in wide_variables(poll)}
+        self.question_ids = dict(poll.questions.values_list("key", "id"))
         self.positions = list(poll.positions.values_list("key", flat=True))
         self.options = list(poll.options.order_by("order", "id").values_list("key", flat=True))
         self.errors: list[RowError] = []
         self.more = 0  # problems found past MAX_ERRORS: counted, not listed
+        self.items: list[tuple[int, str, int, int, Decoder, bool]] = []
+        self.design: list[tuple[int, str]] = []
 
     def error(self, row: int, column: str, message: str) -> None:
         if len(self.errors) < MAX_ERRORS:
@@ -198,14 +173,36 @@ class Parser:
 
     def check_header(self, header: list[str]) -> None:
         if "participant" not in header:
-            self.error(1, "participant", "the participant column is missing")
+            hint = suggestion("participant", header)
+            hint = f" ({hint.replace('did you mean', 'is it')})" if hint else ""
+            self.error(1, "participant", f"the participant column is missing{hint}")
         seen: set[str] = set()
-        for name in header:
+        expected_named = False
+        decoders: dict[str, Decoder] = {}
+        for index, name in enumerate(header):
             if name in seen:
                 self.error(1, name, "duplicate column")
             seen.add(name)
-            if name not in self.variables and name not in IGNORED_COLUMNS:
-                self.error(1, name, "unknown column: not a variable of this poll's codebook")
+            variable = self.variables.get(name)
+            if variable is None and name not in IGNORED_COLUMNS:
+                message = "unknown column: not a variable of this poll's codebook"
+                hint = suggestion(name, list(self.variables))
+                if hint:
+                    message += f"; {hint}"
+                if not expected_named:
+                    # Named once: the list is long, and the same for every unknown column.
+                    expected = shortlist([n for n, v in self.variables.items() if v.item])
+                    message += f". Expected item columns: {expected} (importresponses --template)"
+                    expected_named = True
+                self.error(1, name, message)
+            elif variable is not None and variable.item:
+                spec = self.spec.by_key[variable.item]
+                decoder = decoders.setdefault(spec.key, Decoder(spec, self.options))
+                text = spec.kind == Question.Kind.TEXT
+                qid = self.question_ids[variable.item]
+                self.items.append((index, name, qid, variable.wave or 1, decoder, text))
+            elif variable is not None:
+                self.design.append((index, name))
 
     def cell(self, number: int, column: str, text: str, convert: Callable[[str], Any]) -> Any:
         try:
@@ -220,27 +217,25 @@ class Parser:
         if arm not in ("", *Participant.Arm.values):
             self.error(number, "arm", f"'{arm}' is not treatment, control or empty")
         fields["arm"] = arm
-        for column, convert in (("group", _group), ("weight", _float)):
+        for column, convert in (("group", _group), ("weight", real)):
             text = row.get(column, "")
             fields[column] = self.cell(number, column, text, convert) if text else None
         if fields["weight"] is not None and fields["weight"] <= 0:
             self.error(number, "weight", "a weight must be positive")
         for column, known in (("position_order", self.positions), ("option_order", self.options)):
-            keys = _keys(row.get(column, ""))
+            keys = keys_of(row.get(column, ""))
             if any(key not in known for key in keys):
-                self.error(number, column, f"unknown keys; expected among {', '.join(known)}")
+                expected = shortlist(known) or "none (this poll has none)"
+                self.error(number, column, f"unknown keys; expected among {expected}")
             fields[column] = keys
         language = row.get("language") or self.poll.languages[0]
         if language not in self.poll.languages:
             self.error(number, "language", f"'{language}' is not a language of this poll")
         fields["language"] = language
-        fields["flags"] = _keys(row.get("flags", ""))
+        fields["flags"] = keys_of(row.get("flags", ""))
         for column, target in (("started_at", "consented_at"), ("completed_at", "completed_at")):
             text = row.get(column, "")
             fields[target] = self.cell(number, column, text, _datetime) if text else None
-        if "completed_at" not in row:
-            # A file without the column comes from a tool that only exports finished answers.
-            fields["completed_at"] = timezone.now()
         for step in STEPS:
             text = row.get(f"seconds_{step}", "")
             if text:
@@ -252,103 +247,91 @@ class Parser:
                 fields["position_seconds"][key] = self.cell(number, column, text, _seconds)
         return fields
 
-    def answers(self, number: int, row: dict[str, str]) -> list[tuple[Question, int, Any]]:
+    def answers(self, number: int, row: list[str]) -> list[Any]:
         answers = []
-        for column, text in row.items():
-            variable = self.variables.get(column)
-            if variable is None or not variable.item or text == "":
+        for index, column, question, wave, decoder, text in self.items:
+            try:
+                decoded = decoder(row[index])
+            except CellError as problem:
+                self.error(number, column, str(problem))
                 continue
-            question = self.questions[variable.item]
-            spec = self.spec.by_key[variable.item]
-            decoded = self.cell(
-                number, column, text, lambda t, q=spec: decode_answer(q, t, self.options)
-            )
             if decoded is not None:
-                answers.append((question, variable.wave, decoded))
+                if text and not decoded[2]:
+                    decoded = (_unneutralise(decoded[0]), None, "")
+                answers.append((question, wave, decoded))
         return answers
 
 
-Row = tuple[str, dict[str, Any], list[Any]]  # (participant id, fields, decoded answers)
-
-
-def parse_rows(poll: Poll, parser: "Parser", stream: IO[str]) -> Iterator[list[Row]]:
+class Rows:
     """The file's rows, checked, in chunks; every problem goes to ``parser.errors``."""
-    reader = csv.DictReader(stream)
-    header = reader.fieldnames or []
-    if not header:
-        raise ImportFailed([RowError(1, "", "the file is empty: expected a header row")])
-    parser.check_header(header)
-    if parser.errors:
-        raise ImportFailed(parser.errors, parser.more)
-    existing = set(poll.participants.values_list("public_id", flat=True))
-    seen: dict[str, int] = {}
-    chunk: list[Row] = []
-    number = 1
-    try:
-        # Past MAX_ERRORS the file is still read to the end, so the answer can say how many more
-        # problems there are (nothing is written after the first one).
-        for number, row in enumerate(reader, 2):
-            if None in row or any(value is None for value in row.values()):
-                parser.error(number, "", f"expected {len(header)} cells in this row")
-                continue
-            # PostgreSQL text and JSON cannot hold NUL; no spreadsheet cell needs one.
-            bad = [column for column, value in row.items() if "\x00" in value]
-            for column in bad:
-                parser.error(number, column, "the cell contains a NUL character")
-            if bad:
-                continue
-            row = {key: value.strip() for key, value in row.items()}
-            public_id = row["participant"]
-            if not public_id:
-                parser.error(number, "participant", "the participant id is empty")
-            elif len(public_id) > ID_LENGTH:
-                parser.error(
-                    number, "participant", f"the participant id is over {ID_LENGTH} characters"
-                )
-            elif public_id in seen:
-                parser.error(number, "participant", f"the same id as row {seen[public_id]}")
-            elif public_id in existing:
-                parser.error(number, "participant", "this participant is already in the poll")
-            seen.setdefault(public_id, number)
-            chunk.append((public_id, parser.participant(number, row), parser.answers(number, row)))
-            if len(chunk) >= CHUNK_ROWS:
-                yield chunk
-                chunk = []
-    except csv.Error as error:
-        # The reader stops at the row after the last one it gave (a field over its size limit).
-        parser.error(number + 1, "", f"not a readable CSV line: {error}")
-    if chunk:
-        yield chunk
-    if not seen and not parser.errors:
-        parser.error(2, "", "the file has no data rows")
 
+    def __init__(self, poll: Poll, parser: Parser, *, replace: bool) -> None:
+        self.poll, self.parser, self.replace = poll, parser, replace
+        self.existing = set(poll.participants.values_list("public_id", flat=True))
+        self.seen: dict[str, int] = {}
+        self.completion_given = True
 
-def _store(poll: Poll, rows: list[Row], result: ImportResult) -> None:
-    participants = []
-    for public_id, fields, _ in rows:
-        # Ids are unique within a poll (the file's own ids were checked against it), so the
-        # same panel imported into another poll keeps its ids as given.
-        participant = Participant(poll=poll, imported=True, public_id=public_id, **fields)
-        if fields["completed_at"] is not None:
-            participant.step = Participant.Step.DONE
-        participants.append(participant)
-    Participant.objects.bulk_create(participants)
-    answers = [
-        Answer(
-            poll=poll,
-            participant=participant,
-            question=question,
-            wave=wave,
-            value=value,
-            number=number,
-            missing=Answer.Missing.DONT_KNOW if dont_know else "",
-        )
-        for participant, (_, _, decoded) in zip(participants, rows, strict=True)
-        for question, wave, (value, number, dont_know) in decoded
-    ]
-    Answer.objects.bulk_create(answers)
-    result.participants += len(participants)
-    result.answers += len(answers)
+    def chunks(self, stream: IO[str]) -> Iterator[list[Row]]:
+        parser = self.parser
+        reader = csv.reader(stream)
+        header = [name.strip() for name in next(reader, [])]
+        if not header:
+            raise ImportFailed([RowError(1, "", "the file is empty: expected a header row")])
+        parser.check_header(header)
+        if parser.errors:
+            raise ImportFailed(parser.errors, parser.more)
+        self.completion_given = "completed_at" in header
+        design = parser.design
+        chunk: list[Row] = []
+        number = 1
+        try:
+            # Past MAX_ERRORS the file is still read to the end, so the answer can say how many
+            # more problems there are (nothing is written after the first one).
+            for number, row in enumerate(reader, 2):
+                if len(row) != len(header):
+                    parser.error(number, "", f"expected {len(header)} cells in this row")
+                    continue
+                if "\x00" in "".join(row):
+                    # PostgreSQL text and JSON cannot hold NUL; no spreadsheet cell needs one.
+                    for index, value in enumerate(row):
+                        if "\x00" in value:
+                            parser.error(number, header[index], "the cell contains a NUL character")
+                    continue
+                cells = {name: row[index].strip() for index, name in design}
+                public_id = self.check_id(number, cells.get("participant", ""))
+                fields = parser.participant(number, cells)
+                if not self.completion_given:
+                    fields["completed_at"] = timezone.now()
+                chunk.append((public_id, fields, parser.answers(number, row)))
+                if len(chunk) >= CHUNK_ROWS:
+                    yield chunk
+                    chunk = []
+        except csv.Error as error:
+            # The reader stops at the row after the last one it gave (a field over its size).
+            parser.error(number + 1, "", f"not a readable CSV line: {error}")
+        if chunk:
+            yield chunk
+        if not self.seen and not parser.errors:
+            parser.error(2, "", "the file has no data rows")
+
+    def check_id(self, number: int, public_id: str) -> str:
+        parser = self.parser
+        if not public_id:
+            parser.error(number, "participant", "the participant id is empty")
+        elif len(public_id) > ID_LENGTH:
+            message = f"the participant id has {len(public_id)} characters; at most {ID_LENGTH}"
+            parser.error(number, "participant", message)
+        elif public_id in self.seen:
+            parser.error(number, "participant", f"the same id as row {self.seen[public_id]}")
+        elif public_id in self.existing and not self.replace:
+            parser.error(
+                number,
+                "participant",
+                f"{public_id} is already in this poll; import with --replace (API: "
+                "replace=true) to replace the participants with the same ids",
+            )
+        self.seen.setdefault(public_id, number)
+        return public_id
 
 
 def _size(stream: IO[Any]) -> int | None:
@@ -376,14 +359,19 @@ def import_responses(
     recompute: Callable[[int], object],
     max_bytes: int | None = MAX_UPLOAD_BYTES,
     progress: Callable[[int], None] | None = None,
+    replace: bool = False,
+    dry_run: bool = False,
 ) -> ImportResult:
     """Store every row of a wide CSV as an imported participant with answers, or nothing; once
     stored, ``recompute(poll_id)`` asks for the results (callers pass
-    ``results.tasks.schedule_recompute``: the tasks import this module, not the reverse).
+    ``results.tasks.schedule_recompute``, which queues it on commit: the tasks import this
+    module, not the reverse).
 
     Files over ``max_bytes`` are refused before a byte is parsed (``None``: no limit, for the
     command line). Chunks are written as they pass their checks; the first problem stops the
     writing, the rest of the file is still checked, and any problem rolls everything back.
+    ``replace``: the poll's participants with the file's ids are replaced (in the same
+    transaction). ``dry_run``: everything is checked and written, then rolled back.
     """
     size = _size(stream)
     if max_bytes is not None and size is not None and size > max_bytes:
@@ -395,18 +383,30 @@ def import_responses(
     if isinstance(stream.read(0), bytes):
         stream = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
     parser = Parser(poll)
-    result = ImportResult()
-    rows = 0
+    rows = Rows(poll, parser, replace=replace)
+    writer = Writer(poll)
+    result = ImportResult(dry_run=dry_run)
+    read = 0
     try:
-        for chunk in parse_rows(poll, parser, stream):  # type: ignore[arg-type]
-            rows += len(chunk)
+        for chunk in rows.chunks(stream):  # type: ignore[arg-type]
+            read += len(chunk)
             if not parser.errors:
-                _store(poll, chunk, result)
+                if replace:
+                    ids = [public_id for public_id, _, _ in chunk if public_id in rows.existing]
+                    result.replaced += replace_existing(poll, ids)
+                writer.store(chunk)
             if progress is not None:
-                progress(rows)
+                progress(read)
     except UnicodeDecodeError as error:
         parser.error(0, "", f"the file is not UTF-8 text: {error}")
     if parser.errors:
         raise ImportFailed(parser.errors, parser.more)
-    recompute(poll.pk)
+    result.participants, result.answers = writer.participants, writer.answers
+    result.complete = writer.complete
+    result.incomplete = writer.participants - writer.complete
+    result.completion_given = rows.completion_given
+    if dry_run:
+        transaction.set_rollback(True)
+    else:
+        recompute(poll.pk)
     return result

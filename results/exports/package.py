@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from results import tables
 from results.access import has_microdata
-from results.exports import codebook, transcripts
+from results.exports import codebook, statfiles, transcripts
 from results.exports import writers as exports
 from results.models import ApiToken, ExportJob, ResultSnapshot, Webhook
 from results.webhooks import announce
@@ -77,9 +77,9 @@ def write_export(poll: Poll, fmt: str, path: Path, *, progress: Progress | None 
         with path.open("wb") as target:
             write_chunks(STREAMS[fmt](poll), target)
     elif fmt == "sav":
-        exports.write_sav(poll, path, progress=progress)
+        statfiles.write_sav(poll, path, progress=progress)
     elif fmt == "dta":
-        exports.write_dta(poll, path, progress=progress)
+        statfiles.write_dta(poll, path, progress=progress)
     elif fmt == "package":
         write_package(poll, path, progress=progress)
     else:
@@ -190,11 +190,50 @@ contact details, tokens or addresses are exported.
 
 ## Coding
 
-- Empty cells: not answered. Don't know: {dk} in numeric columns (declared missing in the SPSS
-  and Stata files), `{dk_text}` in text columns.
+- Empty cells: not answered. Missing answers carry the code of their kind, as the poll's
+  definition declares them ({codes}); without a declared code, don't know is {dk}. The codebook's
+  `missing_codes` lists each variable's codes (`code=kind`); in the long table the `missing`
+  column names the kind (dont_know, refused, skipped, not_asked).
+- In the SPSS file (`sav` export) the codes are user-missing values, labelled; in the Stata file
+  (`dta` export) they are extended missing values: `.a` don't know, `.b` refused, `.c` skipped,
+  `.d` not asked, labelled with the kind and the code. Longer names are shortened to 28
+  characters in the Stata file: the codebook's `stata_name` gives each one.
 - Choice questions carry 1-based codes (see value labels); lists are separated by `{sep}`.
+  Whole-number answers are written as integers.
 - Text cells that begin with `=`, `+`, `-`, `@`, a tab or a carriage return are prefixed with an
   apostrophe so spreadsheets do not run them as formulas.
+
+## Reading the files
+
+R, with the labels and missing kinds (haven):
+
+```r
+library(haven)
+sav <- read_sav("{slug}.sav", user_na = TRUE)  # codes kept, marked missing
+is.na(sav$item_t1)                               # TRUE for every missing kind
+as_factor(sav$item_t1)                           # value labels as factor levels
+dta <- read_dta("{slug}.dta")                    # .a, .b, ... as tagged_na("a"), ...
+na_tag(dta$item_t1)                              # "a" (don't know), "b" (refused), ...
+wide <- readr::read_csv("data/answers_wide.csv") # codes as numbers, see codebook.csv
+```
+
+Python (pandas, pyreadstat):
+
+```python
+import pandas as pd
+import pyreadstat
+
+wide = pd.read_csv("data/answers_wide.csv")     # codes as numbers, see codebook.csv
+long = pd.read_csv("data/answers_long.csv", keep_default_na=False)  # `missing`: the kind
+sav, meta = pyreadstat.read_sav("{slug}.sav", user_missing=True)
+meta.missing_ranges["item_t1"]                  # the declared codes
+meta.variable_value_labels["item_t1"]           # code -> label, missing codes included
+labelled = pyreadstat.set_value_labels(sav, meta)
+dta, meta = pyreadstat.read_dta("{slug}.dta", user_missing=True)  # "a", "b", ... kept
+```
+
+Replace `item_t1` with a variable of the codebook, and the file names with those of the
+exports.
 
 ## Disclosure control
 
@@ -207,6 +246,14 @@ Results snapshot fingerprint: {fingerprint}.
 """
 
 
+def declared_codes(poll: Poll) -> dict[int, str]:
+    """Every missing-value code the poll's variables use, code -> kind."""
+    codes: dict[int, str] = {}
+    for variable in codebook.wide_variables(poll):
+        codes.update(variable.missing_kinds)
+    return dict(sorted(codes.items()))
+
+
 def readme(poll: Poll, snapshot: ResultSnapshot | None) -> str:
     now = timezone.now()
     return README.format(
@@ -216,7 +263,8 @@ def readme(poll: Poll, snapshot: ResultSnapshot | None) -> str:
         question=localized(poll.question, "en"),
         snapshot=snapshot.computed_at.isoformat(timespec="seconds") if snapshot else "none yet",
         dk=codebook.DK_CODE,
-        dk_text=codebook.DK_TEXT,
+        codes=", ".join(f"{code} {kind}" for code, kind in declared_codes(poll).items())
+        or "none declared",
         sep=codebook.LIST_SEPARATOR,
         year=now.year,
         fingerprint=snapshot.fingerprint if snapshot else "none",

@@ -3,14 +3,15 @@
 Rows are shaped as plain data first and written by a trivial writer after. The long layout streams
 straight from PostgreSQL ``COPY`` (no Python object per row); the wide layout merges two
 server-side cursors (participants and answers, both ordered by participant), so memory stays flat
-whatever the poll's size. SPSS and Stata need a whole table, so they are built from the wide rows
-(one per participant, far fewer than answers).
+whatever the poll's size. SPSS and Stata (``statfiles``) need a whole table, so they are built
+from the wide rows (one per participant, far fewer than answers).
 """
 
 import csv
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -19,20 +20,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-import pyreadstat
 from django.db import connection
 
 from results import tables
 from results.exports.codebook import (
     DK_CODE,
-    DK_TEXT,
+    FALLBACK_CODES,
     LIST_SEPARATOR,
     LONG_VARIABLES,
     STEPS,
     Variable,
+    missing_codes,
     poll_questions,
     wide_variables,
 )
+from surveys.definition.spec import poll_spec
 from surveys.models import Answer, Participant, Poll, Question
 
 Progress = Callable[[float, str], None]
@@ -50,19 +52,39 @@ def sql_neutralised(text: str) -> str:
 # Every text column is neutralised in SQL: participant ids (imported ones are arbitrary text),
 # item keys and text answers; a JSON number answer (a negative number) stays a plain number.
 ANSWER_TEXT = "a.value #>> '{}'"
+# A whole number is written without decimals (an age of 21, not 21.0), however it was stored.
+NUMBER_TEXT = f"trim_scale(({ANSWER_TEXT})::numeric)::text"
 VALUE_TEXT = (
     f"CASE WHEN jsonb_typeof(a.value) = 'string' THEN {sql_neutralised(ANSWER_TEXT)} "
-    f"ELSE {ANSWER_TEXT} END"
+    f"WHEN jsonb_typeof(a.value) = 'number' THEN {NUMBER_TEXT} ELSE {ANSWER_TEXT} END"
+)
+PLAIN_VALUE_TEXT = (
+    f"CASE WHEN jsonb_typeof(a.value) = 'number' THEN {NUMBER_TEXT} ELSE {ANSWER_TEXT} END"
 )
 LONG_SQL = """
 SELECT {participant}, {item}, a.wave, {value}, a.number,
-       CASE WHEN a.missing = 'dont_know' THEN 'true' ELSE 'false' END, {answered_at}
+       CASE WHEN a.missing = 'dont_know' THEN 'true' ELSE 'false' END, a.missing,
+       {answered_at}
 FROM surveys_answer a
 JOIN surveys_participant p ON p.id = a.participant_id
 JOIN surveys_question q ON q.id = a.question_id
 WHERE a.poll_id = {poll_id}
 ORDER BY a.participant_id
 """
+
+
+def whole(number: Any) -> Any:
+    """A whole float as an int (21.0 -> 21): whole-number answers stay whole in every file."""
+    if isinstance(number, float) and number.is_integer():
+        return int(number)
+    return number
+
+
+def value_text(value: Any) -> str | None:
+    """A non-text answer value as the long layout's text (JSON; whole numbers without .0)."""
+    if value is None:
+        return None
+    return json.dumps(whole(value), ensure_ascii=False)
 
 
 def neutralise(text: str) -> str:
@@ -96,7 +118,7 @@ def table_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> b
 
 
 def long_sql(poll: Poll, *, for_csv: bool) -> str:
-    value = VALUE_TEXT if for_csv else ANSWER_TEXT
+    value = VALUE_TEXT if for_csv else PLAIN_VALUE_TEXT
     participant = sql_neutralised("p.public_id") if for_csv else "p.public_id"
     item = sql_neutralised("q.key") if for_csv else "q.key"
     # Parquet reads microseconds since the epoch: exact, and no timestamp text to parse.
@@ -140,11 +162,10 @@ def long_csv_chunks(poll: Poll) -> Iterator[bytes]:
     )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    for index, (pid, key, wave, value, number, dk, at) in enumerate(rows.iterator(), 1):
-        text = "" if value is None else value if isinstance(value, str) else json.dumps(value)
-        if isinstance(value, str):
-            text = neutralise(text)
-        cells = [neutralise(pid), neutralise(key), wave, text, number, "true" if dk else "false"]
+    for index, (pid, key, wave, value, number, missing, at) in enumerate(rows.iterator(), 1):
+        text = neutralise(value) if isinstance(value, str) else value_text(value) or ""
+        dk = "true" if missing == Answer.Missing.DONT_KNOW else "false"
+        cells = [neutralise(pid), neutralise(key), wave, text, whole(number), dk, missing]
         writer.writerow([*cells, at])
         if index % CHUNK_ROWS == 0:
             yield buffer.getvalue().encode()
@@ -177,6 +198,7 @@ LONG_ARROW = pa.schema(
         ("value", pa.string()),
         ("number", pa.float64()),
         ("dont_know", pa.bool_()),
+        ("missing", pa.string()),
         ("answered_at", pa.timestamp("us", tz="UTC")),
     ]
 )
@@ -204,16 +226,17 @@ def long_batches(poll: Poll) -> Iterator[pa.RecordBatch]:
             pa.py_buffer(block), read_options=read_options, convert_options=convert_options
         )
         for batch in table.to_batches():
-            at = batch.column(6).cast(LONG_ARROW.field(6).type)
+            at = batch.column(7).cast(LONG_ARROW.field(7).type)
             yield pa.RecordBatch.from_arrays([*batch.columns[:-1], at], schema=LONG_ARROW)
 
 
 def _long_batches_from_orm(poll: Poll) -> Iterator[pa.RecordBatch]:
     rows = Answer.objects.filter(poll=poll).long_form()
     batch: list[tuple[Any, ...]] = []
-    for pid, key, wave, value, number, dk, at in rows.iterator():
-        text = None if value is None else value if isinstance(value, str) else json.dumps(value)
-        batch.append((pid, key, wave, text, number, dk, at))
+    for pid, key, wave, value, number, missing, at in rows.iterator():
+        text = value if isinstance(value, str) else value_text(value)
+        dk = missing == Answer.Missing.DONT_KNOW
+        batch.append((pid, key, wave, text, number, dk, missing, at))
         if len(batch) >= 50_000:
             yield pa.RecordBatch.from_pylist(
                 [dict(zip(LONG_COLUMNS, row, strict=True)) for row in batch], schema=LONG_ARROW
@@ -258,15 +281,19 @@ def long_parquet_chunks(poll: Poll) -> Iterator[bytes]:
 # --- wide -----------------------------------------------------------------------------------
 
 
-def encode_answer(kind: str, value: Any, number: float | None, dont_know: bool) -> Any:
-    """One answer as a wide cell, as the codebook documents it."""
+def encode_answer(
+    kind: str, value: Any, number: float | None, missing: str, codes: dict[str, int]
+) -> Any:
+    """One answer as a wide cell, as the codebook documents it: a missing answer is the code
+    of its kind (``codes``: kind -> code, from ``codebook.missing_codes``)."""
     numeric = kind in (Question.Kind.RATING, Question.Kind.SINGLE, Question.Kind.KNOWLEDGE)
-    if dont_know:
-        return DK_CODE if numeric or kind == Question.Kind.NUMBER else DK_TEXT
+    if missing:
+        code = codes.get(missing, FALLBACK_CODES.get(missing, DK_CODE))
+        return code if numeric or kind == Question.Kind.NUMBER else str(code)
     if numeric:
         return None if number is None else int(number)
     if kind == Question.Kind.NUMBER:
-        return number
+        return whole(number)
     if isinstance(value, list):
         return LIST_SEPARATOR.join(map(str, value))
     return value
@@ -298,8 +325,14 @@ def wide_rows(poll: Poll, questions: list[Question] | None = None) -> Iterator[l
     position_keys = list(poll.positions.order_by("order", "id").values_list("key", flat=True))
     columns: dict[tuple[int, int], int] = {}
     kinds: dict[int, str] = {}
+    codes: dict[int, dict[str, int]] = {}
+    spec = poll_spec(poll)
     for q in questions:
         kinds[q.pk] = q.kind
+        # kind -> code: the lowest code of each kind, as the codebook lists them in order.
+        codes[q.pk] = {}
+        for code, kind in missing_codes(spec.by_key[q.key]).items():
+            codes[q.pk].setdefault(kind, code)
         for wave in [1, 2] if q.paired else [1 if q.waves == Question.Waves.T1 else 2]:
             columns[(q.pk, wave)] = len(columns)
     participants = (
@@ -322,8 +355,8 @@ def wide_rows(poll: Poll, questions: list[Question] | None = None) -> Iterator[l
             _, question_id, wave, value, number, missing = pending
             index = columns.get((question_id, wave))
             if index is not None:
-                dk = missing == Answer.Missing.DONT_KNOW
-                cells[index] = encode_answer(kinds[question_id], value, number, dk)
+                kind = kinds[question_id]
+                cells[index] = encode_answer(kind, value, number, missing, codes[question_id])
             pending = next(answers, None)
         yield _design_cells(row, position_keys) + cells
 
@@ -333,7 +366,7 @@ def csv_cell(value: Any, variable: Variable) -> Any:
         return ""
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, str) and not variable.numeric and value != DK_TEXT:
+    if isinstance(value, str) and not variable.numeric and value not in variable.missing:
         return neutralise(value)
     return value
 
@@ -370,8 +403,11 @@ def wide_frame(poll: Poll, *, progress: Progress | None = None) -> tuple[pd.Data
     if progress:
         progress(0.5, f"{len(rows)} participants read")
     frame = pd.DataFrame(rows, columns=[v.name for v in variables], dtype=object)
-    for v in variables:
+    for position, v in enumerate(variables):
         column = frame[v.name]
+        if v.type == "number" and v.item and _all_whole(column):
+            # A number question whose answers are all whole (ages, counts) is an integer.
+            v = variables[position] = replace(v, type="integer")
         if v.type == "integer":
             frame[v.name] = pd.array(column, dtype="Int64")
         elif v.type == "number":
@@ -381,6 +417,11 @@ def wide_frame(poll: Poll, *, progress: Progress | None = None) -> tuple[pd.Data
         else:
             frame[v.name] = column.astype("string")
     return frame, variables
+
+
+def _all_whole(column: pd.Series) -> bool:
+    values = pd.to_numeric(column.dropna())
+    return bool((values == values.round()).all())
 
 
 def wide_arrow_schema(variables: list[Variable]) -> pa.Schema:
@@ -393,56 +434,3 @@ def write_wide_parquet(poll: Poll, target: IO[bytes] | Path) -> None:
     frame, variables = wide_frame(poll)
     table = pa.Table.from_pandas(frame, schema=wide_arrow_schema(variables), preserve_index=False)
     pq.write_table(table, target, compression="zstd")
-
-
-def _stats_frame(frame: pd.DataFrame, variables: list[Variable]) -> pd.DataFrame:
-    """SPSS and Stata take float columns for numbers with gaps and naive UTC datetimes."""
-    out = pd.DataFrame(index=frame.index)
-    for v in variables:
-        column = frame[v.name]
-        if v.numeric:
-            out[v.name] = column.astype("float64")
-        elif v.type == "datetime":
-            out[v.name] = column.dt.tz_convert("UTC").dt.tz_localize(None)
-        else:
-            out[v.name] = column.astype(object).where(column.notna(), "")
-    return out
-
-
-def write_sav(poll: Poll, path: Path, *, progress: Progress | None = None) -> None:
-    frame, variables = wide_frame(poll, progress=progress)
-    pyreadstat.write_sav(
-        _stats_frame(frame, variables),
-        str(path),
-        file_label=f"Deliberate poll {poll.slug}"[:64],
-        column_labels={v.name: v.label for v in variables},
-        variable_value_labels={v.name: v.value_labels for v in variables if v.value_labels},
-        missing_ranges={v.name: v.missing for v in variables if v.missing and v.numeric},
-        variable_measure={v.name: v.measure for v in variables},
-        compress=True,
-    )
-
-
-def write_dta(poll: Poll, path: Path, *, progress: Progress | None = None) -> None:
-    frame, variables = wide_frame(poll, progress=progress)
-    data = _stats_frame(frame, variables)
-    value_labels: dict[str, dict[Any, str]] = {}
-    missing: dict[str, list[str]] = {}
-    for v in variables:
-        labels: dict[Any, str] = dict(v.value_labels)
-        if v.numeric and DK_CODE in v.missing:
-            # Stata's own "don't know" is an extended missing value: .a, labelled.
-            data[v.name] = data[v.name].astype(object).where(data[v.name] != DK_CODE, "a")
-            labels.pop(DK_CODE, None)
-            labels["a"] = "Don't know"
-            missing[v.name] = ["a"]
-        if labels:
-            value_labels[v.name] = labels
-    pyreadstat.write_dta(
-        data,
-        str(path),
-        file_label=f"Deliberate poll {poll.slug}"[:80],
-        column_labels={v.name: v.label[:80] for v in variables},
-        variable_value_labels=value_labels,
-        missing_user_values=missing,
-    )

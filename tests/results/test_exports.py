@@ -159,7 +159,7 @@ def test_stata_file_keeps_labels_and_dont_know_as_extended_missing(researcher, p
     assert len(data) == poll.participants.count()
     assert meta.column_names_to_labels["k_capital_t2"] == "Capital of Ukraine? (T2)"
     labels = meta.variable_value_labels["k_capital_t2"]
-    assert labels[1] == "Kyiv" and labels["a"] == "Don't know"
+    assert labels[1] == "Kyiv" and labels["a"] == "Don't know (-99)"
     dk = Answer.objects.filter(poll=poll, question__key="k_capital", wave=2, missing="dont_know")
     assert (data["k_capital_t2"] == "a").sum() == dk.count()
     completed = Participant.objects.filter(poll=poll, completed_at__isnull=False).count()
@@ -414,7 +414,7 @@ def test_wide_csv_writer_codes_choices_dont_know_and_neutralises_text(known):
     assert (two["rate_exit_t1"], two["rate_exit_t2"]) == (str(DK_CODE), "10")
     assert (one["leaning_t1"], two["leaning_t1"]) == ("2", "1")  # 1-based, the definition's order
     assert (one["k_capital_t1"], two["k_capital_t1"]) == ("2", "")  # empty: not answered
-    assert one["budget_t1"] == "-5.0"  # a number, not neutralised text
+    assert one["budget_t1"] == "-5"  # a whole number, not neutralised text
     assert (one["comment_t2"], two["comment_t2"]) == ("'=1+1", "")
     assert (one["arm"], one["position_order"], one["flags"]) == ("treatment", "B;A", "too_fast")
 
@@ -441,7 +441,7 @@ def test_long_csv_and_parquet_writers_carry_the_same_answers(known):
 
 
 def test_spss_writer_keeps_value_labels_missing_codes_and_measure_levels(known, tmp_path):
-    from results.exports.writers import write_sav
+    from results.exports.statfiles import write_sav
 
     poll, first, second = known
     path = tmp_path / "poll.sav"
@@ -457,7 +457,7 @@ def test_spss_writer_keeps_value_labels_missing_codes_and_measure_levels(known, 
 
 
 def test_stata_writer_turns_dont_know_into_the_labelled_extended_missing_a(known, tmp_path):
-    from results.exports.writers import write_dta
+    from results.exports.statfiles import write_dta
 
     poll, first, second = known
     path = tmp_path / "poll.dta"
@@ -465,7 +465,7 @@ def test_stata_writer_turns_dont_know_into_the_labelled_extended_missing_a(known
     frame, meta = pyreadstat.read_dta(str(path), user_missing=True)
     assert by_participant(frame, second)["rate_exit_t1"] == "a"
     assert by_participant(frame, first)["rate_exit_t1"] == 3
-    assert meta.variable_value_labels["rate_exit_t1"]["a"] == "Don't know"
+    assert meta.variable_value_labels["rate_exit_t1"]["a"] == "Don't know (-99)"
     assert meta.variable_value_labels["leaning_t1"] == {1: "Left", 2: "Right"}
     assert meta.missing_user_values["rate_exit_t1"] == ["a"]
 

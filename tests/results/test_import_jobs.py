@@ -24,6 +24,14 @@ from tests.results.api_fixtures import bearer, research_definition
 
 pytestmark = pytest.mark.django_db
 HEADER = "participant,arm,rate_exit_t1,comment_t2\n"
+# What a successful import's summary holds besides its counts (a file without completed_at).
+SUMMARY = {
+    "incomplete": 0,
+    "replaced": 0,
+    "dry_run": False,
+    "completion_given": False,
+}
+ALLOWED = "allowed: whole numbers 0 to 10; missing-value codes: -99 (don't know)"
 
 
 @pytest.fixture
@@ -119,9 +127,9 @@ def test_a_large_upload_is_imported_by_a_job_with_progress_and_summary(
     done = status.json()
     assert done["state"] == "done"
     assert done["progress"] == 1.0
-    assert done["result"] == {"participants": 40, "answers": 80, "renamed": {}}
+    assert done["result"] == SUMMARY | {"participants": 40, "complete": 40, "answers": 80}
     assert done["errors"] == []
-    assert done["message"] == "imported 40 participants and 80 answers"
+    assert done["message"] == "Imported 40 participants (40 complete, 0 incomplete) and 80 answers."
     running = [s for s in seen if s["state"] == "running" and s["message"].startswith("row ")]
     assert [s["message"].split(" of ")[0] for s in running] == [
         "row 10",
@@ -147,7 +155,7 @@ def test_an_upload_up_to_the_inline_limit_is_still_imported_in_the_request(
     settings.IMPORT_INLINE_MAX_BYTES = len(content)
     response = upload(client, target, content)
     assert response.status_code == 201
-    assert response.json() == {"participants": 3, "answers": 3, "renamed": {}}
+    assert response.json() == SUMMARY | {"participants": 3, "complete": 3, "answers": 3}
     assert not ImportJob.objects.exists()
     assert stored_uploads(media) == []
 
@@ -171,8 +179,12 @@ def test_a_bad_large_file_ends_failed_with_row_errors_and_stores_nothing(
     assert failed["state"] == "failed"
     assert failed["result"] is None
     assert failed["errors"] == [
-        {"row": 27, "column": "rate_exit_t1", "message": "11 is outside the scale 0..10"},
-        {"row": 35, "column": "rate_exit_t1", "message": "'x' is not a whole number"},
+        {
+            "row": 27,
+            "column": "rate_exit_t1",
+            "message": f"11 is outside the scale 0..10; {ALLOWED}",
+        },
+        {"row": 35, "column": "rate_exit_t1", "message": f"'x' is not a whole number; {ALLOWED}"},
     ]
     assert failed["errors_not_listed"] == 0
     assert failed["message"] == "failed: 2 problems; nothing was imported."
