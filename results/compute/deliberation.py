@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from results import tables
-from results.compute.breakdowns import breakdown_codes, breakdown_questions
+from results.compute.breakdowns import breakdown_codes, breakdown_questions, breakdown_values
 from results.compute.loading import PollData, json_row
 from results.stats import deliberation as measures
 from surveys.live.models import Message, RoomMember
@@ -262,7 +262,7 @@ class Builder:
         self.breakdowns = []
         for question in breakdown_questions(data):
             codes = np.nan_to_num(breakdown_codes(data, question), nan=0).astype(np.int64)
-            keys = question.choice_keys()
+            keys = breakdown_values(question)  # choice keys, or a number's bins ("18-29")
             codes[(codes < 0) | (codes > len(keys))] = 0
             self.breakdowns.append((question.key, keys, codes))
         self.scopes = [("", NO_OPTION)] + [(i, j) for j, i in enumerate(self.agenda.items) if i]
