@@ -25,6 +25,7 @@ Run it against a database of its own: it creates (and with --keep leaves) a poll
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -48,6 +49,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
 from surveys.definition.files import save_poll, validate
@@ -189,6 +191,19 @@ class Command(BaseCommand):
             "and a room's fan-out crosses processes through Redis, as behind a load balancer.",
         )
         parser.add_argument("--threads", type=int, default=0, help="ASGI_THREADS (0: default).")
+        parser.add_argument(
+            "--parallel-db",
+            action="store_true",
+            help="Experiment: the room consumer's database calls on a thread pool instead of "
+            "Channels' one thread per process (see _bench_asgi).",
+        )
+        parser.add_argument(
+            "--redis-pool",
+            type=int,
+            default=0,
+            help="Experiment: the channel layer's Redis pool size (0: as configured, redis-py's "
+            "default of 100 connections a process).",
+        )
         parser.add_argument("--keep", action="store_true", help="Keep the poll afterwards.")
         parser.add_argument("--server-log", help="Append the servers' stderr to this file.")
         parser.add_argument("--json", dest="json_path", help="Also write the figures here.")
@@ -204,7 +219,12 @@ class Command(BaseCommand):
         if not 1 <= options["servers"] <= 10:
             raise CommandError("--servers from 1 to 10 (the ports --port .. --port + 9).")
         ports = [options["port"] + i for i in range(options["servers"])]
-        servers = [self.start_server(port, options["threads"]) for port in ports]
+        servers = [
+            self.start_server(
+                port, options["threads"], options["parallel_db"], options["redis_pool"]
+            )
+            for port in ports
+        ]
         pids = [server.pid for server in servers]
         figures: dict[str, Any] = {
             "rooms": options["rooms"],
@@ -212,6 +232,8 @@ class Command(BaseCommand):
             "interval_s": options["interval"],
             "seconds": options["seconds"],
             "servers": len(servers),
+            "parallel_db": options["parallel_db"],
+            "redis_pool": options["redis_pool"] or "default",
         }
         try:
             figures["server_rss_idle_mib"] = round(sum(map(rss_kib, pids)) / 1024, 1)
@@ -300,7 +322,9 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------ the server
 
-    def start_server(self, port: int, threads: int) -> subprocess.Popen[bytes]:
+    def start_server(
+        self, port: int, threads: int, parallel: bool, pool: int
+    ) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "deliberate.settings",
@@ -310,6 +334,10 @@ class Command(BaseCommand):
         }
         if threads:
             env["ASGI_THREADS"] = str(threads)
+        if parallel:
+            env["BENCH_PARALLEL_DB"] = "1"
+        if pool:
+            env["BENCH_REDIS_POOL"] = str(pool)
         daphne = Path(sys.executable).with_name("daphne")
         server = subprocess.Popen(
             # A thousand members arriving within seconds on a busy machine can take longer than
@@ -383,6 +411,10 @@ class Command(BaseCommand):
         stop = start + seconds
 
         async def receive(ws: ClientConnection) -> None:
+            with contextlib.suppress(ConnectionClosed):
+                await read(ws)
+
+        async def read(ws: ClientConnection) -> None:
             async for frame in ws:
                 now = time.perf_counter()
                 event = json.loads(frame)
@@ -402,7 +434,14 @@ class Command(BaseCommand):
                 token = f"b:{uuid.uuid4().hex[:12]}"
                 run.sent[token] = (time.perf_counter(), seat.room)
                 frame = {"type": "post", "client_id": str(uuid.uuid4()), "text": f"{token} hi"}
-                await ws.send(json.dumps(frame))
+                try:
+                    await ws.send(json.dumps(frame))
+                except ConnectionClosed as closed:
+                    # A connection the server dropped is a figure (errors), not the end of the run.
+                    del run.sent[token]
+                    code = f"closed_{closed.rcvd.code if closed.rcvd else 'abnormally'}"
+                    run.errors[code] = run.errors.get(code, 0) + 1
+                    return
                 await asyncio.sleep(interval)
 
         async def sample() -> None:
