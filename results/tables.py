@@ -267,7 +267,10 @@ _REASONS = (
     "for that side (a lexical lower bound; see results.stats.deliberation.reason_stance)."
 )
 DELIBERATION_ROOMS: dict[str, str] = {
-    "room": "The room's small-group number (participants' group); empty: the shown rooms pooled.",
+    "room": "The room's small-group number (participants' group); empty: the shown rooms pooled. "
+    "A room of fewer members than the poll's minimum subgroup size k has no rows; a subgroup "
+    "split is shown only where each of its cells (members without an answer included) holds "
+    "none or at least k members, pooled also over the rooms where it was withheld.",
     "item": _SCOPE,
     "subgroup": "Breakdown question key (whole-session rows) or t1_side (the members' side on "
     "the option at T1); empty for the whole room.",
