@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from celery import current_app
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models import Count, Q
@@ -193,16 +194,15 @@ def next_due(room: Room) -> dt.datetime | None:
 def schedule(room: Room) -> None:
     """Queue a deadline task for the room's current version at its next due moment (after the
     transaction commits). Without a broker (eager mode) nothing is queued: clients' pings tick."""
-    from surveys.live.tasks import run_due
-
     due = next_due(room)
-    if due is None or run_due.app.conf.task_always_eager:
+    if due is None or current_app.conf.task_always_eager:
         return
     room_id, version = room.pk, room.version
 
     def send() -> None:
         try:
-            run_due.apply_async((room_id, version), eta=due)
+            # By name: surveys.live.tasks imports this module.
+            current_app.send_task("live.run_due", (room_id, version), eta=due)
         except Exception:
             # The beat sweeper advances the room even if this task is never queued.
             logger.exception("could not queue the deadline of room %s", room_id)
