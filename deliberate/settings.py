@@ -168,7 +168,18 @@ CHANNEL_LAYERS = {
     "default": (
         {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            # redis-py's pool raises (does not wait) past max_connections; joins and
+            # sends of many members at once each hold a connection briefly.
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": env_int("LIVE_REDIS_CONNECTIONS", 1000),
+                    }
+                ],
+                "capacity": 1000,
+                "expiry": 30,
+            },
         }
         if REDIS_URL
         else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
