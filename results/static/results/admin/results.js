@@ -10,15 +10,20 @@
   // Distinct colours for opinion groups (Okabe-Ito, readable by colour-blind people).
   const GROUP_COLORS = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00"];
   const pct = (v) => (v === null || v === undefined ? 0 : Number(v));
-  // Split a label into lines of about 28 characters for the axes.
+  // Split a label into lines for the axes: about 28 characters, 14 on a phone's narrow chart
+  // (where longer lines would run off the chart's left edge).
+  const lineChars = () => (window.innerWidth < 600 ? 14 : 28);
   const wrap = (text) => {
     const lines = [];
+    const most = lineChars();
     for (const word of String(text || "").split(" ")) {
       const last = lines[lines.length - 1];
-      if (last && (last + " " + word).length <= 28) lines[lines.length - 1] = last + " " + word;
+      if (last && (last + " " + word).length <= most) lines[lines.length - 1] = last + " " + word;
       else lines.push(word);
     }
-    return lines;
+    // At most three lines per label, so labels never run into their neighbours; the full text
+    // is in the data table under the chart.
+    return lines.length > 3 ? [...lines.slice(0, 2), `${lines[2]}…`] : lines;
   };
   const fixed = (v, d) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
   const format = (template, values) => template.replace(/%\((\w+)\)s/g, (_, key) => values[key]);
