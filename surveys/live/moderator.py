@@ -123,7 +123,10 @@ def room_state(room: Room, now: dt.datetime | None = None) -> Event:
         "items": [
             {"key": option.key, "text": localized(option.text, room.language)} for option in items
         ],
-        "deadline": iso(room.deadline),
+        # A waiting room's clock counts down to its slot's start.
+        "deadline": iso(
+            room.deadline or (room.slot.starts_at if room.state == "waiting" else None)
+        ),
         "now": iso(now),
         "turn": {
             "member_id": room.turn_member_id,

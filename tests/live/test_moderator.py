@@ -198,6 +198,8 @@ def test_nothing_is_posted_before_the_room_opens_or_after_it_closes(db: None) ->
     room = make_room(starts_at=later(600))
     member = room.members.first()
     actions.join(member=member)
+    state = actions.join(member=member)
+    assert (state["state"], state["deadline"]) == ("waiting", room.slot.starts_at.isoformat())
     with pytest.raises(actions.Refused) as refused:
         actions.post_message(member=member, client_id="early", text="Hello?")
     assert refused.value.code == "not_open"
