@@ -8,38 +8,13 @@ the rooms' figures read as a ratio to what the stack itself costs. Only the benc
 process loads this module; the site never routes to it.
 """
 
-import functools
-import os
 from typing import Any
 
-from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.routing import ProtocolTypeRouter, URLRouter
-from django.conf import settings
 from django.urls import path
 
 from deliberate.asgi import application as site
-from surveys.live import consumers
-
-# ``bench_live --parallel-db``, an experiment: Channels runs database_sync_to_async calls
-# thread-sensitively, all of a process's on one thread, so one process stores one post at a time.
-# Here the room consumer's calls go to the thread pool instead (ASGI_THREADS threads; each post
-# still locks its room row, so seqs stay gapless), to measure what that one-thread queue costs.
-# ``bench_live --redis-pool N``, an experiment: the channel layer's Redis connection pool holds
-# N connections instead of redis-py's 100, which it refuses to exceed (the consumer then fails
-# and daphne closes the socket with 1011) rather than wait.
-if os.environ.get("BENCH_REDIS_POOL"):
-    for layer in settings.CHANNEL_LAYERS.values():
-        hosts = layer.get("CONFIG", {}).get("hosts", [])
-        layer["CONFIG"]["hosts"] = [
-            {"address": host, "max_connections": int(os.environ["BENCH_REDIS_POOL"])}
-            for host in hosts
-        ]
-
-if os.environ.get("BENCH_PARALLEL_DB") == "1":
-    consumers.database_sync_to_async = functools.partial(  # type: ignore[assignment]
-        DatabaseSyncToAsync, thread_sensitive=False
-    )
 
 
 class EchoConsumer(AsyncWebsocketConsumer):

@@ -61,6 +61,7 @@ SLUG = "bench-live"
 SERVER_APP = "surveys.live.management.commands._bench_asgi:application"
 CONNECT_AT_ONCE = 20
 DRAIN_SECONDS = 3.0
+START_SECONDS = 180
 
 
 def definition() -> dict[str, Any]:
@@ -158,6 +159,15 @@ class Run:
         }
 
 
+def stop(servers: list[subprocess.Popen[bytes]]) -> None:
+    for server in servers:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
 @transaction.atomic
 def remove_poll() -> None:
     """The benchmark's poll, its rooms first (messages and rooms protect their members and
@@ -191,19 +201,6 @@ class Command(BaseCommand):
             "and a room's fan-out crosses processes through Redis, as behind a load balancer.",
         )
         parser.add_argument("--threads", type=int, default=0, help="ASGI_THREADS (0: default).")
-        parser.add_argument(
-            "--parallel-db",
-            action="store_true",
-            help="Experiment: the room consumer's database calls on a thread pool instead of "
-            "Channels' one thread per process (see _bench_asgi).",
-        )
-        parser.add_argument(
-            "--redis-pool",
-            type=int,
-            default=0,
-            help="Experiment: the channel layer's Redis pool size (0: as configured, redis-py's "
-            "default of 100 connections a process).",
-        )
         parser.add_argument("--keep", action="store_true", help="Keep the poll afterwards.")
         parser.add_argument("--server-log", help="Append the servers' stderr to this file.")
         parser.add_argument("--json", dest="json_path", help="Also write the figures here.")
@@ -219,12 +216,13 @@ class Command(BaseCommand):
         if not 1 <= options["servers"] <= 10:
             raise CommandError("--servers from 1 to 10 (the ports --port .. --port + 9).")
         ports = [options["port"] + i for i in range(options["servers"])]
-        servers = [
-            self.start_server(
-                port, options["threads"], options["parallel_db"], options["redis_pool"]
-            )
-            for port in ports
-        ]
+        servers: list[subprocess.Popen[bytes]] = []
+        try:
+            for port in ports:
+                servers.append(self.start_server(port, options["threads"]))
+        except CommandError:
+            stop(servers)
+            raise
         pids = [server.pid for server in servers]
         figures: dict[str, Any] = {
             "rooms": options["rooms"],
@@ -232,8 +230,7 @@ class Command(BaseCommand):
             "interval_s": options["interval"],
             "seconds": options["seconds"],
             "servers": len(servers),
-            "parallel_db": options["parallel_db"],
-            "redis_pool": options["redis_pool"] or "default",
+            "asgi_threads": options["threads"] or "default",
         }
         try:
             figures["server_rss_idle_mib"] = round(sum(map(rss_kib, pids)) / 1024, 1)
@@ -245,12 +242,7 @@ class Command(BaseCommand):
                 figures[name] = run.figures(sizes)
                 self.say(json.dumps(figures[name]))
         finally:
-            for server in servers:
-                server.terminate()
-                try:
-                    server.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    server.kill()
+            stop(servers)
             if not options["keep"]:
                 remove_poll()
         base, rooms = figures["baseline"], figures["rooms"]
@@ -322,9 +314,7 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------ the server
 
-    def start_server(
-        self, port: int, threads: int, parallel: bool, pool: int
-    ) -> subprocess.Popen[bytes]:
+    def start_server(self, port: int, threads: int) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "deliberate.settings",
@@ -334,10 +324,6 @@ class Command(BaseCommand):
         }
         if threads:
             env["ASGI_THREADS"] = str(threads)
-        if parallel:
-            env["BENCH_PARALLEL_DB"] = "1"
-        if pool:
-            env["BENCH_REDIS_POOL"] = str(pool)
         daphne = Path(sys.executable).with_name("daphne")
         server = subprocess.Popen(
             # A thousand members arriving within seconds on a busy machine can take longer than
@@ -359,7 +345,8 @@ class Command(BaseCommand):
             stdout=subprocess.DEVNULL,
             stderr=self.server_log.open("ab") if self.server_log else subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
+        # Importing Django and the site takes a few seconds, much longer on a loaded machine.
+        deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if server.poll() is not None:
                 raise CommandError(f"the server exited with {server.returncode}")
@@ -368,7 +355,7 @@ class Command(BaseCommand):
                     return server
             time.sleep(0.2)
         server.kill()
-        raise CommandError(f"the server did not listen on port {port} within 30 s")
+        raise CommandError(f"the server did not listen on port {port} within {START_SECONDS} s")
 
     # ------------------------------------------------------------------ the clients
 
