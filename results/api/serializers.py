@@ -83,10 +83,20 @@ class ParticipantSerializer(serializers.ModelSerializer):
         return participant.completed_at is not None
 
 
+class WholeNumberJSONField(serializers.JSONField):
+    """An answer's value with whole numbers whole: an age of 21, not 21.0 (the questionnaire
+    stores number answers as floats)."""
+
+    def to_representation(self, value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return super().to_representation(value)
+
+
 class AnswerSerializer(serializers.ModelSerializer):
     participant = serializers.CharField(source="participant.public_id")
     item = serializers.CharField(source="question.key")
-    value = serializers.JSONField(
+    value = WholeNumberJSONField(
         allow_null=True,
         help_text="Canonical answer: integer rating, choice key, list of keys (multiple; "
         "ranking best first), number or text; null for a missing answer.",

@@ -272,3 +272,23 @@ def test_an_api_dry_run_answers_200_with_the_summary_and_stores_nothing(target, 
     assert response.json() | {"dry_run": True} == response.json()
     assert (response.json()["complete"], response.json()["incomplete"]) == (1, 1)
     assert not Participant.objects.filter(poll=target).exists()
+
+
+def test_whole_number_answers_are_integers_in_the_api_json_and_the_wide_csv(poll, researcher):
+    """Age 21 is exported as 21, not 21.0 (the questionnaire stores number answers as floats)."""
+    from django.urls import reverse
+
+    from results.exports.writers import wide_csv_chunks
+
+    stored = Answer.objects.filter(poll=poll, question__key="budget").first()
+    assert isinstance(stored.value, float) and stored.value.is_integer()
+    url = reverse("api:poll-answers", kwargs={"slug": poll.slug})
+    body = researcher.get(url, {"item": "budget"}).content.decode()
+    compact = body.replace(" ", "")
+    assert f'"value":{int(stored.value)},' in compact
+    assert f'"value":{stored.value},' not in compact
+    text = b"".join(wide_csv_chunks(poll)).decode()
+    header, *rows = text.splitlines()
+    column = header.split(",").index("budget_t1")
+    cells = [row.split(",")[column] for row in rows if row.split(",")[column]]
+    assert cells and all("." not in cell for cell in cells)
