@@ -19,7 +19,7 @@ from django.core.validators import validate_email
 
 from surveys.definition import schedule
 from surveys.definition.yaml_reader import Problem, format_path
-from surveys.models import source_url_problem
+from surveys.models import DEFAULT_MISSING_CODES, source_url_problem
 
 SCHEMA_PATH = Path(__file__).with_name("poll-definition.schema.json")
 
@@ -176,6 +176,7 @@ TRANSLATED = {
 
 
 DONT_KNOW_CHOICE = "dk"
+DEFAULT_DONT_KNOW = int(next(iter(DEFAULT_MISSING_CODES)))
 # SPSS's reserved words may not name a variable (Stata's, all lower case, never collide with
 # the exports' names, which end in _t1 or _t2).
 RESERVED = frozenset(
@@ -363,7 +364,17 @@ def missing_code_problems(data: dict[str, Any]) -> list[Problem]:
         if answers is None:
             continue
         low, high, words = answers
-        for code, kind in (own or data.get("missing") or {}).items():
+        declared = own or data.get("missing") or {}
+        if not declared and question.get("dont_know") and low <= DEFAULT_DONT_KNOW <= high:
+            problems.append(
+                Problem(
+                    format_path(["questions", index, "missing"]),
+                    f"{DEFAULT_DONT_KNOW}, the code of don't know when none is declared, is "
+                    f"also {words}; declare a missing-value code outside it (missing: "
+                    "{777: dont_know})",
+                )
+            )
+        for code, kind in declared.items():
             if not (low <= int(code) <= high):
                 continue
             if own:

@@ -305,6 +305,21 @@ def test_a_missing_code_that_is_also_an_answer_is_refused(tmp_path: Path) -> Non
     ]
 
 
+def test_a_scale_through_minus_99_needs_its_own_dont_know_code(tmp_path: Path) -> None:
+    data = research_definition()
+    data.pop("missing")
+    first = data["questions"][0]
+    first.update(dont_know=True, scale={"min": -100, "max": -90})
+    assert refused(tmp_path, data) == [
+        "questions[0].missing: -99, the code of don't know when none is declared, is also a "
+        "point of the scale -100..-90; declare a missing-value code outside it (missing: "
+        "{777: dont_know})"
+    ]
+    first["missing"] = {777: "dont_know"}
+    call_command("loadpoll", str(write(tmp_path, data)))
+    assert Poll.objects.get().questions.get(key="Q1").missing == {"777": "dont_know"}
+
+
 def test_bins_must_increase_and_belong_to_a_number_question(tmp_path: Path) -> None:
     data = research_definition()
     question(data, "AGE")["bins"] = [18, 65, 30]
