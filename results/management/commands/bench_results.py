@@ -221,7 +221,11 @@ class Command(BaseCommand):
                 )
                 with (
                     connection.cursor() as cursor,
-                    cursor.copy(f"COPY surveys_answer {columns} FROM STDIN (FORMAT csv)") as copy,
+                    cursor.copy(
+                        # An empty missing kind is "" (not NULL: the column is NOT NULL).
+                        f"COPY surveys_answer {columns} FROM STDIN "
+                        "(FORMAT csv, FORCE_NOT_NULL (missing))"
+                    ) as copy,
                 ):
                     copy.write(buffer.getvalue())
         with connection.cursor() as cursor:
