@@ -6,6 +6,7 @@ The consumer (WebSocket) and the HTTP fallback both call these; both publish not
 themselves: the functions queue their events to be fanned out after commit.
 """
 
+import datetime as dt
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -118,13 +119,17 @@ def join(*, member: RoomMember) -> dict[str, Any]:
 
     def work(room: Room, member: RoomMember) -> dict[str, Any]:
         now = timezone.now()
+        absent_since = now - dt.timedelta(seconds=moderator.PRESENT_SECONDS)
+        arrived = member.last_seen_at is None or member.last_seen_at < absent_since
         if member.joined_at is None:
             RoomMember.objects.filter(pk=member.pk).update(joined_at=now)
             moderator.log(room, RoomLog.Action.JOIN, member=member)
         _touch(member)
-        moderator.tick(room, now=now)
+        moved = moderator.tick(room, now=now)
         state = moderator.room_state(room, now)
-        moderator.publish(room.pk, [state])
+        if arrived and not moved:
+            # Others learn who is present; a sync of a member already present changes nothing.
+            moderator.publish(room.pk, [state])
         return state
 
     return _in_room(member, work)

@@ -16,6 +16,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core import signing
+from django.db import connection
 from django.utils.translation import gettext as _
 
 from surveys.journey.access import COOKIE_AGE, COOKIE_SALT, cookie_name
@@ -36,8 +37,9 @@ WRITES |= {"question_draft", "question_vote"}
 def in_pool(function: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     """Run ``function`` in a pooled thread (its own database connection), not on the one thread
     Channels uses by default: every member's request would otherwise wait for every other's.
-    The room row lock, not a thread, orders the writes of one room."""
-    return database_sync_to_async(function, thread_sensitive=False)
+    The room row lock, not a thread, orders the writes of one room. SQLite (the embedded
+    default) has one writer anyway and no row locks: there, one thread."""
+    return database_sync_to_async(function, thread_sensitive=connection.vendor == "sqlite")
 
 
 def find_member(room_id: int, cookies: dict[str, str]) -> RoomMember | None:
