@@ -129,7 +129,7 @@ class PollAdmin(PreviewMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserSc
             participant_count=models.Count("participants", distinct=True)
         )
 
-    @admin.display(description="participants", ordering="participant_count")
+    @admin.display(description=_("participants"), ordering="participant_count")
     def participants(self, obj: Poll) -> int:
         return obj.participant_count
 
@@ -217,14 +217,22 @@ class PollAdmin(PreviewMixin, PollToolsMixin, TranslatedFieldsMixin, OrganiserSc
         if answers and request.method == "GET":
             messages.warning(
                 request,
-                f"This poll has {answers} answers, so its sections, positions, options and "
-                "questions are locked: changing them would change what the answers mean. Texts "
-                "of the poll itself and its design can still change. To change the items, clone "
-                "the poll and run the copy.",
+                ngettext(
+                    "This poll has %(count)d answer, so its sections, positions, options and "
+                    "questions are locked: changing them would change what the answers mean. "
+                    "Texts of the poll itself and its design can still change. To change the "
+                    "items, clone the poll and run the copy.",
+                    "This poll has %(count)d answers, so its sections, positions, options and "
+                    "questions are locked: changing them would change what the answers mean. "
+                    "Texts of the poll itself and its design can still change. To change the "
+                    "items, clone the poll and run the copy.",
+                    answers,
+                )
+                % {"count": answers},
             )
         return super().change_view(request, object_id, form_url, extra)
 
-    @admin.action(description="Close the selected open polls")
+    @admin.action(description=_("Close the selected open polls"))
     def close_polls(self, request: HttpRequest, queryset: QuerySet[Poll]) -> None:
         mine = queryset.filter(pk__in=Poll.objects.organised_by(request.user).values("pk"))
         closed = 0
@@ -259,15 +267,15 @@ class OptionAdmin(TranslatedFieldsMixin, OrganiserScopedAdmin):
 
 
 class InvitationStatusFilter(admin.SimpleListFilter):
-    title = "status"
+    title = _("status")
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [
-            ("not_started", "not started"),
-            ("in_progress", "in progress"),
-            ("completed", "completed"),
-            ("revoked", "revoked"),
+            ("not_started", _("not started")),
+            ("in_progress", _("in progress")),
+            ("completed", _("completed")),
+            ("revoked", _("revoked")),
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -284,11 +292,11 @@ class InvitationStatusFilter(admin.SimpleListFilter):
 
 
 class InvitedFilter(admin.SimpleListFilter):
-    title = "how they came"
+    title = _("how they came")
     parameter_name = "invited"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "personal invitation"), ("no", "open link")]
+        return [("yes", _("personal invitation")), ("no", _("open link"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == "yes":
@@ -327,10 +335,10 @@ class ParticipantAdmin(OrganiserScopedAdmin):
     def get_list_display(self, request: HttpRequest) -> tuple:
         contact_polls = set(request.user.organised_polls.values_list("pk", flat=True))
 
-        @admin.display(description="contact")
+        @admin.display(description=_("contact"))
         def contact(obj: Participant) -> str:
             # Contacts are for the poll's own organisers, not for superusers passing by.
-            return obj.contact if obj.poll_id in contact_polls else "(hidden)"
+            return obj.contact if obj.poll_id in contact_polls else _("(hidden)")
 
         return ("public_id", "label", contact, "status", "step", "arm", "poll", "updated_at")
 
@@ -340,7 +348,7 @@ class ParticipantAdmin(OrganiserScopedAdmin):
             fields.insert(1, "contact")
         return fields
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def status(self, obj: Participant) -> str:
         return invitation_status(obj)
 
@@ -350,7 +358,7 @@ class ParticipantAdmin(OrganiserScopedAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # revoke instead: a participant's answers are part of the record
 
-    @admin.action(description="Revoke the selected invitations (unused ones)")
+    @admin.action(description=_("Revoke the selected invitations (unused ones)"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
         revoked = revoke_invitations(participants=queryset)
         messages.info(

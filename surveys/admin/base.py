@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from surveys.models import Poll, localized
 from surveys.roles import can_organise
@@ -16,7 +17,8 @@ from surveys.roles import can_organise
 def english(field: str) -> Any:
     """A list-display column showing the English text of a translated field."""
 
-    @admin.display(description=field.replace("_", " "))
+    # The model's own (translated) name of the field heads the column.
+    @admin.display(description=_(field.replace("_", " ")))
     def column(obj: Any) -> str:
         return localized(getattr(obj, field), "en")
 

@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from surveys.admin.fields import no_nul, propose_key, site_languages
+from surveys.definition.markup import render_markdown
 from surveys.models import DEFAULT_LANGUAGE, localized
 
 
@@ -28,7 +29,7 @@ class RowsWidget(forms.Widget):
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
         super().__init__(attrs)
         self.languages = site_languages()
-        self.shown = [code for code, _ in self.languages]
+        self.shown = [code for code, _name in self.languages]
 
     def value_from_datadict(self, data: Any, files: Any, name: str) -> list[dict[str, Any]]:
         rows = []
@@ -43,7 +44,7 @@ class RowsWidget(forms.Widget):
             for column in self.translated:
                 row[column] = {
                     code: data.get(f"{name}-{index}-{column}-{code}", "").strip()
-                    for code, _ in self.languages
+                    for code, _name in self.languages
                 }
             row["extra"] = data.get(f"{name}-{index}-extra", "")
             rows.append(row)
@@ -309,8 +310,14 @@ def paragraphs(text: str) -> SafeString:
     return mark_safe(linebreaks(text, autoescape=True))
 
 
-def shown_texts(texts: Any, languages: list[str]) -> SafeString:
-    """A ``{language: text}`` mapping as the organiser reads it: each language, its paragraphs."""
+def shown_markdown(text: str) -> SafeString:
+    # Sanitised as on participants' pages; headings start below the admin's own levels.
+    return render_markdown(text, top_heading=5)
+
+
+def shown_texts(texts: Any, languages: list[str], render: Any = paragraphs) -> SafeString:
+    """A ``{language: text}`` mapping as the organiser reads it: each language, its paragraphs
+    (or its formatted text, for texts written in markdown)."""
     texts = as_texts(texts)
     codes = [code for code in languages if texts.get(code)] or list(texts)
     if not codes:
@@ -318,7 +325,7 @@ def shown_texts(texts: Any, languages: list[str]) -> SafeString:
     return format_html(
         '<dl class="shown-texts">{}</dl>',
         format_html_join(
-            "", "<dt>{}</dt><dd>{}</dd>", ((code, paragraphs(texts[code])) for code in codes)
+            "", "<dt>{}</dt><dd>{}</dd>", ((code, render(texts[code])) for code in codes)
         ),
     )
 

@@ -81,17 +81,17 @@ class TranslationsWidget(forms.MultiWidget):
 
     def __init__(self, *, long: bool) -> None:
         self.languages = site_languages()
-        self.shown = [code for code, _ in self.languages]
+        self.shown = [code for code, _name in self.languages]
         widget = (
             forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"})
             if long
             else forms.TextInput(attrs={"class": "vLargeTextField"})
         )
-        super().__init__(widgets={code: widget for code, _ in self.languages})
+        super().__init__(widgets={code: widget for code, _name in self.languages})
 
     def decompress(self, value: Any) -> list[str]:
         value = value if isinstance(value, dict) else {}
-        return [value.get(code, "") for code, _ in self.languages]
+        return [value.get(code, "") for code, _name in self.languages]
 
     def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         context = super().get_context(name, value, attrs)
@@ -114,7 +114,7 @@ class TranslationsField(forms.MultiValueField):
     def __init__(self, *, required: bool = True, long: bool = False, **kwargs: Any) -> None:
         for name in ("encoder", "decoder", "max_length"):
             kwargs.pop(name, None)
-        fields = [forms.CharField(required=False, strip=True) for _ in site_languages()]
+        fields = [forms.CharField(required=False, strip=True) for _code in site_languages()]
         super().__init__(
             fields=fields,
             widget=TranslationsWidget(long=long),
@@ -129,7 +129,7 @@ class TranslationsField(forms.MultiValueField):
     def compress(self, data_list: list[str]) -> dict[str, str]:
         texts = {
             code: text
-            for (code, _), text in zip(site_languages(), data_list or [], strict=False)
+            for (code, _name), text in zip(site_languages(), data_list or [], strict=False)
             if text
         }
         if self.required and DEFAULT_LANGUAGE not in texts:

@@ -16,7 +16,14 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from surveys.admin.editors import ChoicesField, SourcesField, shown_list, shown_texts
+from surveys.admin.editors import (
+    ChoicesField,
+    SourcesField,
+    paragraphs,
+    shown_list,
+    shown_markdown,
+    shown_texts,
+)
 from surveys.admin.fields import (
     CONSTRAINT_MESSAGES,
     KEY_RULE,
@@ -36,6 +43,8 @@ from surveys.admin.fields import (
 from surveys.models import DEFAULT_LANGUAGE, Option, Poll, Position, Question, Section, localized
 from surveys.roles import can_organise
 
+# Texts participants read as formatted text (markdown): shown formatted once read-only.
+MARKDOWN_TEXTS = {"intro", "body", "summary", "arguments_for", "arguments_against"}
 # Which fields each kind of question uses; the others are emptied when the question is saved.
 KIND_FIELDS: dict[str, set[str]] = {
     Question.Kind.RATING: {"option", "scale_min", "scale_max", "min_label", "max_label"},
@@ -322,7 +331,8 @@ class PollPartInline(TranslatedFieldsMixin, admin.StackedInline):
                 if value and all(isinstance(item, str) for item in value):
                     return format_html("{}", ", ".join(value))
                 return shown_list(value, languages)
-            return shown_texts(value, languages)
+            markdown = field.name in MARKDOWN_TEXTS
+            return shown_texts(value, languages, shown_markdown if markdown else paragraphs)
 
         return display
 

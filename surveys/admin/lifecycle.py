@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from surveys.definition.readiness import check_poll
 from surveys.models import Poll
@@ -28,20 +29,24 @@ def change_status(*, poll_id: int, transition: str, by: Any) -> Poll:
     ``by`` is the acting user: callers have checked they organise the poll.
     """
     if transition not in TARGETS:
-        raise TransitionError(f"Unknown transition '{transition}'.")
+        raise TransitionError(_("Unknown transition '%(name)s'.") % {"name": transition})
     with transaction.atomic():
         poll = Poll.objects.select_for_update().get(pk=poll_id)
         target = TARGETS[transition]
         if TRANSITIONS.get((poll.status, target)) != transition:
-            raise TransitionError(
-                f"A {poll.get_status_display()} poll cannot be {DONE[transition]} "
-                f"(it would become {target})."
-            )
+            refused = {
+                "open": _("A %(status)s poll cannot be opened."),
+                "close": _("A %(status)s poll cannot be closed."),
+                "reopen": _("A %(status)s poll cannot be reopened."),
+            }
+            raise TransitionError(refused[transition] % {"status": poll.get_status_display()})
         if target == Poll.Status.OPEN:
             readiness = check_poll(poll)
             if not readiness.ready:
                 titles = "; ".join(check.title for check in readiness.failing)
-                raise TransitionError(f"The poll is not ready to open: {titles}.")
+                raise TransitionError(
+                    _("The poll is not ready to open: %(checks)s.") % {"checks": titles}
+                )
         poll.status = target
         poll.save(update_fields=["status", "updated_at"])
     return poll

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from surveys.admin.authoring import clone_poll, export_definition, import_definition
 from surveys.admin.fields import CloneForm, DefinitionImportForm, InvitationsForm
@@ -120,7 +121,7 @@ class PollToolsMixin:
             {"check": check, "fix_url": change + FIX_ANCHORS.get(check.fix, "")}
             for check in readiness.checks
         ]
-        context = self.tool_context(request, poll, "Readiness check", "checklist")
+        context = self.tool_context(request, poll, _("Readiness check"), "checklist")
         context.update(readiness=readiness, rows=rows, transitions=transitions_for(poll))
         return self.render_tool(request, "checklist.html", context)
 
@@ -136,10 +137,16 @@ class PollToolsMixin:
                 messages.error(request, str(error))
                 return HttpResponseRedirect(admin_url("checklist", poll.pk))
             self.log_change(request, poll, f"Status changed: {transition} ({poll.status}).")  # type: ignore[attr-defined]
-            messages.success(request, f"The poll '{poll.slug}' is now {poll.get_status_display()}.")
+            messages.success(
+                request,
+                _("The poll '%(slug)s' is now %(status)s.")
+                % {"slug": poll.slug, "status": poll.get_status_display()},
+            )
             return HttpResponseRedirect(change)
         readiness = check_poll(poll) if TARGETS[transition] == Poll.Status.OPEN else None
-        context = self.tool_context(request, poll, f"{transition.capitalize()} the poll", "status")
+        titles = {"open": _("Open the poll"), "close": _("Close the poll")}
+        title = titles.get(transition, _("Reopen the poll"))
+        context = self.tool_context(request, poll, title, "status")
         context.update(
             transition=transition,
             done=DONE[transition],
@@ -177,7 +184,7 @@ class PollToolsMixin:
                 # The only copy of the links: no cache may keep it.
                 response["Cache-Control"] = "no-store"
                 return response
-        context = self.tool_context(request, poll, "Invitations", "invitations")
+        context = self.tool_context(request, poll, _("Invitations"), "invitations")
         context.update(
             form=form,
             counts=invitation_counts(poll),
@@ -190,7 +197,7 @@ class PollToolsMixin:
 
     def monitor_view(self, request: HttpRequest, poll_id: int) -> TemplateResponse:
         poll = self.organised_poll(request, poll_id)
-        context = self.tool_context(request, poll, "Live monitor", "monitor")
+        context = self.tool_context(request, poll, _("Live monitor"), "monitor")
         context.update(
             monitor=poll_monitor(poll),
             now=timezone.now(),
@@ -218,23 +225,27 @@ class PollToolsMixin:
                 text = upload.read().decode("utf-8")
                 poll, created = import_definition(text=text, source=upload.name, by=request.user)
             except UnicodeDecodeError:
-                problems = ["The file is not UTF-8 text."]
+                problems = [_("The file is not UTF-8 text.")]
             except DefinitionError as error:
                 problems = [f"{problem.path}: {problem.message}" for problem in error.problems]
             else:
-                verb = "created" if created else "updated"
                 if created:
                     self.log_addition(request, poll, "Imported from a definition file.")  # type: ignore[attr-defined]
                 else:
                     self.log_change(request, poll, "Updated from a definition file.")  # type: ignore[attr-defined]
-                messages.success(request, f"The poll '{poll.slug}' was {verb} from {upload.name}.")
+                done = (
+                    _("The poll '%(slug)s' was created from %(file)s.")
+                    if created
+                    else _("The poll '%(slug)s' was updated from %(file)s.")
+                )
+                messages.success(request, done % {"slug": poll.slug, "file": upload.name})
                 return HttpResponseRedirect(
                     reverse("admin:surveys_poll_change", args=[quote(poll.pk)])
                 )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Import a poll definition",
+            "title": _("Import a poll definition"),
             "form": form,
             "problems": problems,
         }
@@ -248,36 +259,40 @@ class PollToolsMixin:
         if request.method == "POST" and form.is_valid():
             copy = clone_poll(poll=poll, slug=form.cleaned_data["slug"], by=request.user)
             self.log_addition(request, copy, f"Cloned from {poll.slug}.")  # type: ignore[attr-defined]
-            messages.success(request, f"'{copy.slug}' is a draft copy of '{poll.slug}'.")
+            messages.success(
+                request,
+                _("'%(copy)s' is a draft copy of '%(poll)s'.")
+                % {"copy": copy.slug, "poll": poll.slug},
+            )
             return HttpResponseRedirect(reverse("admin:surveys_poll_change", args=[copy.pk]))
-        context = self.tool_context(request, poll, "Clone the poll", "clone")
+        context = self.tool_context(request, poll, _("Clone the poll"), "clone")
         context.update(form=form, answers=poll.answers.count())
         return self.render_tool(request, "clone.html", context)
 
 
 def transitions_for(poll: Poll) -> list[str]:
-    return [name for (source, _), name in TRANSITIONS.items() if source == poll.status]
+    return [name for (source, _target), name in TRANSITIONS.items() if source == poll.status]
 
 
 def poll_tabs(request: HttpRequest, poll: Poll) -> list[tuple[str, str, str]]:
     """(key, label, url) of the poll's pages the user may open, as the tab bar shows them."""
     if not can_organise(request.user, poll):
-        return [("results", "Results", admin_url("results", poll.pk))]
+        return [("results", _("Results"), admin_url("results", poll.pk))]
     tabs = [
-        ("edit", "Edit", reverse("admin:surveys_poll_change", args=[poll.pk])),
-        ("checklist", "Readiness", admin_url("checklist", poll.pk)),
-        ("invitations", "Invitations", admin_url("invitations", poll.pk)),
-        ("monitor", "Monitor", admin_url("monitor", poll.pk)),
+        ("edit", _("Edit"), reverse("admin:surveys_poll_change", args=[poll.pk])),
+        ("checklist", _("Readiness"), admin_url("checklist", poll.pk)),
+        ("invitations", _("Invitations"), admin_url("invitations", poll.pk)),
+        ("monitor", _("Monitor"), admin_url("monitor", poll.pk)),
         (
             "moderation",
-            "Moderation",
+            _("Moderation"),
             reverse("admin:surveys_reason_changelist") + f"?poll__id__exact={poll.pk}",
         ),
     ]
     if can_read_results(request.user, poll):
         try:
-            tabs.append(("results", "Results", admin_url("results", poll.pk)))
-            tabs.append(("preview", "Preview", admin_url("preview", poll.pk)))
+            tabs.append(("results", _("Results"), admin_url("results", poll.pk)))
+            tabs.append(("preview", _("Preview"), admin_url("preview", poll.pk)))
         except NoReverseMatch:
             pass
     return tabs

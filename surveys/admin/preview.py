@@ -9,9 +9,11 @@ from typing import Any
 from csp.constants import SELF
 from csp.decorators import csp_replace
 from django import forms
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from surveys.journey import over_time, pages
@@ -23,33 +25,39 @@ SAME_ORIGIN_FRAME = csp_replace({"frame-ancestors": [SELF]})
 # T2 is done (``surveys.journey.over_time.positions_page``).
 POSITIONS_AFTER_T2 = "positions"
 STEPS = [
-    (Participant.Step.WELCOME, "welcome and consent"),
-    (Participant.Step.T1, "first questionnaire (T1)"),
-    (Participant.Step.NEXT, "what happens next (after T1)"),
-    (Participant.Step.BRIEFING, "briefing"),
-    (Participant.Step.DELIBERATION, "deliberation"),
-    (Participant.Step.WAIT, "waiting for the second questionnaire"),
-    (Participant.Step.T2, "second questionnaire (T2)"),
-    (Participant.Step.DONE, "finished"),
-    (POSITIONS_AFTER_T2, "both positions, for the control arm after T2"),
+    (Participant.Step.WELCOME, _("welcome and consent")),
+    (Participant.Step.T1, _("first questionnaire (T1)")),
+    (Participant.Step.NEXT, _("what happens next (after T1)")),
+    (Participant.Step.BRIEFING, _("briefing")),
+    (Participant.Step.DELIBERATION, _("deliberation")),
+    (Participant.Step.WAIT, _("waiting for the second questionnaire")),
+    (Participant.Step.T2, _("second questionnaire (T2)")),
+    (Participant.Step.DONE, _("finished")),
+    (POSITIONS_AFTER_T2, _("both positions, for the control group after T2")),
 ]
 
 
 class PreviewForm(forms.Form):
-    step = forms.ChoiceField(choices=STEPS, initial=Participant.Step.WELCOME)
-    page = forms.IntegerField(min_value=1, initial=1, label="Page")
-    arm = forms.ChoiceField(choices=Participant.Arm.choices, initial=Participant.Arm.TREATMENT)
-    order = forms.ChoiceField(label="Position order", choices=[])
-    language = forms.ChoiceField(choices=[])
+    step = forms.ChoiceField(label=_("Step"), choices=STEPS, initial=Participant.Step.WELCOME)
+    page = forms.IntegerField(min_value=1, initial=1, label=_("Page"))
+    arm = forms.ChoiceField(
+        label=_("Group"), choices=Participant.Arm.choices, initial=Participant.Arm.TREATMENT
+    )
+    order = forms.ChoiceField(label=_("Position order"), choices=[])
+    language = forms.ChoiceField(label=_("Language"), choices=[])
 
     def __init__(self, *args: Any, poll: Poll, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         keys = list(poll.positions.order_by("order", "id").values_list("key", flat=True))
         orders = [keys, keys[::-1]] if len(keys) > 1 else [keys]
         self.fields["order"].choices = [
-            (" ".join(order), " first, then ".join(order) or "no positions") for order in orders
+            (" ".join(order), str(_(", then ")).join(order) or _("no positions"))
+            for order in orders
         ]
-        self.fields["language"].choices = [(code, code) for code in poll.languages]
+        names = dict(settings.LANGUAGES)
+        self.fields["language"].choices = [
+            (code, str(names.get(code, code))) for code in poll.languages
+        ]
 
 
 def preview_participant(poll: Poll, data: dict[str, Any]) -> Participant:
@@ -87,7 +95,7 @@ class PreviewMixin:
     def preview_view(self, request: HttpRequest, poll_id: int) -> TemplateResponse:
         poll = self.organised_poll(request, poll_id)  # type: ignore[attr-defined]
         form = PreviewForm(request.GET or None, poll=poll)
-        context = self.tool_context(request, poll, "Preview", "preview")  # type: ignore[attr-defined]
+        context = self.tool_context(request, poll, _("Preview"), "preview")  # type: ignore[attr-defined]
         context.update(form=form, query=request.GET.urlencode() if form.is_valid() else "")
         return TemplateResponse(request, "admin/surveys/poll/preview.html", context)
 
@@ -95,7 +103,8 @@ class PreviewMixin:
         poll = self.organised_poll(request, poll_id)  # type: ignore[attr-defined]
         form = PreviewForm(request.GET, poll=poll)
         if not form.is_valid():
-            return HttpResponse(f"Choose what to preview: {form.errors.as_text()}", status=400)
+            message = _("Choose what to preview: %(errors)s") % {"errors": form.errors.as_text()}
+            return HttpResponse(message, status=400)
         participant = preview_participant(poll, form.cleaned_data)
         if form.cleaned_data["step"] == POSITIONS_AFTER_T2:
             return over_time.positions_page(request, participant)
@@ -109,4 +118,4 @@ class PreviewMixin:
                 preview=True,
             )
         except (IndexError, KeyError):
-            return HttpResponse("This step has no such page.", status=404)
+            return HttpResponse(_("This step has no such page."), status=404)

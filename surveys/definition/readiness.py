@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from surveys.definition.files import TRANSLATED, DefinitionError, dump_poll, validate
 from surveys.definition.schedule import Schedule, problems
 from surveys.models import Poll, Question
@@ -26,6 +28,7 @@ class Check:
     problems: list[str] = field(default_factory=list)
     fix: str = ""  # which part of the poll to edit: positions, options, questions, design, ...
     note: str = ""
+    warning: bool = False  # passes, but the organiser should look again before opening
 
     @property
     def shown_problems(self) -> list[str]:
@@ -45,6 +48,15 @@ class Readiness:
     def failing(self) -> list[Check]:
         return [check for check in self.checks if not check.ok]
 
+    @property
+    def warnings(self) -> list[Check]:
+        return [check for check in self.checks if check.ok and check.warning]
+
+
+def control_title() -> str:
+    # Translated when the check runs, in the organiser's language.
+    return _("A control share that leaves enough people in each arm")
+
 
 def _check(key: str, title: str, problems: list[str], fix: str, note: str = "") -> Check:
     return Check(key=key, title=title, ok=not problems, problems=problems, fix=fix, note=note)
@@ -52,9 +64,9 @@ def _check(key: str, title: str, problems: list[str], fix: str, note: str = "") 
 
 def _positions(poll: Poll) -> Check:
     count = poll.positions.count()
-    title = "At least two positions, or none"
+    title = _("At least two positions, or none")
     if count == 0:
-        note = (
+        note = _(
             "No briefing: the poll has no positions, so the treatment group goes from the first "
             "questionnaire to the deliberation without reading one."
         )
@@ -83,7 +95,8 @@ def _paired_items(poll: Poll) -> Check:
             )
     if not rated:
         problems.append("No option is rated: add a rating question for each option.")
-    return _check("paired", "Every paired item asked in both waves", problems, "questions")
+    title = _("Every paired item asked in both waves")
+    return _check("paired", title, problems, "questions")
 
 
 def _ranking(poll: Poll) -> Check:
@@ -93,7 +106,7 @@ def _ranking(poll: Poll) -> Check:
     options = poll.options.count()
     if options < 3:
         problems.append(f"A ranking needs at least three options; the poll has {options}.")
-    return _check("ranking", "A ranking of at least three options", problems, "options")
+    return _check("ranking", _("A ranking of at least three options"), problems, "options")
 
 
 def _texts(value: Any, where: str) -> Iterator[tuple[str, dict[str, str]]]:
@@ -123,8 +136,8 @@ def _languages(poll: Poll, data: dict[str, Any]) -> Check:
             missing = [code for code in poll.languages if not texts.get(code, "").strip()]
             if missing:
                 problems.append(f"{where}: missing {', '.join(missing)}")
-    note = f"Languages: {', '.join(poll.languages)}."
-    return _check("languages", "Every language complete", problems, "languages", note)
+    note = _("Languages: %(codes)s.") % {"codes": ", ".join(poll.languages)}
+    return _check("languages", _("Every language complete"), problems, "languages", note)
 
 
 def _knowledge(poll: Poll) -> Check:
@@ -135,15 +148,24 @@ def _knowledge(poll: Poll) -> Check:
             problems.append(f"Knowledge item '{question.key}' needs at least two choices.")
         if question.answer not in keys:
             problems.append(f"Knowledge item '{question.key}' has no valid answer key.")
-    return _check("knowledge", "Knowledge items have answer keys", problems, "questions")
+    return _check("knowledge", _("Knowledge items have answer keys"), problems, "questions")
 
 
 def _control_share(poll: Poll) -> Check:
     share = poll.control_share
     if share == 0:
-        note = "No control arm: results will not compare treatment with control."
-        return _check(
-            "control", "A control share that leaves enough people in each arm", [], "", note
+        # Allowed (a poll may only inform), but the poll's central comparison is lost.
+        note = _(
+            "No control group: the results cannot compare participants who deliberated with "
+            "those who did not. Set a control share (0.5 is half) unless this is meant."
+        )
+        return Check(
+            key="control",
+            title=control_title(),
+            ok=True,
+            fix="design",
+            note=note,
+            warning=True,
         )
     problems = []
     if share < MIN_ARM_SHARE or share > 1 - MIN_ARM_SHARE:
@@ -158,21 +180,21 @@ def _control_share(poll: Poll) -> Check:
     if poll.access == Poll.Access.INVITATION and invited:
         control = int(invited * share)
         treatment = invited - control
-        note = f"With {invited} invitations: about {treatment} treatment, {control} control."
+        note = _(
+            "With %(invited)s invitations: about %(treatment)s treatment, %(control)s control."
+        ) % {"invited": invited, "treatment": treatment, "control": control}
         if min(control, treatment) < needed:
             problems.append(
                 f"With {invited} invitations one arm gets fewer than {needed} people "
                 "(the larger of the group size and the smallest reported subgroup)."
             )
-    return _check(
-        "control", "A control share that leaves enough people in each arm", problems, "design", note
-    )
+    return _check("control", control_title(), problems, "design", note)
 
 
 def _schedule(poll: Poll) -> Check:
     timing = Schedule.of(poll)
-    note = "" if timing.over_time else "No schedule: the poll runs in one sitting."
-    return _check("schedule", "A consistent schedule", problems(timing), "schedule", note)
+    note = "" if timing.over_time else _("No schedule: the poll runs in one sitting.")
+    return _check("schedule", _("A consistent schedule"), problems(timing), "schedule", note)
 
 
 def _definition(poll: Poll, data: dict[str, Any]) -> Check:
@@ -182,7 +204,8 @@ def _definition(poll: Poll, data: dict[str, Any]) -> Check:
         problems = [f"{problem.path}: {problem.message}" for problem in error.problems]
     else:
         problems = []
-    return _check("definition", "The poll definition is complete and valid", problems, "poll")
+    title = _("The poll definition is complete and valid")
+    return _check("definition", title, problems, "poll")
 
 
 def check_poll(poll: Poll) -> Readiness:

@@ -125,12 +125,26 @@ class Poll(models.Model):
         OPEN = "open", _("open link")
         INVITATION = "invitation", _("invitation only")
 
-    slug = models.SlugField(unique=True, max_length=80)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
-    languages = models.JSONField(default=default_languages, help_text="Language codes, en first.")
-    title = models.JSONField(help_text="{language: text}")
-    question = models.JSONField(help_text="The neutral statement of the question.")
-    intro = models.JSONField(default=dict, blank=True, help_text="Welcome text (markdown).")
+    slug = models.SlugField(_("slug"), unique=True, max_length=80)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.DRAFT
+    )
+    languages = models.JSONField(
+        _("languages"),
+        default=default_languages,
+        help_text=_("The languages participants may choose; English is always one."),
+    )
+    title = models.JSONField(_("title"), help_text=_("The poll's name, as participants see it."))
+    question = models.JSONField(
+        _("question"),
+        help_text=_("The question the poll asks, stated neutrally, without taking a side."),
+    )
+    intro = models.JSONField(
+        _("welcome text"),
+        default=dict,
+        blank=True,
+        help_text=_("Shown on the welcome page. **Bold**, *italics*, lists and links work."),
+    )
 
     class Deliberation(models.TextChoices):
         ASYNC = "async", _("online, at each participant's own pace")
@@ -138,7 +152,12 @@ class Poll(models.Model):
         BOTH = "both", _("live and online")
 
     control_share = models.FloatField(
-        default=0.5, help_text="Share of participants assigned to the control arm (0 to <1)."
+        _("control share"),
+        default=0.5,
+        help_text=_(
+            "The share of participants who answer both questionnaires without the briefing and "
+            "deliberation, to compare with those who have them: 0.5 is half. 0: no control group."
+        ),
     )
     deliberation = models.CharField(
         _("deliberation"),
@@ -157,21 +176,43 @@ class Poll(models.Model):
             '"98": "refused", "-8": "skipped"}. A question\'s own codes override these.'
         ),
     )
-    counterbalance_positions = models.BooleanField(default=True)
-    randomise_option_order = models.BooleanField(default=True)
-    group_size = models.PositiveSmallIntegerField(default=8)
-    access = models.CharField(max_length=12, choices=Access.choices, default=Access.OPEN)
+    counterbalance_positions = models.BooleanField(
+        _("alternate the order of the positions"),
+        default=True,
+        help_text=_("Half of the participants read the positions in the other order."),
+    )
+    randomise_option_order = models.BooleanField(
+        _("shuffle the options"),
+        default=True,
+        help_text=_("Each participant sees the options in an order of their own."),
+    )
+    group_size = models.PositiveSmallIntegerField(
+        _("group size"), default=8, help_text=_("People per deliberation group, 2 to 50.")
+    )
+    access = models.CharField(
+        _("who may take part"), max_length=12, choices=Access.choices, default=Access.OPEN
+    )
     min_subgroup_size = models.PositiveSmallIntegerField(
-        default=5, help_text="Subgroups with fewer participants are suppressed in results."
+        _("smallest group shown"),
+        default=5,
+        help_text=_("Subgroups with fewer participants are not shown in results."),
     )
     min_seconds = models.PositiveIntegerField(
-        default=300, help_text="Completing faster than this is flagged as implausible."
+        _("fewest plausible seconds"),
+        default=300,
+        help_text=_("Completing faster than this is flagged as implausible."),
     )
     results_public = models.BooleanField(
-        default=False, help_text="Show aggregate results to participants before the poll closes."
+        _("results shown while open"),
+        default=False,
+        help_text=_("Show aggregate results to participants before the poll closes."),
     )
     organisers = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, related_name="organised_polls", blank=True
+        settings.AUTH_USER_MODEL,
+        related_name="organised_polls",
+        blank=True,
+        verbose_name=_("organisers"),
+        help_text=_("Staff who edit and run this poll, and read its results."),
     )
     # The schedule (all optional; none of them set: the poll runs in one sitting).
     t1_opens = models.DateTimeField(
@@ -232,13 +273,15 @@ class Poll(models.Model):
             "before the second questionnaire opens."
         ),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     objects = PollQuerySet.as_manager()
 
     class Meta:
         ordering: ClassVar = ["-created_at"]
+        verbose_name = _("poll")
+        verbose_name_plural = _("polls")
         constraints: ClassVar = [
             models.CheckConstraint(
                 condition=Q(control_share__gte=0) & Q(control_share__lt=1),
@@ -282,9 +325,11 @@ class Poll(models.Model):
 class PollItem(models.Model):
     """Common shape of the ordered, keyed parts of a poll."""
 
-    poll = models.ForeignKey(Poll, on_delete=models.CASCADE)
-    key = models.CharField(max_length=60)
-    order = models.PositiveIntegerField(default=0)
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, verbose_name=_("poll"))
+    key = models.CharField(_("key"), max_length=60)
+    order = models.PositiveIntegerField(
+        _("order"), default=0, help_text=_("Lower numbers come first.")
+    )
 
     class Meta:
         abstract = True
@@ -295,11 +340,13 @@ class PollItem(models.Model):
 
 
 class Section(PollItem):
-    title = models.JSONField()
-    intro = models.JSONField(default=dict, blank=True)
+    title = models.JSONField(_("title"))
+    intro = models.JSONField(_("introduction"), default=dict, blank=True)
 
     class Meta(PollItem.Meta):
         default_related_name = "sections"
+        verbose_name = _("section")
+        verbose_name_plural = _("sections")
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["poll", "key"], name="section_key_unique"),
             models.CheckConstraint(condition=has_english("title"), name="section_title_en"),
@@ -341,18 +388,23 @@ def validate_sources(value: Any) -> None:
 
 
 class Position(PollItem):
-    title = models.JSONField()
-    summary = models.JSONField()
-    body = models.JSONField(help_text="Markdown; sanitised on output.")
+    title = models.JSONField(_("title"))
+    summary = models.JSONField(_("summary"))
+    body = models.JSONField(
+        _("text"), help_text=_("**Bold**, *italics*, lists and links work; nothing else is shown.")
+    )
     sources = models.JSONField(
+        _("sources"),
         default=list,
         blank=True,
         validators=[validate_sources],
-        help_text="[{title, publisher, url, date}]; urls are http or https.",
+        help_text=_("Each source's title, publisher, date and link (http or https)."),
     )
 
     class Meta(PollItem.Meta):
         default_related_name = "positions"
+        verbose_name = _("position")
+        verbose_name_plural = _("positions")
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["poll", "key"], name="position_key_unique"),
             models.CheckConstraint(condition=has_english("title"), name="position_title_en"),
@@ -361,19 +413,36 @@ class Position(PollItem):
 
 
 class Option(PollItem):
-    text = models.JSONField()
+    text = models.JSONField(_("text"))
     short_label = models.JSONField(
-        default=dict, blank=True, help_text="{language: text}: a short label for charts."
+        _("short label"),
+        default=dict,
+        blank=True,
+        help_text=_("A few words naming the option in charts and tables."),
     )
     position = models.ForeignKey(
-        Position, on_delete=models.SET_NULL, related_name="options", null=True, blank=True
+        Position,
+        on_delete=models.SET_NULL,
+        related_name="options",
+        null=True,
+        blank=True,
+        verbose_name=_("position"),
+        help_text=_("The position that argues for this option, if any."),
     )
-    axis = models.IntegerField(help_text="Place on the poll's axis (e.g. 1 = negotiated exit).")
-    arguments_for = models.JSONField(default=dict, blank=True)
-    arguments_against = models.JSONField(default=dict, blank=True)
+    axis = models.IntegerField(
+        _("place on the axis"),
+        help_text=_(
+            "Where the option stands between the poll's two ends, as a whole number: options "
+            "are ordered by it in charts. Each option needs its own number."
+        ),
+    )
+    arguments_for = models.JSONField(_("arguments for"), default=dict, blank=True)
+    arguments_against = models.JSONField(_("arguments against"), default=dict, blank=True)
 
     class Meta(PollItem.Meta):
         default_related_name = "options"
+        verbose_name = _("option")
+        verbose_name_plural = _("options")
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["poll", "key"], name="option_key_unique"),
             models.UniqueConstraint(fields=["poll", "axis"], name="option_axis_unique"),
@@ -396,32 +465,68 @@ class Question(PollItem):
         T2 = "t2", "T2"
         BOTH = "both", _("T1 and T2 (paired)")
 
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="questions")
-    waves = models.CharField(max_length=4, choices=Waves.choices, default=Waves.BOTH)
-    required = models.BooleanField(default=True)
-    dont_know = models.BooleanField(default=False, help_text="Offer a 'don't know' answer.")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    section = models.ForeignKey(
+        Section,
+        on_delete=models.CASCADE,
+        related_name="questions",
+        verbose_name=_("section"),
+        help_text=_("The page of the questionnaire it is on."),
+    )
+    waves = models.CharField(
+        _("asked in"),
+        max_length=4,
+        choices=Waves.choices,
+        default=Waves.BOTH,
+        help_text=_("T1: the first questionnaire; T2: the second, after the deliberation."),
+    )
+    required = models.BooleanField(_("required"), default=True)
+    dont_know = models.BooleanField(
+        _("offer “Don't know”"),
+        default=False,
+        help_text=_("Participants may answer that they don't know."),
+    )
     breakdown = models.BooleanField(
-        default=False, help_text="Single choice: use as a categorical subgroup in results."
+        _("break results down by it"),
+        default=False,
+        help_text=_("Single choice only: results are also shown per answer to this question."),
     )
-    text = models.JSONField()
-    help = models.JSONField(default=dict, blank=True)
+    text = models.JSONField(_("text"))
+    help = models.JSONField(_("help text"), default=dict, blank=True)
     option = models.ForeignKey(
-        Option, on_delete=models.CASCADE, null=True, blank=True, related_name="ratings"
+        Option,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="ratings",
+        verbose_name=_("option rated"),
     )
-    scale_min = models.IntegerField(null=True, blank=True)
-    scale_max = models.IntegerField(null=True, blank=True)
-    min_label = models.JSONField(default=dict, blank=True)
-    max_label = models.JSONField(default=dict, blank=True)
-    choices = models.JSONField(default=list, blank=True, help_text="[{key, label: {lang: text}}]")
-    answer = models.CharField(max_length=60, blank=True, help_text="Knowledge: the correct key.")
-    number_min = models.FloatField(null=True, blank=True)
-    number_max = models.FloatField(null=True, blank=True)
-    arms = models.JSONField(
+    scale_min = models.IntegerField(_("lowest value"), null=True, blank=True)
+    scale_max = models.IntegerField(_("highest value"), null=True, blank=True)
+    min_label = models.JSONField(_("lowest value's label"), default=dict, blank=True)
+    max_label = models.JSONField(_("highest value's label"), default=dict, blank=True)
+    choices = models.JSONField(
+        _("choices"),
         default=list,
         blank=True,
-        help_text='Second-questionnaire questions only: the arms asked, e.g. ["treatment"] '
-        "for questions about the briefing. Empty: everyone.",
+        help_text=_("The answers offered, each with its label and its key in data files."),
+    )
+    answer = models.CharField(
+        _("correct answer"),
+        max_length=60,
+        blank=True,
+        help_text=_("Knowledge items: the key of the correct choice."),
+    )
+    number_min = models.FloatField(_("smallest number"), null=True, blank=True)
+    number_max = models.FloatField(_("largest number"), null=True, blank=True)
+    arms = models.JSONField(
+        _("groups asked"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Second-questionnaire questions only: tick the groups asked, e.g. only the "
+            "treatment group for questions about the briefing. None ticked: everyone."
+        ),
     )
     missing = models.JSONField(
         default=dict,
@@ -443,6 +548,8 @@ class Question(PollItem):
 
     class Meta(PollItem.Meta):
         default_related_name = "questions"
+        verbose_name = _("question")
+        verbose_name_plural = _("questions")
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["poll", "key"], name="question_key_unique"),
             models.CheckConstraint(condition=has_english("text"), name="question_text_en"),

@@ -58,22 +58,31 @@ class Participant(models.Model):
         T2 = "t2", _("second questionnaire")
         DONE = "done", _("finished")
 
-    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="participants")
+    poll = models.ForeignKey(
+        Poll, on_delete=models.CASCADE, related_name="participants", verbose_name=_("poll")
+    )
     # Unique within its poll: an imported participant keeps the study's own id as given, and
     # the same panel may be imported into several polls.
-    public_id = models.CharField(max_length=64, default=new_public_id)
+    public_id = models.CharField(_("participant id"), max_length=64, default=new_public_id)
     token_hash = models.CharField(
         max_length=64, unique=True, null=True, blank=True, help_text="SHA-256 of the invitation."
     )
-    label = models.CharField(max_length=200, blank=True, help_text="Invitation label.")
-    contact = models.CharField(
-        max_length=254, blank=True, help_text="Organisers only; never exported."
+    label = models.CharField(
+        _("label"), max_length=200, blank=True, help_text=_("The invitation's label.")
     )
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    arm = models.CharField(max_length=10, choices=Arm.choices, blank=True)
+    contact = models.CharField(
+        _("contact"),
+        max_length=254,
+        blank=True,
+        help_text=_("Seen by the poll's organisers only; never exported."),
+    )
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    arm = models.CharField(_("group"), max_length=10, choices=Arm.choices, blank=True)
     position_order = models.JSONField(default=list, blank=True, help_text="Position keys shown.")
     option_order = models.JSONField(default=list, blank=True, help_text="Option keys shown.")
-    group = models.PositiveIntegerField(null=True, blank=True, help_text="Small group within arm.")
+    group = models.PositiveIntegerField(
+        _("deliberation group"), null=True, blank=True, help_text=_("Small group within its arm.")
+    )
     group_language = models.CharField(
         max_length=10,
         blank=True,
@@ -81,12 +90,17 @@ class Participant(models.Model):
         "their language may change later, the group's does not).",
     )
     weight = models.FloatField(null=True, blank=True)
-    language = models.CharField(max_length=10, default=DEFAULT_LANGUAGE)
-    step = models.CharField(max_length=12, choices=Step.choices, default=Step.WELCOME)
+    language = models.CharField(_("language"), max_length=10, default=DEFAULT_LANGUAGE)
+    step = models.CharField(_("step"), max_length=12, choices=Step.choices, default=Step.WELCOME)
     page = models.PositiveSmallIntegerField(default=0, help_text="Page inside a questionnaire.")
-    consented_at = models.DateTimeField(null=True, blank=True)
-    briefed_at = models.DateTimeField(null=True, blank=True, help_text="T1 is frozen from here.")
-    completed_at = models.DateTimeField(null=True, blank=True)
+    consented_at = models.DateTimeField(_("agreed to take part"), null=True, blank=True)
+    briefed_at = models.DateTimeField(
+        _("briefing started"),
+        null=True,
+        blank=True,
+        help_text=_("The first questionnaire's answers are final from here."),
+    )
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
     t1_completed_at = models.DateTimeField(
         null=True, blank=True, help_text="When the first questionnaire was finished."
     )
@@ -107,10 +121,13 @@ class Participant(models.Model):
         default=dict, blank=True, help_text="{position key: seconds on its briefing page}"
     )
     flags = models.JSONField(
+        _("quality flags"),
         default=list,
         blank=True,
-        help_text="Quality flags: straightlining_t1/_t2 (same rating across a rating grid), "
-        "too_fast (completed in less than the poll's min_seconds).",
+        help_text=_(
+            "Same rating across a whole rating page (in either questionnaire), or completed "
+            "faster than the poll's fewest plausible seconds."
+        ),
     )
     entry_key = models.CharField(
         max_length=64,
@@ -123,12 +140,14 @@ class Participant(models.Model):
         null=True, blank=True, help_text="When the page the participant is on was first shown."
     )
     imported = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     objects = ParticipantQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("participant")
+        verbose_name_plural = _("participants")
         constraints: ClassVar = [
             models.UniqueConstraint(
                 fields=["poll", "public_id"], name="participant_public_id_unique"
@@ -249,6 +268,8 @@ class Reason(models.Model):
 
     class Meta:
         ordering: ClassVar = ["created_at"]
+        verbose_name = _("reason")
+        verbose_name_plural = _("reasons")
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["participant", "option"], name="reason_once_per_option")
         ]
@@ -288,6 +309,8 @@ class ModerationDecision(models.Model):
     decided_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("moderation decision")
+        verbose_name_plural = _("moderation decisions")
         ordering: ClassVar = ["-decided_at"]
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from surveys.models import Answer, Participant, Poll, Position, Question
 from tests.factories import make_poll
@@ -195,15 +196,17 @@ def test_a_poll_with_answers_shows_its_texts_per_language_never_as_json(
 ) -> None:
     client, poll = organiser_and_poll
     Position.objects.filter(poll=poll, key="A").update(
-        body={"en": "First line.\nSecond line.", "uk": "Перший рядок."}
+        body={"en": "First **line**.\nSecond line.", "uk": "Перший рядок."}
     )
+    Question.objects.filter(poll=poll, key="rank").update(help={"en": "Line one.\nLine two."})
     participant = Participant.objects.create(poll=poll, arm=Participant.Arm.TREATMENT)
     question = poll.questions.get(key="rate_exit")
     Answer.objects.create(participant=participant, poll=poll, question=question, wave=1, value=5)
     body = client.get(reverse("admin:surveys_poll_change", args=[poll.pk])).content.decode()
     assert '{"en"' not in body and "\\n" not in body and "[{" not in body
-    assert "<p>First line.<br>Second line.</p>" in body
+    assert "<p>First <strong>line</strong>." in body  # markdown, formatted and sanitised
     assert "<dt>uk</dt><dd><p>Перший рядок.</p></dd>" in body
+    assert "<p>Line one.<br>Line two.</p>" in body  # plain text: its lines kept
     assert "Kyiv" in body  # a knowledge item's choices, in words
 
 
@@ -215,3 +218,32 @@ def test_the_seed_like_poll_page_has_every_list_closed_with_its_count(organiser_
         assert f'<span class="outline-count">({count})</span>' in heading
     assert body.count('<details class="outline-list">') == 4
     assert '<details class="outline-list" open' not in body
+
+
+def test_the_checklist_warns_but_does_not_block_a_poll_without_a_control_group(
+    organiser_and_poll,
+) -> None:
+    from surveys.definition.readiness import check_poll
+
+    client, poll = organiser_and_poll
+    Poll.objects.filter(pk=poll.pk).update(control_share=0)
+    poll.refresh_from_db()
+    readiness = check_poll(poll)
+    assert readiness.ready and [check.key for check in readiness.warnings] == ["control"]
+    body = client.get(reverse("admin:surveys_poll_checklist", args=[poll.pk])).content.decode()
+    assert '<li class="check check-warn" id="check-control">' in body
+    assert "No control group: the results cannot compare" in body
+    assert "Ready to open, with 1 warning to read first" in body
+
+
+def test_the_organiser_pages_speak_ukrainian(organiser_and_poll) -> None:
+    client, poll = organiser_and_poll
+    url = reverse("admin:surveys_poll_change", args=[poll.pk])
+    with translation.override("en"):  # the request's Ukrainian stays in the request
+        body = client.get(url, headers={"accept-language": "uk"}).content.decode()
+        checklist = reverse("admin:surveys_poll_checklist", args=[poll.pk])
+        checks = client.get(checklist, headers={"accept-language": "uk"}).content.decode()
+    for words in ("Розділи (сторінки анкет)", "Ключ", "Частка контрольної групи", "Готовність"):
+        assert words in body, words
+    assert "Готово до відкриття" in checks
+    assert "Щонайменше дві позиції або жодної" in checks  # noqa: RUF001 (Ukrainian)

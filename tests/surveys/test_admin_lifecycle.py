@@ -1,7 +1,10 @@
 """Draft, open, closed: with confirmation, and opening only when the readiness check passes."""
 
+from collections.abc import Iterator
+
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from surveys.admin.lifecycle import TransitionError, change_status
 from surveys.models import Poll
@@ -9,6 +12,14 @@ from tests.factories import make_poll
 from tests.surveys.admin_fixtures import client_for, staff
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def in_english() -> Iterator[None]:
+    # The messages are translated: a Ukrainian page an earlier test served leaves its language
+    # active in the thread.
+    with translation.override("en"):
+        yield
 
 
 def test_a_ready_draft_opens_and_closes_and_reopens() -> None:

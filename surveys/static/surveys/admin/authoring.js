@@ -80,14 +80,16 @@
 
   // -- a question shows the fields of its kind ---------------------------------------------------
   function showKindFields(row) {
-    const kind = row.querySelector('select[name$="-kind"]');
+    // Editable: the kind chosen; read-only (a poll with answers): the kind the row was drawn with.
+    const select = row.querySelector('select[name$="-kind"]');
+    const kind = select ? select.value : row.dataset.kind;
     if (!kind) return;
     for (const fieldset of row.querySelectorAll("fieldset.kind-fields")) {
-      fieldset.hidden = !fieldset.classList.contains(`kind-${kind.value}`);
+      fieldset.hidden = !fieldset.classList.contains(`kind-${kind}`);
     }
-    for (const cell of row.querySelectorAll(".correct-col")) cell.hidden = kind.value !== "knowledge";
+    for (const cell of row.querySelectorAll(".correct-col")) cell.hidden = kind !== "knowledge";
     const breakdown = row.querySelector(".field-breakdown");
-    if (breakdown) breakdown.hidden = kind.value !== "single";
+    if (breakdown) breakdown.hidden = kind !== "single";
   }
 
   // -- rows editors (choices, sources) --------------------------------------------------------------
@@ -162,7 +164,10 @@
 
   // -- a link to a part of the page opens the sections around it -----------------------------------
   function openTarget() {
-    const target = location.hash && document.querySelector(location.hash);
+    if (!location.hash) return;
+    const name = CSS.escape(location.hash.slice(1));
+    // The readiness check's links name a list (#questions-group) or a fieldset (#design).
+    const target = document.getElementById(location.hash.slice(1)) || document.querySelector(`fieldset.${name}`);
     if (!target) return;
     for (let node = target; node; node = node.parentElement) {
       if (node.tagName === "DETAILS") node.open = true;
@@ -177,6 +182,7 @@
     }
     prepareEditors(document);
     refreshSiblings();
+    applyLanguages(document);
     openTarget();
   });
   window.addEventListener("hashchange", openTarget);
