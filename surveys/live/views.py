@@ -208,7 +208,12 @@ def room_page(
         hands=[names.get(member_id, "") for member_id in state["queue"]],
         hand_raised=seat.pk in state["queue"],
         you_voted=voted.exists(),
-        messages=[moderator.message_payload(m) for m in actions.messages_since(member=seat, seq=0)],
+        # Nudges to others keep their seq for the script, but are nothing to show here.
+        messages=[
+            moderator.for_member(moderator.message_payload(m), seat.pk)
+            for m in actions.messages_since(member=seat, seq=0)
+            if m.to_member_id in (None, seat.pk)
+        ],
         config=room_api.page_config(request, spec, room, seat, language),
         max_message=MAX_MESSAGE_CHARS,
         max_question=MAX_QUESTION_CHARS,

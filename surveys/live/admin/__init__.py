@@ -39,6 +39,7 @@ class SlotForm(forms.ModelForm):
             "turn_seconds",
             "item_seconds",
             "question_seconds",
+            "balance_opinion",
         )
 
     def clean_starts_at(self) -> Any:

@@ -75,6 +75,8 @@
       .catch(function () { showConnection("offline"); });
   }
   function showConnection(kind) {
+    // Also on the room's element, for tests and styles: online (socket), polling or offline.
+    document.getElementById("room").dataset.connection = kind;
     connection.hidden = kind === "online";
     connection.textContent = connection.dataset[kind] || "";
     connection.className = "connection " + kind;
@@ -196,7 +198,8 @@
     var li = document.getElementById("m-" + seq);
     if (!li || li.classList.contains("is-hidden")) { return; }
     li.classList.add("is-hidden");
-    if (!li.classList.contains("mine")) { li.querySelector(".text").textContent = texts.hidden; }
+    // Hidden for everyone, the author too: the room reads what the group decided to hide.
+    li.querySelector(".text").textContent = texts.hidden;
     var flagControl = li.querySelector(".flag-form, .flag");
     if (flagControl) { flagControl.hidden = true; }
   }
