@@ -52,9 +52,7 @@ def test_the_next_step_follows_the_polls_state() -> None:
     draft = make_poll(slug="draft-one")
     Poll.objects.filter(pk=draft.pk).update(status=Poll.Status.DRAFT)
     invite = make_poll(slug="invite-one")
-    Poll.objects.filter(pk=invite.pk).update(
-        status=Poll.Status.OPEN, access=Poll.Access.INVITATION
-    )
+    Poll.objects.filter(pk=invite.pk).update(status=Poll.Status.OPEN, access=Poll.Access.INVITATION)
     closed = make_poll(slug="closed-one")
     Poll.objects.filter(pk=closed.pk).update(status=Poll.Status.CLOSED)
     lines = lines_of(staff("olga", polls=(draft, invite, closed)))
