@@ -23,7 +23,7 @@ CODES = {"77": "dont_know", "98": "refused", "-8": "skipped"}
 LONG_KEY = "support_for_the_long_named_policy_proposal"  # 42 characters
 FILE = f"""participant,arm,completed_at,rate_exit_t1,rate_exit_t2,budget_t1,leaning_t1,{LONG_KEY}_t1
 R1,treatment,2024-05-01T10:00:00Z,77,5,21,1,3
-R2,control,2024-05-01T10:00:00Z,98,-8,-8,2,77
+R2,control,2024-05-01T10:00:00Z,98,-8,-998,2,77
 R3,treatment,2024-05-01T10:00:00Z,4,6,2.5,98,4
 """
 
@@ -32,6 +32,9 @@ R3,treatment,2024-05-01T10:00:00Z,4,6,2.5,98,4
 def coded(db):
     definition = research_definition(slug="coded")
     definition["missing"] = CODES
+    # -100..100 are answers of the budget question: it declares a code of its own.
+    budget = next(q for q in definition["questions"] if q["key"] == "budget")
+    budget["missing"] = {"-998": "skipped"}
     definition["questions"].append(
         {
             "key": LONG_KEY,
@@ -71,7 +74,7 @@ def test_wide_csv_writes_the_codes_and_whole_numbers_as_integers(coded) -> None:
     rows = {row["participant"]: row for row in csv.DictReader(io.StringIO(text))}
     assert [rows[p]["rate_exit_t1"] for p in ("R1", "R2", "R3")] == ["77", "98", "4"]
     assert rows["R2"]["rate_exit_t2"] == "-8"
-    assert [rows[p]["budget_t1"] for p in ("R1", "R2", "R3")] == ["21", "-8", "2.5"]
+    assert [rows[p]["budget_t1"] for p in ("R1", "R2", "R3")] == ["21", "-998", "2.5"]
 
 
 def test_long_csv_gives_the_kind_and_whole_numbers_without_a_decimal(coded) -> None:
