@@ -88,6 +88,8 @@ def panel_definition() -> dict[str, Any]:
                 "text": {"en": "Age"},
                 "number": {"min": 16, "max": 99},
                 "bins": AGE_BINS,
+                # 77 and 98 are ages: the question has its own code, as studies do.
+                "missing": {998: "refused"},
             },
         ],
     }
@@ -116,7 +118,7 @@ def panel_csv(seed: int = 14) -> str:
             columns[f"{key}_t{wave}"] = cells
     columns["PARTY_t1"] = party
     age = rng.integers(18, 90, N).astype(object)
-    age[:3] = 98  # three refused their age: a hidden breakdown cell of their own
+    age[:3] = 998  # three refused their age: a hidden breakdown cell of their own
     columns["AGE_t1"] = age
     return pd.DataFrame(columns).to_csv(index=False)
 
@@ -124,16 +126,16 @@ def panel_csv(seed: int = 14) -> str:
 # -- the independent computation: pandas and scipy only -------------------------------------
 
 
-def kinds(column: pd.Series) -> pd.Series:
+def kinds(column: pd.Series, codes: dict[int, str] = CODES) -> pd.Series:
     """'' (no answer), 'dk', 'refused', 'skipped' or 'valid' per respondent."""
     numbers = pd.to_numeric(column, errors="coerce")
-    kind = numbers.map(CODES).where(numbers.notna(), "")
+    kind = numbers.map(codes).where(numbers.notna(), "")
     return kind.fillna("valid")
 
 
-def substantive(column: pd.Series) -> pd.Series:
+def substantive(column: pd.Series, codes: dict[int, str] = CODES) -> pd.Series:
     numbers = pd.to_numeric(column, errors="coerce")
-    return numbers.where(kinds(column) == "valid")
+    return numbers.where(kinds(column, codes) == "valid")
 
 
 def side(values: pd.Series) -> pd.Series:
@@ -241,7 +243,7 @@ def test_a_published_panel_imports_and_reproduces_scipy_from_the_same_file():
         assert row["test"] == tables.WELCH_TEST
 
     # The age breakdown through the declared bins: complete pairs per range.
-    age = substantive(frame["AGE_t1"])
+    age = substantive(frame["AGE_t1"], {998: "refused"})
     ranges = pd.cut(age, [-np.inf, *AGE_BINS, np.inf], right=False, labels=False)
     labels = ["<18", "18-29", "30-44", "45-64", "65+"]
     by_age = {
