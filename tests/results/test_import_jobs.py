@@ -403,3 +403,41 @@ def test_the_admin_lists_import_jobs_of_the_organisers_polls_only_and_adds_none(
     assert change.status_code == 200 and b'name="_save"' not in change.content  # read-only
     other = client.get(reverse("admin:results_importjob_change", args=[jobs[2].pk]))
     assert other.status_code == 302  # "does not exist": another organiser's poll
+
+
+def test_a_background_import_keeps_its_dry_run_and_replace_options(
+    target, importer, media, small_inline_limit, recomputes, django_capture_on_commit_callbacks
+):
+    _, client = importer
+
+    def send(content: bytes, **fields: str) -> dict:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                reverse("api:poll-import", kwargs={"slug": target.slug}),
+                {"file": io.BytesIO(content), **fields},
+                format="multipart",
+            )
+        assert response.status_code == 202
+        return client.get(response["Location"]).json()
+
+    checked = send(rows(5), dry_run="true")
+    assert checked["state"] == "done"
+    assert checked["message"] == (
+        "Checked, nothing stored (dry run): would import 5 participants (5 complete, "
+        "0 incomplete) and 5 answers."
+    )
+    assert checked["result"]["dry_run"] is True
+    assert not Participant.objects.filter(poll=target).exists()
+    assert recomputes == []
+
+    assert send(rows(5))["state"] == "done"
+    again = send(rows(5, bad={0: "7"}))
+    assert again["state"] == "failed"
+    assert again["errors"][0]["message"].startswith("imp00000 is already in this poll")
+    replaced = send(rows(5, bad={0: "7"}), replace="true")
+    assert replaced["state"] == "done"
+    assert replaced["result"]["replaced"] == 5
+    first = Answer.objects.get(poll=target, participant__public_id="imp00000")
+    assert first.value == 7
+    assert Participant.objects.filter(poll=target).count() == 5
+    assert stored_uploads(media) == []
