@@ -4,21 +4,25 @@ The panel is written the way such files come: upper-case variable names (Q1, Q2A
 AGE), the study's own missing codes (77 don't know, 98 refused, -8 skipped), a party breakdown,
 no positions, 48 proposals as options, and some respondents without a second wave. It goes in
 through the import and out as the results payload; every number checked here is computed again
-from the same CSV with pandas and scipy only (no code of the platform).
+from the same CSV with pandas and scipy only (no code of the platform). Exported as SPSS and
+Stata and read back with pyreadstat, every answer keeps its missing kind.
 """
 
 import io
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyreadstat
 import pytest
 from scipy import stats as sps
 
 from results import tables
 from results.compute.recompute import recompute_poll
 from results.exports.imports import import_responses
+from results.exports.statfiles import write_dta, write_sav
 from surveys.definition.files import save_poll, validate
 
 pytestmark = pytest.mark.django_db
@@ -171,7 +175,7 @@ def holm(p: pd.Series) -> pd.Series:
     return pd.Series(adjusted, index=order.index).reindex(p.index)
 
 
-def test_a_published_panel_imports_and_reproduces_scipy_from_the_same_file():
+def test_a_published_panel_imports_and_reproduces_scipy_from_the_same_file(tmp_path: Path):
     poll, _ = save_poll(data=validate(panel_definition(), "<test>"), source="<test>")
     content = panel_csv()
     import_responses(poll=poll, stream=io.BytesIO(content.encode()), recompute=lambda pk: None)
@@ -264,3 +268,23 @@ def test_a_published_panel_imports_and_reproduces_scipy_from_the_same_file():
         else:
             # Under the minimum, or withheld beside the three who refused their age.
             assert n < K or ("all", "AGE", label) in suppressed
+
+    # Exported as SPSS and Stata and read back: every kind survives, as the study coded it.
+    write_sav(poll, tmp_path / "panel.sav")
+    write_dta(poll, tmp_path / "panel.dta")
+    sav, _ = pyreadstat.read_sav(str(tmp_path / "panel.sav"), user_missing=True)
+    dta, meta = pyreadstat.read_dta(str(tmp_path / "panel.dta"), user_missing=True)
+    letters = {
+        label.split(" (")[-1].rstrip(")"): letter
+        for letter, label in meta.variable_value_labels["Q1_t1"].items()
+        if isinstance(letter, str)
+    }
+    for column in ("Q1_t1", "Q3V_t2"):
+        sent = kinds(frame[column])
+        by_participant = sav.set_index("participant")[column]
+        stata = dta.set_index("participant")[column]
+        for code, kind in CODES.items():
+            who = sent.index[sent == kind]
+            ids = frame.loc[who, "participant"]
+            assert (by_participant[ids] == code).all() and len(ids) > 0, (column, kind)
+            assert (stata[ids] == letters[str(code)]).all(), (column, kind)
