@@ -83,6 +83,7 @@ def test_with_one_slot_the_participant_is_booked_for_it_in_their_language():
     assert page.status_code == 200
     assert participant.bookings.get().slot_id == only.pk
     assert 'lang="uk"' in page.content.decode()
+    assert "Є одна сесія: вас на неї записано." in page.content.decode()
 
 
 def test_with_no_slot_left_the_participant_goes_on():
@@ -187,3 +188,20 @@ def test_a_participant_at_another_step_is_sent_to_their_place():
     Participant.objects.filter(pk=participant.pk).update(step="t1", page=0)
     response = client_of(participant).get("/p/live-poll/live/")
     assert response.status_code == 302 and "/t1/1/" in response["Location"]
+
+
+def test_the_wait_page_shows_published_answers_to_who_sat_in_a_room_only():
+    room = make_room(members=1)
+    (member,) = seated(room)
+    Poll.objects.filter(pk=room.poll_id).update(t2_after=dt.timedelta(days=2))
+    waiting = Participant.objects.create(
+        poll_id=room.poll_id, arm="control", consented_at=timezone.now(), step="wait"
+    )
+    Participant.objects.filter(pk=member.pk).update(step="wait", t1_completed_at=timezone.now())
+    ExpertAnswer.objects.create(
+        poll_id=room.poll_id, title="On the law", text="An answer.", published_at=timezone.now()
+    )
+    page = client_of(member).get("/p/live-1/wait/").content.decode()
+    assert "Answers from the expert panel" in page and "On the law" in page
+    other = client_of(waiting).get("/p/live-1/wait/").content.decode()
+    assert "On the law" not in other
