@@ -34,6 +34,8 @@ from surveys.live.models import (
 T = TypeVar("T")
 # How many messages one sync returns at most; a client with more to catch up asks again.
 SYNC_LIMIT = 500
+# Presence is refreshed at most this often (it lasts moderator.PRESENT_SECONDS).
+TOUCH_SECONDS = 10
 
 
 class Refused(Exception):
@@ -58,9 +60,8 @@ def flag_threshold(present: int) -> int:
     return max(2, math.ceil(present / 3))
 
 
-def _locked(member_id: int) -> tuple[Room, RoomMember]:
+def _locked(member_id: int, room_id: int) -> tuple[Room, RoomMember]:
     """The member's room, locked, and the member re-read under the lock (not removed)."""
-    room_id = RoomMember.objects.values_list("room_id", flat=True).get(pk=member_id)
     room = (
         Room.objects.select_for_update(of=("self",))
         .select_related("slot", "turn_member")
@@ -74,7 +75,7 @@ def _locked(member_id: int) -> tuple[Room, RoomMember]:
 
 def _in_room(member: RoomMember, work: Callable[[Room, RoomMember], T]) -> T:
     with transaction.atomic():
-        room, fresh = _locked(member.pk)
+        room, fresh = _locked(member.pk, member.room_id)
         return work(room, fresh)
 
 
@@ -105,7 +106,10 @@ def _text(value: Any, limit: int) -> str:
 
 
 def _touch(member: RoomMember) -> None:
+    """Mark the member present (one write per TOUCH_SECONDS at most: posts come often)."""
     now = timezone.now()
+    if member.last_seen_at and member.last_seen_at > now - dt.timedelta(seconds=TOUCH_SECONDS):
+        return
     member.last_seen_at = now
     RoomMember.objects.filter(pk=member.pk).update(last_seen_at=now)
 

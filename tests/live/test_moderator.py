@@ -1,6 +1,7 @@
 """The moderator's state machine and the room's write functions, on PostgreSQL."""
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -298,3 +299,13 @@ def test_the_sweeper_moves_every_room_whose_moment_passed(db: None) -> None:
     assert fresh(not_yet).state == Room.State.WAITING
     assert tasks.sweep() == 0
     assert RoomLog.objects.filter(action="open").count() == 2
+
+
+def test_a_post_costs_a_handful_of_queries(room: Room, django_assert_max_num_queries: Any) -> None:
+    """Posts are the hot path (a room of ten, every few seconds): lock the room, re-read the
+    member, check the client id, take the seq, insert; presence is refreshed at most every
+    TOUCH_SECONDS. (Inside the test's transaction the atomic block adds a savepoint pair.)"""
+    first, *_ = opened(room)
+    actions.post_message(member=first, client_id="warm", text="first")
+    with django_assert_max_num_queries(5 + 2):
+        actions.post_message(member=first, client_id="hot", text="second")
