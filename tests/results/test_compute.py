@@ -302,3 +302,43 @@ def test_build_payload_from_hand_made_arrays_gives_the_changes_and_hides_a_lone_
     assert payload["meta"]["breakdowns"] == ["region"]
     assert payload["meta"]["extra_columns"] == tables.EXTRA_COLUMNS
     assert json.loads(json.dumps(payload, allow_nan=False)) == payload
+
+
+def test_build_payload_counts_refused_and_skipped_among_the_answers_and_not_asked_nowhere():
+    """40 participants, one rating: at T1 five each say don't know, refuse and skip, and five
+    were not asked; the other 20 answer 2 (oppose) or 8 (support), half each."""
+    n = 40
+    rating = spec_question(id=1, key="r1", kind="rating", scale_min=0, scale_max=10)
+    t1 = np.array([2.0, 8.0] * 10 + [np.nan] * 20)
+    values = np.stack([t1, np.full(n, 5.0)])[None, :, :]
+    missing = np.zeros((1, 2, n), dtype=np.int8)
+    missing[0, 0, 20:] = np.repeat([1, 2, 3, 4], 5)  # dont_know, refused, skipped, not_asked
+    data = PollData(
+        poll_id=1,
+        min_subgroup_size=5,
+        questions=[rating],
+        option_axis={},
+        participant_ids=np.arange(1, n + 1, dtype=np.int64),
+        arm=np.zeros(n, dtype=np.int8),
+        group=np.full(n, -1, dtype=np.int64),
+        weight=np.full(n, np.nan),
+        values=values,
+        dont_know=missing == 1,
+        answered=~np.isnan(values) | ((missing > 0) & (missing < 4)),
+        missing=missing,
+    )
+    payload = build_payload(data)
+    row = next(r for r in payload["items"] if r["arm"] == "all" and r["subgroup"] == "")
+    detail = next(r for r in payload["item_details"] if r["arm"] == "all" and r["subgroup"] == "")
+    assert (detail["n_t1"], row["n_pairs"], row["population_t1"]) == (35, 20, "answered")
+    asked = 100 / 35
+    assert row["pct_oppose_t1"] == pytest.approx(10 * asked)
+    for kind in ("dk", "refused", "skipped"):
+        assert row[f"pct_{kind}_t1"] == pytest.approx(5 * asked)
+    assert (row["pct_oppose_valid_t1"], row["pct_support_valid_t1"]) == (50.0, 50.0)
+    assert row["pct_neutral_valid_t2"] == 100.0
+    assert row["family"] == tables.OTHER_FAMILY
+    shares = [
+        r["pct_valid"] for r in payload["distributions"] if r["wave"] == 1 and r["value"] == 2
+    ]
+    assert shares == [50.0]
