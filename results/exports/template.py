@@ -12,9 +12,11 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 from results.exports import cells
 from results.exports.codebook import LIST_SEPARATOR, codebook_rows, wide_variables
+from results.exports.imports import ID_LENGTH
 from results.exports.writers import csv_line
 from surveys.definition.spec import poll_spec
 from surveys.models import Poll
@@ -37,6 +39,29 @@ STEPS = """\
 """
 
 
+def _design_allowed(name: str, poll: Poll, options: list[str]) -> str:
+    keys = f"separated by '{LIST_SEPARATOR}'"
+    positions = list(poll.positions.order_by("order", "id").values_list("key", flat=True))
+    fixed = {
+        "participant": "required: the participant's id as your data has it, once per file "
+        f"(at most {ID_LENGTH} characters)",
+        "arm": "treatment, control or empty",
+        "group": "a whole number 0 or more, or empty",
+        "position_order": f"position keys {cells.shortlist(positions) or '(none)'} {keys}",
+        "option_order": f"option keys {cells.shortlist(options) or '(none)'} {keys}",
+        "weight": "a positive number, or empty (unweighted)",
+        "language": f"one of {', '.join(poll.languages)}; empty: {poll.languages[0]}",
+        "imported": "ignored (every imported participant is marked imported)",
+        "started_at": "an ISO 8601 date and time, e.g. 2024-05-01T10:30:00Z, or empty",
+        "completed_at": "an ISO 8601 date and time, e.g. 2024-05-01T10:30:00Z; empty: "
+        "incomplete, left out of the results",
+        "flags": f"quality flags {keys}, or empty",
+    }
+    if name.startswith("seconds_"):
+        return "seconds, a number 0 or more, or empty"
+    return fixed.get(name, "")
+
+
 def allowed_column(poll: Poll) -> dict[str, str]:
     """Variable name -> what its cells may hold, in words."""
     spec = poll_spec(poll)
@@ -45,6 +70,8 @@ def allowed_column(poll: Poll) -> dict[str, str]:
     for variable in wide_variables(poll):
         if variable.item:
             described[variable.name] = cells.allowed(spec.by_key[variable.item], options)
+        else:
+            described[variable.name] = _design_allowed(variable.name, poll, options)
     return described
 
 
@@ -73,12 +100,17 @@ def workbook(poll: Poll) -> bytes:
     rows = codebook_rows(poll)
     described = allowed_column(poll)
     columns = [*rows[0], "allowed"] if rows else []
+    for index, name in enumerate(columns, 1):
+        # Readable at a glance: the names, the label and what a cell may hold are wide.
+        width = {"variable": 28, "label": 50, "allowed": 90}.get(name, 14)
+        codebook.column_dimensions[get_column_letter(index)].width = width
     heading(codebook, columns)
     for row in rows:
         values = {**row, "allowed": described.get(row["variable"], row.get("notes", ""))}
         codebook.append([_plain(values.get(column, "")) for column in columns])
 
     how = book.create_sheet("how to import")
+    how.column_dimensions["A"].width = 100
     for line in STEPS.format(slug=poll.slug, sep=LIST_SEPARATOR).splitlines():
         how.append([line])
     buffer = io.BytesIO()

@@ -235,6 +235,9 @@ def test_the_template_gives_the_header_and_a_codebook_sheet(target, tmp_path, ma
         "allowed: whole numbers 0 to 10; missing-value codes: -99 (don't know)"
     )
     assert codebook["leaning_t1"]["allowed"].startswith("allowed: choice codes 1 (Left), 2 (Right)")
+    assert codebook["completed_at"]["allowed"].endswith(
+        "empty: incomplete, left out of the results"
+    )
 
     _, secret = make_researcher("importer", polls=(target,), can_import=True)
     url = reverse("api:poll-import", kwargs={"slug": target.slug})
