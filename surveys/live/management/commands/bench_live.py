@@ -60,7 +60,8 @@ from surveys.models import Participant, Poll
 SLUG = "bench-live"
 SERVER_APP = "surveys.live.management.commands._bench_asgi:application"
 CONNECT_AT_ONCE = 20
-DRAIN_SECONDS = 3.0
+DRAIN_SECONDS = 5.0
+DRAIN_MAX_SECONDS = 60.0
 START_SECONDS = 180
 
 
@@ -431,8 +432,10 @@ class Command(BaseCommand):
                     return
                 await asyncio.sleep(interval)
 
+        finished = asyncio.Event()
+
         async def sample() -> None:
-            while time.perf_counter() < stop + DRAIN_SECONDS:
+            while not finished.is_set():
                 run.rss_kib.append(sum(map(rss_kib, pids)))
                 await asyncio.sleep(0.5)
 
@@ -440,7 +443,17 @@ class Command(BaseCommand):
         sampler = asyncio.create_task(sample())
         await asyncio.gather(*(post(ws, seat) for ws, seat in zip(sockets, seats, strict=True)))
         run.seconds = time.perf_counter() - start
-        await asyncio.sleep(DRAIN_SECONDS)
+        # Deliveries still in flight when posting stops are waited for (a loaded server can be
+        # seconds behind) until none arrives for DRAIN_SECONDS, at most DRAIN_MAX_SECONDS.
+        drained_by = time.perf_counter() + DRAIN_MAX_SECONDS
+        count = -1
+        while time.perf_counter() < drained_by:
+            now = sum(map(len, run.deliveries.values()))
+            if now == count:
+                break
+            count = now
+            await asyncio.sleep(DRAIN_SECONDS)
+        finished.set()
         await sampler
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         await asyncio.gather(*readers, return_exceptions=True)
