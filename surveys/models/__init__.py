@@ -5,13 +5,8 @@ from surveys.models.definition import (
     DEFAULT_MISSING_CODES,
     SOURCE_URL,
     MissingKind,
-    Option,
     Poll,
-    PollItem,
     PollQuerySet,
-    Position,
-    Question,
-    Section,
     Texts,
     Wave,
     default_languages,
@@ -20,9 +15,16 @@ from surveys.models.definition import (
     missing_code_problem,
     new_public_id,
     source_url_problem,
-    touch_poll,
     validate_missing_codes,
     validate_sources,
+)
+from surveys.models.items import (
+    Option,
+    PollItem,
+    Position,
+    Question,
+    Section,
+    touch_poll,
 )
 from surveys.models.participation import (
     Answer,

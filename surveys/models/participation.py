@@ -14,12 +14,11 @@ from django.utils.translation import gettext_lazy as _
 from surveys.models.definition import (
     DEFAULT_LANGUAGE,
     MissingKind,
-    Option,
     Poll,
-    Question,
     Wave,
     new_public_id,
 )
+from surveys.models.items import Option, Question
 
 
 class ParticipantQuerySet(models.QuerySet["Participant"]):
