@@ -7,3 +7,14 @@ window.addEventListener("load", () => {
     if (!icon.hasAttribute("role")) icon.setAttribute("role", "img");
   }
 });
+
+// The preview shows a participant page, with its own banner and main landmarks, in a frame:
+// the admin's own banner and main get names, so each landmark stays distinguishable
+// (axe: landmark-unique).
+window.addEventListener("DOMContentLoaded", () => {
+  "use strict";
+  const frame = document.querySelector(".preview-frame");
+  if (!frame) return;
+  document.getElementById("header")?.setAttribute("aria-label", frame.dataset.bannerLabel);
+  document.getElementById("content-start")?.setAttribute("aria-label", frame.dataset.mainLabel);
+});

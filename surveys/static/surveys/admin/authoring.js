@@ -48,7 +48,8 @@
   function proposeRowKey(group, row) {
     const key = keyInput(row);
     const source = sourceInput(row);
-    if (!key || !source || key.dataset.auto !== "yes") return;
+    // A position's key is a letter, given when the row is added; not made from its title.
+    if (!key || !source || key.dataset.auto !== "yes" || group.id === "positions-group") return;
     const fallback = group.id.replace(/s-group$/, "");
     const proposal = keyFrom(source.value, fallback);
     key.value = proposal ? unique(proposal, keysOf(group, key)) : "";
