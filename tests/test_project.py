@@ -60,20 +60,25 @@ def test_embedded_default_migrates_and_loads_the_seed_poll_on_sqlite(tmp_path: P
 def test_compose_file_references_only_what_exists() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "web", "worker", "beat"}
+    assert set(services) == {"postgres", "redis", "web", "live", "worker", "beat"}
     for name in ("postgres", "redis", "web", "worker"):
         assert "healthcheck" in services[name], name
     settings_text = (ROOT / "deliberate" / "settings.py").read_text()
     app = compose["x-app"]
     for variable in app["environment"]:
         assert f'"{variable}"' in settings_text, f"{variable} is not read by settings.py"
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "live", "worker", "beat"):
         assert services[name]["build"] == "." and (ROOT / "Dockerfile").exists()
     assert "deliberate.wsgi" in services["web"]["command"]
     assert (ROOT / "deliberate" / "wsgi.py").exists()
+    # The live rooms' WebSockets are served by daphne from the ASGI application.
+    assert services["live"]["command"][0] == "daphne"
+    assert "deliberate.asgi:application" in services["live"]["command"]
+    assert (ROOT / "deliberate" / "asgi.py").exists()
     assert services["worker"]["command"][:3] == ["celery", "-A", "deliberate"]
     # Only the TLS proxy on the host reaches gunicorn, so its X-Forwarded-For can be trusted.
     assert services["web"]["ports"] == ["127.0.0.1:8000:8000"]
+    assert services["live"]["ports"] == ["127.0.0.1:8001:8001"]
     assert app["environment"]["TRUSTED_PROXY_COUNT"] == "${TRUSTED_PROXY_COUNT:-1}"
     assert "/healthz" in str(services["web"]["healthcheck"])
 
