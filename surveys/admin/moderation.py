@@ -109,8 +109,9 @@ class ReasonAdmin(OrganiserScopedAdmin):
         if context and "cl" in context:
             cards = [card(reason) for reason in context["cl"].result_list]
             # After a decision the focus goes to the following card (the last: to itself).
-            for current, following in zip(cards, [*cards[1:], None], strict=True):
-                current["next"] = f"reason-{(following or current)['reason'].pk}"
+            for index, current in enumerate(cards):
+                following = cards[index + 1] if index + 1 < len(cards) else current
+                current["next"] = f"reason-{following['reason'].pk}"
             context["cards"] = cards
         return response
 

@@ -76,3 +76,13 @@ def test_the_bulk_actions_confirm_in_sentences() -> None:
         "Приховано 2 обґрунтування.",
         "Приховано 5 обґрунтувань.",
     ]
+
+
+def test_an_empty_queue_says_so_instead_of_failing() -> None:
+    # An organiser with no reasons to review (and a poll with none) gets the empty list.
+    poll = poll_with_activity("quiet")
+    poll.reasons.all().delete()
+    client = client_for(staff("olga", polls=(poll,)))
+    response = client.get(reverse("admin:surveys_reason_changelist"))
+    assert response.status_code == 200
+    assert response.context["cards"] == []
