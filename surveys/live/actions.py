@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from surveys.live import moderator
+from surveys.live import limits, moderator
 from surveys.live.models import (
     CLIENT_ID_CHARS,
     MAX_MESSAGE_CHARS,
@@ -469,6 +469,12 @@ def handle(*, member: RoomMember, payload: Any) -> list[dict[str, Any]]:
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
         return [Refused("malformed", _("A frame is a JSON object with a text 'type'.")).as_event()]
     try:
+        if not limits.spend(member.pk, payload["type"]):
+            raise Refused(
+                "too_fast",
+                _("At most %(count)s actions in %(seconds)s seconds; wait a moment.")
+                % {"count": limits.budget(payload["type"]), "seconds": limits.RATE_SECONDS},
+            )
         return _dispatch(member, payload["type"], payload)
     except Refused as refused:
         event = refused.as_event()

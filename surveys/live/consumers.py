@@ -8,8 +8,6 @@ message already sent by the sync is never sent again. The protocol is in docs/li
 """
 
 import json
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,13 +23,8 @@ from surveys.live.models import Room, RoomMember
 
 # The largest frame a client may send (a message of MAX_MESSAGE_CHARS in JSON fits easily).
 MAX_FRAME_BYTES = 8 * 1024
-# At most this many writes (posts, flags, votes, questions) in this many seconds per connection.
-RATE_COUNT = 10
-RATE_SECONDS = 10
 CLOSE_REFUSED = 4403
 CLOSE_REMOVED = 4410
-WRITES = {"post", "flag", "raise_hand", "lower_hand", "vote_move_on"}
-WRITES |= {"question_draft", "question_vote"}
 
 
 def in_pool(function: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
@@ -80,7 +73,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_REFUSED)
             return
         self.group = moderator.group_name(room_id)
-        self.writes: deque[float] = deque()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
@@ -113,14 +105,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
             await self.error("malformed", _("A frame is a JSON object with a text 'type'."))
             return
-        if content["type"] in WRITES and self.too_fast():
-            await self.error(
-                "too_fast",
-                _("At most %(count)s actions in %(seconds)s seconds; wait a moment.")
-                % {"count": RATE_COUNT, "seconds": RATE_SECONDS},
-                client_id=content.get("client_id"),
-            )
-            return
         events = await in_pool(actions.handle)(member=self.member, payload=content)
         for event in events:
             await self.send_json(event)
@@ -129,15 +113,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 self.synced_upto = event["last_seq"]
             elif event["type"] == "error" and event["code"] == "removed":
                 await self.close(code=CLOSE_REMOVED)
-
-    def too_fast(self) -> bool:
-        now = time.monotonic()
-        while self.writes and self.writes[0] < now - RATE_SECONDS:
-            self.writes.popleft()
-        if len(self.writes) >= RATE_COUNT:
-            return True
-        self.writes.append(now)
-        return False
 
     # ------------------------------------------------------------- from the room's group
 

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from surveys.definition.spec import PollSpec
 from surveys.journey import access
-from surveys.live import actions, moderator
+from surveys.live import actions, limits, moderator
 from surveys.live.models import MAX_MESSAGE_CHARS, MAX_QUESTION_CHARS, Message, Room, RoomMember
 from surveys.models import Participant
 
@@ -105,6 +105,13 @@ def events(request: HttpRequest, slug: str) -> HttpResponse:
         return JsonResponse({"events": [], "gone": True}, status=410)
     since = max(0, _int(request.GET.get("since")) or 0)
     with translation.override(_language(seat)):
+        if not limits.spend(seat.pk, "ping"):
+            # Each poll takes the room row lock: a client polling in a loop is slowed down.
+            message = _("At most %(count)s actions in %(seconds)s seconds; wait a moment.") % {
+                "count": limits.READ_COUNT,
+                "seconds": limits.RATE_SECONDS,
+            }
+            return JsonResponse({"events": [_error("too_fast", message)]}, status=429)
         try:
             # Polling is this client's presence (and, without a worker, the room's clock).
             if seat.joined_at is None:

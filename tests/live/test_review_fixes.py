@@ -1,0 +1,74 @@
+"""Fixes of the live rooms' security review: one rate limit per member across transports,
+votes and flags of present members only, restored messages reaching the room, revoked
+participants' sockets, the socket's origin port, and votes for one's own question."""
+
+import json
+from typing import Any
+
+import pytest
+
+from surveys.live import actions, limits
+from surveys.live.models import Message, RoomMember
+from tests.live.conftest import make_room
+from tests.live.test_consumers import connected, run, until
+from tests.live.test_views import client_of, opened, seated
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def one_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request of a test falls in one rate window (the clock would split a burst)."""
+    monkeypatch.setattr(limits.time, "time", lambda: 1_000_000.0)
+
+
+def post(number: int) -> dict[str, Any]:
+    return {"type": "post", "client_id": f"c-{number}", "text": f"message {number}"}
+
+
+def test_the_socket_and_the_fallback_share_one_write_budget_per_member() -> None:
+    room = opened(make_room(members=3))
+    person = seated(room)[0]
+    member = RoomMember.objects.select_related("room__poll", "participant").get(participant=person)
+    answers: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        # Two tabs of the same member: 4 posts on each socket.
+        first, _ = await connected(member)
+        second, _ = await connected(member)
+        for number in range(8):
+            socket = first if number % 2 else second
+            await socket.send_json_to(post(number))
+            answers.append((await until(socket, "ack"))[-1])
+        await first.disconnect()
+        await second.disconnect()
+
+    run(scenario)
+    assert [a["type"] for a in answers] == ["ack"] * 8
+    client = client_of(person)
+    fallback = [
+        client.post("/p/live-1/live/send/", json.dumps(post(n)), content_type="application/json")
+        for n in range(8, 20)
+    ]
+    assert [r.status_code for r in fallback] == [200, 200] + [400] * 10
+    refused = fallback[-1].json()["events"][0]
+    assert refused["code"] == "too_fast" and refused["client_id"] == "c-19"
+    assert Message.objects.filter(room=room, member=member).count() == limits.WRITE_COUNT
+    # Another member has a budget of their own.
+    other = RoomMember.objects.filter(room=room).exclude(pk=member.pk).first()
+    assert actions.handle(member=other, payload=post(99))[0]["type"] == "ack"
+
+
+def test_reads_have_a_looser_budget_and_the_polling_fallback_is_limited_too() -> None:
+    room = opened(make_room(members=2))
+    person = seated(room)[0]
+    member = RoomMember.objects.get(participant=person)
+    pings = [actions.handle(member=member, payload={"type": "ping"}) for _ in range(20)]
+    assert all(p == [{"type": "pong"}] for p in pings)
+    client = client_of(person)
+    polls = [client.get("/p/live-1/live/events/?since=0") for _ in range(12)]
+    assert [r.status_code for r in polls] == [200] * 10 + [429] * 2
+    assert polls[-1].json()["events"][0]["code"] == "too_fast"
+    # Writes are counted apart from reads.
+    assert actions.handle(member=member, payload=post(1))[0]["type"] == "ack"
+    assert Message.objects.filter(room=room, member=member).count() == 1
