@@ -235,8 +235,10 @@ def flag_message(*, member: RoomMember, seq: Any) -> Message:
                 MessageFlag.objects.create(message=message, member=member)
         except IntegrityError:
             return message  # flagged before: once per member
-        flags = message.flags.count()
-        present = len(moderator.present_members(room))
+        # Only flags of members present now count (a removed or departed member's do not).
+        present_members = moderator.present_members(room)
+        flags = message.flags.filter(member__in=present_members).count()
+        present = len(present_members)
         moderator.log(room, RoomLog.Action.FLAG, member=member, seq=seq, flags=flags)
         if message.hidden_at is None and flags >= flag_threshold(present):
             message.hidden_at = timezone.now()
@@ -289,8 +291,13 @@ def vote_move_on(*, member: RoomMember) -> bool:
         )[1]
         if created:
             moderator.log(room, RoomLog.Action.VOTE, member=member, item=room.item_index)
-        votes = room.move_on_votes.filter(item_index=room.item_index).count()
-        present = len(moderator.present_members(room))
+        # A majority of the members present, counting only their votes: votes of members who
+        # left or were removed stay stored but no longer push the room on.
+        present_members = moderator.present_members(room)
+        votes = room.move_on_votes.filter(
+            item_index=room.item_index, member__in=present_members
+        ).count()
+        present = len(present_members)
         if votes > present / 2:
             moderator.advance(room, reason="vote")
             return True

@@ -104,7 +104,7 @@ def room_state(room: Room, now: dt.datetime | None = None) -> Event:
     items = agenda(room)
     present = {member.pk for member in present_members(room, now)}
     voters = list(
-        room.move_on_votes.filter(item_index=room.item_index)
+        room.move_on_votes.filter(item_index=room.item_index, member_id__in=present)
         .order_by("id")
         .values_list("member_id", flat=True)
     )

@@ -2,12 +2,14 @@
 votes and flags of present members only, restored messages reaching the room, revoked
 participants' sockets, the socket's origin port, and votes for one's own question."""
 
+import datetime as dt
 import json
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
-from surveys.live import actions, limits
+from surveys.live import actions, limits, moderator
 from surveys.live.models import Message, RoomMember
 from tests.live.conftest import make_room
 from tests.live.test_consumers import connected, run, until
@@ -72,3 +74,49 @@ def test_reads_have_a_looser_budget_and_the_polling_fallback_is_limited_too() ->
     # Writes are counted apart from reads.
     assert actions.handle(member=member, payload=post(1))[0]["type"] == "ack"
     assert Message.objects.filter(room=room, member=member).count() == 1
+
+
+def joined_room(members: int) -> tuple[Any, list[RoomMember]]:
+    """An opened room whose members have all joined (so all are present)."""
+    room = opened(make_room(members=members))
+    seats = list(RoomMember.objects.filter(room=room).order_by("pk"))
+    for seat in seats:
+        actions.join(member=seat)
+    return room, [RoomMember.objects.get(pk=seat.pk) for seat in seats]
+
+
+def test_move_on_votes_of_removed_or_departed_members_do_not_count(admin_user: Any) -> None:
+    room, seats = joined_room(6)
+    for voter in seats[:2]:
+        assert actions.vote_move_on(member=voter) is False
+    actions.remove_member(member_id=seats[0].pk, user=admin_user)
+    # The second voter leaves: not heard from for longer than the presence window.
+    RoomMember.objects.filter(pk=seats[1].pk).update(
+        last_seen_at=timezone.now() - dt.timedelta(seconds=moderator.PRESENT_SECONDS + 5)
+    )
+    # 1 of the 4 present members wants to move on: no majority (before, 3 votes > 4 / 2).
+    assert actions.vote_move_on(member=seats[2]) is False
+    room.refresh_from_db()
+    assert room.item_index == 0
+    state = moderator.room_state(room)
+    assert (state["move_on_votes"], state["move_on_voters"]) == (1, [seats[2].pk])
+    assert state["move_on_needed"] == 3
+    # Two more present members make 3 of 4: the room moves on.
+    assert actions.vote_move_on(member=seats[3]) is False
+    assert actions.vote_move_on(member=seats[4]) is True
+    room.refresh_from_db()
+    assert room.item_index == 1
+
+
+def test_flags_of_a_removed_member_do_not_help_hide_a_message(admin_user: Any) -> None:
+    _, seats = joined_room(4)
+    message = actions.post_message(member=seats[0], client_id="m-1", text="An opinion")[0]
+    actions.flag_message(member=seats[1], seq=message.seq)
+    actions.remove_member(member_id=seats[1].pk, user=admin_user)
+    # Threshold for 3 present is 2: the removed member's flag is not one of them.
+    actions.flag_message(member=seats[2], seq=message.seq)
+    message.refresh_from_db()
+    assert message.hidden_at is None
+    actions.flag_message(member=seats[3], seq=message.seq)
+    message.refresh_from_db()
+    assert message.hidden_by == Message.HiddenBy.FLAGS
