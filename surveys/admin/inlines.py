@@ -90,7 +90,8 @@ class PollPartFormSet(BaseInlineFormSet):
         self.proposed: set[str] = set()
 
     def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
-        return {**super().get_form_kwargs(index), "proposed": self.proposed}
+        languages = getattr(self.instance, "languages", None) or [DEFAULT_LANGUAGE]
+        return {**super().get_form_kwargs(index), "proposed": self.proposed, "languages": languages}
 
 
 class PollPartForm(PlainErrorsForm):
@@ -99,9 +100,16 @@ class PollPartForm(PlainErrorsForm):
 
     key_source = "title"  # the field whose English text proposes the key
 
-    def __init__(self, *args: Any, proposed: set[str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        proposed: set[str] | None = None,
+        languages: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.proposed = proposed if proposed is not None else set()
+        self.languages = languages or [DEFAULT_LANGUAGE]
         self.pending: dict[str, str] = {}
         if "key" in self.fields:
             self.fields["key"].required = False
@@ -176,7 +184,16 @@ class QuestionForm(PollPartForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk is None and not self.is_bound:
-            self.initial.update(RATING_DEFAULTS)
+            # The scale's ends named in the poll's languages only (a text in another language
+            # would fail the definition check).
+            self.initial.update(
+                {
+                    name: {code: text for code, text in value.items() if code in self.languages}
+                    if isinstance(value, dict)
+                    else value
+                    for name, value in RATING_DEFAULTS.items()
+                }
+            )
         if "choices" in self.fields:
             self.fields["choices"].widget.correct_key = self.instance.answer
 

@@ -169,6 +169,9 @@ def test_an_english_only_poll_shows_no_ukrainian_inputs_and_keeps_stored_ukraini
     hidden = re.findall(r'<div class="translation" data-language="uk" hidden>', body)
     visible = re.findall(r'<div class="translation" data-language="uk">', body)
     assert hidden and not visible
+    # A new rating's named ends come in the poll's languages only.
+    empty = body[body.index('id="questions-empty"') :]
+    assert 'value="Strongly oppose"' in empty and "Рішуче проти" not in empty
     assert client.post(url, payload).status_code == 302
     # Saving the page erased no Ukrainian text the poll already had.
     assert poll.positions.get(key="A").title["uk"] == "Position A (uk)"
