@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Model, ProtectedError
+from django.db.models.deletion import Collector
 from django.utils import timezone
 
 from surveys.models import Answer, Participant, Poll
@@ -158,16 +159,49 @@ class Writer:
         return count
 
 
+class Irreplaceable(Exception):
+    """Imported participants that other records protect from deletion (a live-room message
+    names its author's seat): ``blocked`` maps each id to what refers to it."""
+
+    def __init__(self, blocked: dict[str, str]) -> None:
+        self.blocked = blocked
+        super().__init__(", ".join(blocked))
+
+
+def _what_protects(poll: Poll, public_id: str) -> str:
+    """What keeps this participant from being deleted ("" when nothing does), found by Django's
+    own deletion collector, which deletes nothing."""
+    collector = Collector(using=connection.alias)
+    try:
+        people = Participant.objects.filter(poll=poll, public_id=public_id, imported=True)
+        collector.collect(list(people))
+    except ProtectedError as error:
+        names = sorted({str(o._meta.verbose_name_plural) for o in error.protected_objects})
+        return ", ".join(names)
+    return ""
+
+
 def replace_existing(poll: Poll, public_ids: list[str]) -> int:
-    """Delete the poll's participants with these ids (and their answers) before they are stored
-    again: one transaction with the import, so a failed import keeps them."""
+    """Delete the poll's imported participants with these ids (and their answers) before they
+    are stored again: one transaction with the import, so a failed import keeps them.
+
+    Only imported participants are ever deleted: one who took part online (their answers, their
+    live-room seat) is never replaced by a file; ``Rows.check_id`` refuses such ids before this
+    runs. ``Irreplaceable`` if other records protect any of them."""
     deleted = 0
     for start in range(0, len(public_ids), 5000):
         batch = public_ids[start : start + 5000]
-        ids = Participant.objects.filter(poll=poll, public_id__in=batch).values_list(
-            "pk", flat=True
-        )
-        Answer.objects.filter(participant_id__in=list(ids)).delete()
-        _, by_model = Participant.objects.filter(poll=poll, public_id__in=batch).delete()
+        people = Participant.objects.filter(poll=poll, public_id__in=batch, imported=True)
+        Answer.objects.filter(participant_id__in=list(people.values_list("pk", flat=True))).delete()
+        try:
+            _, by_model = people.delete()
+        except ProtectedError:
+            # Raised by the collector before anything of this batch is deleted; the caller
+            # fails the import, which rolls the answers above back too.
+            found = {pid: _what_protects(poll, pid) for pid in batch}
+            blocked = {pid: what for pid, what in found.items() if what}
+            if not blocked:
+                raise
+            raise Irreplaceable(blocked) from None
         deleted += by_model.get(Participant._meta.label, 0)
     return deleted

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from results.exports.bulk import Row, Writer, replace_existing
+from results.exports.bulk import Irreplaceable, Row, Writer, replace_existing
 from results.exports.cells import CellError, Decoder, integer, keys_of, real, shortlist
 from results.exports.codebook import STEPS, wide_variables
 from results.exports.writers import FORMULA_STARTS
@@ -32,6 +32,11 @@ from surveys.definition.spec import poll_spec
 from surveys.models import Participant, Poll, Question
 
 MAX_ERRORS = 200
+# A cell is quoted in a message up to this many characters; one message, and the whole list,
+# are bounded too, so a file of huge bad cells gives a short answer (and a small ImportJob).
+QUOTED = 80
+MAX_MESSAGE = 1000
+MAX_REPORT = 100_000
 IGNORED_COLUMNS = {"imported"}
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 CHUNK_ROWS = 2000
@@ -103,6 +108,26 @@ class ImportResult:
         return "\n".join(lines)
 
 
+def quoted(text: str) -> str:
+    """``'text'``, or its first QUOTED characters and its length when it is longer."""
+    if len(text) <= QUOTED:
+        return f"'{text}'"
+    return f"'{text[:QUOTED]}…' ({len(text):,} characters)"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+def _shortened(message: str, text: str) -> str:
+    """A check's message with the (long) cell it quotes cut down to QUOTED characters."""
+    text = text.strip()
+    if len(text) <= QUOTED:
+        return message
+    message = message.replace(f"'{text}'", quoted(text))
+    return message.replace(text, _clip(text, QUOTED))
+
+
 def _unneutralise(text: str) -> str:
     # The export prefixes a quote to formula-like text; a round trip must give it back as it was.
     if len(text) > 1 and text[0] == "'" and text[1:].startswith(FORMULA_STARTS):
@@ -133,7 +158,9 @@ def _datetime(text: str) -> datetime:
     except ValueError:  # well formed but impossible, like 2024-13-45T25:61
         value = None
     if value is None:
-        raise CellError(f"'{text}' is not an ISO 8601 date and time (e.g. 2024-05-01T10:30:00Z)")
+        raise CellError(
+            f"{quoted(text)} is not an ISO 8601 date and time (e.g. 2024-05-01T10:30:00Z)"
+        )
     return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.UTC)
 
 
@@ -161,13 +188,17 @@ class Parser:
         self.positions = list(poll.positions.values_list("key", flat=True))
         self.options = list(poll.options.order_by("order", "id").values_list("key", flat=True))
         self.errors: list[RowError] = []
-        self.more = 0  # problems found past MAX_ERRORS: counted, not listed
+        self.more = 0  # problems found past MAX_ERRORS (or MAX_REPORT): counted, not listed
+        self.report = 0  # characters of the listed messages
         self.items: list[tuple[int, str, int, int, Decoder, bool]] = []
         self.design: list[tuple[int, str]] = []
 
     def error(self, row: int, column: str, message: str) -> None:
-        if len(self.errors) < MAX_ERRORS:
+        column, message = _clip(column, QUOTED), _clip(message, MAX_MESSAGE)
+        size = len(column) + len(message)
+        if len(self.errors) < MAX_ERRORS and self.report + size <= MAX_REPORT:
             self.errors.append(RowError(row, column, message))
+            self.report += size
         else:
             self.more += 1
 
@@ -208,14 +239,14 @@ class Parser:
         try:
             return convert(text)
         except CellError as problem:
-            self.error(number, column, str(problem))
+            self.error(number, column, _shortened(str(problem), text))
             return None
 
     def participant(self, number: int, row: dict[str, str]) -> dict[str, Any]:
         fields: dict[str, Any] = {"step_times": {}, "position_seconds": {}}
         arm = row.get("arm", "")
         if arm not in ("", *Participant.Arm.values):
-            self.error(number, "arm", f"'{arm}' is not treatment, control or empty")
+            self.error(number, "arm", f"{quoted(arm)} is not treatment, control or empty")
         fields["arm"] = arm
         for column, convert in (("group", _group), ("weight", real)):
             text = row.get(column, "")
@@ -230,7 +261,7 @@ class Parser:
             fields[column] = keys
         language = row.get("language") or self.poll.languages[0]
         if language not in self.poll.languages:
-            self.error(number, "language", f"'{language}' is not a language of this poll")
+            self.error(number, "language", f"{quoted(language)} is not a language of this poll")
         fields["language"] = language
         fields["flags"] = keys_of(row.get("flags", ""))
         for column, target in (("started_at", "consented_at"), ("completed_at", "completed_at")):
@@ -253,7 +284,7 @@ class Parser:
             try:
                 decoded = decoder(row[index])
             except CellError as problem:
-                self.error(number, column, str(problem))
+                self.error(number, column, _shortened(str(problem), row[index]))
                 continue
             if decoded is not None:
                 if text and not decoded[2]:
@@ -267,7 +298,8 @@ class Rows:
 
     def __init__(self, poll: Poll, parser: Parser, *, replace: bool) -> None:
         self.poll, self.parser, self.replace = poll, parser, replace
-        self.existing = set(poll.participants.values_list("public_id", flat=True))
+        # Each id of the poll and whether it was imported: only imported ones may be replaced.
+        self.existing = dict(poll.participants.values_list("public_id", "imported"))
         self.seen: dict[str, int] = {}
         self.completion_given = True
 
@@ -323,6 +355,15 @@ class Rows:
             parser.error(number, "participant", message)
         elif public_id in self.seen:
             parser.error(number, "participant", f"the same id as row {self.seen[public_id]}")
+        elif self.existing.get(public_id) is False:
+            # Replacing would delete their answers and live-room seat (and fail on their
+            # messages): a file never stands in for someone who took part online.
+            parser.error(
+                number,
+                "participant",
+                f"{public_id} took part online in this poll (not imported); only imported "
+                "participants can be replaced, so give this row another id",
+            )
         elif public_id in self.existing and not self.replace:
             parser.error(
                 number,
@@ -392,9 +433,15 @@ def import_responses(
             read += len(chunk)
             if not parser.errors:
                 if replace:
-                    ids = [public_id for public_id, _, _ in chunk if public_id in rows.existing]
-                    result.replaced += replace_existing(poll, ids)
-                writer.store(chunk)
+                    ids = [public_id for public_id, _, _ in chunk if rows.existing.get(public_id)]
+                    try:
+                        result.replaced += replace_existing(poll, ids)
+                    except Irreplaceable as refused:
+                        for public_id, what in refused.blocked.items():
+                            message = f"{public_id} cannot be replaced: {what} refer to it"
+                            parser.error(rows.seen[public_id], "participant", message)
+                if not parser.errors:
+                    writer.store(chunk)
             if progress is not None:
                 progress(read)
     except UnicodeDecodeError as error:
