@@ -381,7 +381,8 @@ def unhide_message(*, message_id: int, user: AbstractBaseUser) -> Message:
             room=room, actor=user, action=RoomLog.Action.UNHIDE, detail={"seq": message.seq}
         )
         message = Message.objects.select_related("member", "reply_to").get(pk=message.pk)
-        moderator.publish(room.pk, [moderator.message_payload(message)])
+        # Its own event: clients already hold this seq (as a stub) and skip repeated messages.
+        moderator.publish(room.pk, [moderator.shown_payload(message)])
     return message
 
 
@@ -413,12 +414,17 @@ def remove_member(*, member_id: int, user: AbstractBaseUser) -> RoomMember:
 
 
 def sync_events(*, member: RoomMember, since: Any) -> list[dict[str, Any]]:
-    """What a (re)connecting client gets: the state (with ``you``, the member's id), every
-    message after ``since`` it may see, and ``synced`` with the last seq covered."""
+    """What a (re)connecting client gets: the state (with ``you``, the member's id), ``hidden``
+    and ``shown`` for messages up to ``since`` the organisers or flags changed, every message
+    after ``since`` it may see, and ``synced`` with the last seq covered."""
     if not isinstance(since, int) or isinstance(since, bool) or since < 0:
         raise Refused("invalid", _("since must be a whole number, 0 or more."), field="since")
     state = {**join(member=member), "you": member.pk}
     events: list[dict[str, Any]] = [state]
+    events.extend(
+        moderator.for_member(event, member.pk)
+        for event in moderator.reviewed_before(member.room_id, since)
+    )
     last = since
     while True:
         page = messages_since(member=member, seq=last)

@@ -129,4 +129,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if event["seq"] <= self.synced_upto:
                 return
             event = moderator.for_member(event, self.member.pk)
+        elif kind == "shown":
+            # A message shown again keeps its seq: sent even when the client has that seq.
+            event = moderator.for_member(event, self.member.pk)
         await self.send_json(event)

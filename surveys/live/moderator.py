@@ -88,6 +88,32 @@ def message_payload(message: Message) -> Event:
     }
 
 
+def shown_payload(message: Message) -> Event:
+    """A message an organiser showed again: the client draws its text in place of the stub."""
+    return {**message_payload(message), "type": "shown"}
+
+
+def reviewed_before(room_id: int, since: int) -> list[Event]:
+    """For a client that has seqs up to ``since``: a ``hidden`` event for each of them hidden
+    now, and a ``shown`` event (with the text) for each shown again by an organiser, so a
+    client that missed either live (polling, reconnecting) draws what the room sees now."""
+    reviewed = Message.objects.filter(room_id=room_id, seq__lte=since)
+    logged = RoomLog.objects.filter(room_id=room_id, action=RoomLog.Action.UNHIDE)
+    restored = {seq for seq in logged.values_list("detail__seq", flat=True) if isinstance(seq, int)}
+    return [
+        *(
+            {"type": "hidden", "seq": seq}
+            for seq in reviewed.filter(hidden_at__isnull=False).values_list("seq", flat=True)
+        ),
+        *(
+            shown_payload(message)
+            for message in reviewed.filter(hidden_at__isnull=True, seq__in=restored)
+            .select_related("member", "reply_to")
+            .order_by("seq")
+        ),
+    ]
+
+
 def for_member(payload: Event, member_id: int) -> Event:
     """A message event as one member sees it: the client id only on their own; a nudge to
     someone else keeps its seq (so every client sees a gapless sequence) but not its text."""

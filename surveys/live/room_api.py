@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from surveys.definition.spec import PollSpec
 from surveys.journey import access
 from surveys.live import actions, limits, moderator
-from surveys.live.models import MAX_MESSAGE_CHARS, MAX_QUESTION_CHARS, Message, Room, RoomMember
+from surveys.live.models import MAX_MESSAGE_CHARS, MAX_QUESTION_CHARS, Room, RoomMember
 from surveys.models import Participant
 
 __all__ = ["MAX_MESSAGE_CHARS", "MAX_QUESTION_CHARS"]
@@ -46,14 +46,14 @@ def seat_for(request: HttpRequest, slug: str) -> RoomMember | None:
 
 
 def events_since(seat: RoomMember, since: int) -> list[dict[str, Any]]:
-    """The room's state, a ``hidden`` event for each message up to ``since`` hidden since then
-    (the client has it with its text), and every message after ``since`` it may see: the same
-    events, in the same shapes, as the WebSocket's sync."""
+    """The room's state, a ``hidden`` event for each message up to ``since`` hidden now (the
+    client may have it with its text) and a ``shown`` one for each shown again (the client may
+    have it as a stub), and every message after ``since`` it may see: the same events, in the
+    same shapes, as the WebSocket's sync."""
     room = Room.objects.select_related("slot", "turn_member").get(pk=seat.room_id)
-    hidden = Message.objects.filter(room=room, seq__lte=since, hidden_at__isnull=False)
     return [
         {**moderator.room_state(room), "you": seat.pk},
-        *({"type": "hidden", "seq": seq} for seq in hidden.values_list("seq", flat=True)),
+        *(moderator.for_member(e, seat.pk) for e in moderator.reviewed_before(room.pk, since)),
         *(
             moderator.for_member(moderator.message_payload(m), seat.pk)
             for m in actions.messages_since(member=seat, seq=since)

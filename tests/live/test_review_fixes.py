@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from surveys.live import actions, limits, moderator
@@ -120,3 +121,39 @@ def test_flags_of_a_removed_member_do_not_help_hide_a_message(admin_user: Any) -
     actions.flag_message(member=seats[3], seq=message.seq)
     message.refresh_from_db()
     assert message.hidden_by == Message.HiddenBy.FLAGS
+
+
+def test_a_message_shown_again_reaches_members_already_in_the_room(admin_user: Any) -> None:
+    room = opened(make_room(members=3))
+    people = seated(room)
+    author, reader, poller = (
+        RoomMember.objects.select_related("room__poll", "participant").get(participant=p)
+        for p in people
+    )
+    message = actions.post_message(member=author, client_id="m-1", text="Worth reading")[0]
+    polling = client_of(people[2])
+    assert polling.get(f"/p/live-1/live/events/?since={message.seq}").status_code == 200
+    seen: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        socket, joined = await connected(reader)
+        assert joined[-1]["last_seq"] == message.seq
+        await database_sync_to_async(actions.hide_message)(message_id=message.pk, user=admin_user)
+        seen.append((await until(socket, "hidden"))[-1])
+        await database_sync_to_async(actions.unhide_message)(message_id=message.pk, user=admin_user)
+        seen.append((await until(socket, "shown"))[-1])
+        await socket.disconnect()
+
+    run(scenario)
+    assert seen[0] == {"type": "hidden", "seq": message.seq, "by": "organiser"}
+    shown = seen[1]
+    assert (shown["seq"], shown["text"], shown["hidden"]) == (message.seq, "Worth reading", False)
+    assert shown["client_id"] is None  # another member's message: no client id
+    # The polling client, which already has this seq, is told to draw its text again.
+    events = polling.get(f"/p/live-1/live/events/?since={message.seq}").json()["events"]
+    restored = [e for e in events if e["type"] == "shown"]
+    assert [(e["seq"], e["text"]) for e in restored] == [(message.seq, "Worth reading")]
+    assert not [e for e in events if e["type"] == "hidden"]
+    # A reconnecting socket's sync says the same.
+    synced = actions.handle(member=poller, payload={"type": "sync", "since": message.seq})
+    assert [e["text"] for e in synced if e["type"] == "shown"] == ["Worth reading"]

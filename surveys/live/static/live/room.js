@@ -141,6 +141,7 @@
     else if (event.type === "state") { state(event); }
     else if (event.type === "ack") { acknowledged(event.client_id); }
     else if (event.type === "hidden") { hide(event.seq); }
+    else if (event.type === "shown") { show(event); }
     else if (event.type === "turn") { turnChanged(event.member); }
     else if (event.type === "removed" && event.member_id === config.me_id) { window.location.assign(config.page); }
     else if (event.type === "error") { error(event); }
@@ -202,6 +203,14 @@
     li.querySelector(".text").textContent = texts.hidden;
     var flagControl = li.querySelector(".flag-form, .flag");
     if (flagControl) { flagControl.hidden = true; }
+  }
+  function show(m) {
+    // An organiser showed a hidden message again: redraw it, with its text, in its place.
+    delete hidden[m.seq];
+    var li = document.getElementById("m-" + m.seq);
+    if (li && !li.classList.contains("is-hidden")) { return; }
+    if (li) { li.parentNode.removeChild(li); }
+    message(Object.assign({}, m, {type: m.kind === "nudge" ? "nudge" : "message", hidden: false}));
   }
   function error(event) {
     var box = document.getElementById(event.code && event.code.indexOf("question") === 0 ? "question-error" : "composer-error");
