@@ -235,9 +235,19 @@ def flag_message(*, member: RoomMember, seq: Any) -> Message:
                 MessageFlag.objects.create(message=message, member=member)
         except IntegrityError:
             return message  # flagged before: once per member
-        # Only flags of members present now count (a removed or departed member's do not).
+        # Only flags of members present now count (a removed or departed member's do not), and
+        # only those after an organiser last showed the message again: the review stands.
         present_members = moderator.present_members(room)
-        flags = message.flags.filter(member__in=present_members).count()
+        counted = message.flags.filter(member__in=present_members)
+        reviewed = (
+            RoomLog.objects.filter(room=room, action=RoomLog.Action.UNHIDE, detail__seq=seq)
+            .order_by("-at")
+            .values_list("at", flat=True)
+            .first()
+        )
+        if reviewed is not None:
+            counted = counted.filter(created_at__gt=reviewed)
+        flags = counted.count()
         present = len(present_members)
         moderator.log(room, RoomLog.Action.FLAG, member=member, seq=seq, flags=flags)
         if message.hidden_at is None and flags >= flag_threshold(present):

@@ -157,3 +157,23 @@ def test_a_message_shown_again_reaches_members_already_in_the_room(admin_user: A
     # A reconnecting socket's sync says the same.
     synced = actions.handle(member=poller, payload={"type": "sync", "since": message.seq})
     assert [e["text"] for e in synced if e["type"] == "shown"] == ["Worth reading"]
+
+
+def test_flags_before_an_organiser_showed_a_message_again_do_not_hide_it_again(
+    admin_user: Any,
+) -> None:
+    _, seats = joined_room(6)
+    message = actions.post_message(member=seats[0], client_id="m-1", text="Contested")[0]
+    for flagger in seats[1:3]:
+        actions.flag_message(member=flagger, seq=message.seq)
+    message.refresh_from_db()
+    assert message.hidden_by == Message.HiddenBy.FLAGS  # 2 flags of 6 present
+    actions.unhide_message(message_id=message.pk, user=admin_user)
+    # One more flag: before, old 2 + 1 reached the threshold and overrode the review.
+    actions.flag_message(member=seats[3], seq=message.seq)
+    message.refresh_from_db()
+    assert message.hidden_at is None
+    # Enough new flags after the review hide it again.
+    actions.flag_message(member=seats[4], seq=message.seq)
+    message.refresh_from_db()
+    assert message.hidden_by == Message.HiddenBy.FLAGS
