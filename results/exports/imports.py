@@ -411,8 +411,9 @@ def import_responses(
     Files over ``max_bytes`` are refused before a byte is parsed (``None``: no limit, for the
     command line). Chunks are written as they pass their checks; the first problem stops the
     writing, the rest of the file is still checked, and any problem rolls everything back.
-    ``replace``: the poll's participants with the file's ids are replaced (in the same
-    transaction). ``dry_run``: everything is checked and written, then rolled back.
+    ``replace``: the poll's imported participants with the file's ids are replaced (in the
+    same transaction); the id of one who took part online is always a row error.
+    ``dry_run``: everything is checked and written, then rolled back.
     """
     size = _size(stream)
     if max_bytes is not None and size is not None and size > max_bytes:
