@@ -2,8 +2,9 @@
 transaction and locks the room row first, so seqs stay gapless and the moderator's state is
 read and written by one writer at a time. Refusals raise ``Refused`` before anything is stored.
 
-The consumer (WebSocket) and the HTTP fallback both call these; both publish nothing
-themselves: the functions queue their events to be fanned out after commit.
+The consumer (WebSocket) and the HTTP fallback both call these through
+``surveys.live.client.handle``; neither publishes anything itself: the functions queue their
+events to be fanned out after commit.
 """
 
 import datetime as dt
@@ -16,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from surveys.live import limits, moderator
+from surveys.live import moderator
 from surveys.live.models import (
     CLIENT_ID_CHARS,
     MAX_MESSAGE_CHARS,
@@ -418,89 +419,3 @@ def remove_member(*, member_id: int, user: AbstractBaseUser) -> RoomMember:
     else:
         moderator.publish(room.pk, [moderator.room_state(room)])
     return member
-
-
-# ----------------------------------------------------------------- one client request
-
-
-def sync_events(*, member: RoomMember, since: Any) -> list[dict[str, Any]]:
-    """What a (re)connecting client gets: the state (with ``you``, the member's id), ``hidden``
-    and ``shown`` for messages up to ``since`` the organisers or flags changed, every message
-    after ``since`` it may see, and ``synced`` with the last seq covered."""
-    if not isinstance(since, int) or isinstance(since, bool) or since < 0:
-        raise Refused("invalid", _("since must be a whole number, 0 or more."), field="since")
-    state = {**join(member=member), "you": member.pk}
-    events: list[dict[str, Any]] = [state]
-    events.extend(
-        moderator.for_member(event, member.pk)
-        for event in moderator.reviewed_before(member.room_id, since)
-    )
-    last = since
-    while True:
-        page = messages_since(member=member, seq=last)
-        events.extend(
-            moderator.for_member(moderator.message_payload(message), member.pk) for message in page
-        )
-        if page:
-            last = page[-1].seq
-        if len(page) < SYNC_LIMIT:
-            break
-    events.append({"type": "synced", "last_seq": last})
-    return events
-
-
-def _ack(client_id: str, **fields: Any) -> dict[str, Any]:
-    return {"type": "ack", "client_id": client_id, **fields}
-
-
-def _dispatch(member: RoomMember, kind: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
-    if kind in ("join", "sync"):
-        return sync_events(member=member, since=payload.get("since", 0))
-    if kind == "ping":
-        ping(member=member)
-        return [{"type": "pong"}]
-    if kind == "post":
-        message, created = post_message(
-            member=member,
-            client_id=payload.get("client_id"),
-            text=payload.get("text"),
-            reply_to=payload.get("reply_to"),
-        )
-        return [_ack(message.client_id, seq=message.seq, new=created)]
-    if kind == "question_draft":
-        question = draft_question(
-            member=member, client_id=payload.get("client_id"), text=payload.get("text")
-        )
-        return [_ack(question.client_id, question=question.pk)]
-    simple: dict[str, Callable[[], Any]] = {
-        "flag": lambda: flag_message(member=member, seq=payload.get("seq")),
-        "raise_hand": lambda: raise_hand(member=member),
-        "lower_hand": lambda: lower_hand(member=member),
-        "vote_move_on": lambda: vote_move_on(member=member),
-        "question_vote": lambda: vote_question(member=member, question=payload.get("question")),
-    }
-    if kind not in simple:
-        raise Refused("unknown_type", _("Unknown type: %(type)s.") % {"type": kind[:40]})
-    simple[kind]()
-    return []
-
-
-def handle(*, member: RoomMember, payload: Any) -> list[dict[str, Any]]:
-    """One request from a member's client (parsed JSON), as the WebSocket and the HTTP fallback
-    receive it. Returns the events for that client alone (state and messages on sync, an ack,
-    an error); what the whole room must see is published by the functions above."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-        return [Refused("malformed", _("A frame is a JSON object with a text 'type'.")).as_event()]
-    try:
-        if not limits.spend(member.pk, payload["type"]):
-            raise Refused(
-                "too_fast",
-                _("At most %(count)s actions in %(seconds)s seconds; wait a moment.")
-                % {"count": limits.budget(payload["type"]), "seconds": limits.RATE_SECONDS},
-            )
-        return _dispatch(member, payload["type"], payload)
-    except Refused as refused:
-        event = refused.as_event()
-        if isinstance(payload.get("client_id"), str):
-            event["client_id"] = payload["client_id"]
-        return [event]

@@ -2,9 +2,10 @@
 
 The member is the participant of the journey's signed per-poll cookie, seated in this room and
 not removed; anyone else is refused at the handshake (close code 4403) and nothing is stored.
-Every request goes through ``surveys.live.actions`` (which store first and fan out after
-commit); events from the room's channel group are forwarded once the client has synced, and a
-message already sent by the sync is never sent again. The protocol is in docs/live-rooms.md.
+Every request goes through ``surveys.live.client`` (its rate limit, then ``actions``, which
+store first and fan out after commit); events from the room's channel group are forwarded once
+the client has synced, and a message already sent by the sync is never sent again. The protocol
+is in docs/live-rooms.md.
 """
 
 import json
@@ -18,7 +19,7 @@ from django.db import connection
 from django.utils.translation import gettext as _
 
 from surveys.journey.access import COOKIE_AGE, COOKIE_SALT, cookie_name
-from surveys.live import actions, moderator
+from surveys.live import client, moderator
 from surveys.live.models import Room, RoomMember
 
 # The largest frame a client may send (a message of MAX_MESSAGE_CHARS in JSON fits easily).
@@ -105,7 +106,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
             await self.error("malformed", _("A frame is a JSON object with a text 'type'."))
             return
-        events = await in_pool(actions.handle)(member=self.member, payload=content)
+        events = await in_pool(client.handle)(member=self.member, payload=content)
         for event in events:
             await self.send_json(event)
             if event["type"] == "synced":

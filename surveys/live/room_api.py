@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from surveys.definition.spec import PollSpec
 from surveys.journey import access
-from surveys.live import actions, limits, moderator
+from surveys.live import actions, client, moderator
 from surveys.live.models import MAX_MESSAGE_CHARS, MAX_QUESTION_CHARS, Room, RoomMember
 from surveys.models import Participant
 
@@ -71,7 +71,7 @@ def _int(value: Any) -> int | None:
 def handle(seat: RoomMember, payload: Any) -> list[dict[str, Any]]:
     """One client message from ``seat`` through the socket's own dispatch: the events for this
     client (an ack, an error), else the room's new state so the page shows what it did."""
-    found = actions.handle(member=seat, payload=payload)
+    found = client.handle(member=seat, payload=payload)
     if found:
         return found
     room = Room.objects.select_related("slot", "turn_member").get(pk=seat.room_id)
@@ -105,11 +105,11 @@ def events(request: HttpRequest, slug: str) -> HttpResponse:
         return JsonResponse({"events": [], "gone": True}, status=410)
     since = max(0, _int(request.GET.get("since")) or 0)
     with translation.override(_language(seat)):
-        if not limits.spend(seat.pk, "ping"):
+        if not client.spend(seat.pk, "ping"):
             # Each poll takes the room row lock: a client polling in a loop is slowed down.
             message = _("At most %(count)s actions in %(seconds)s seconds; wait a moment.") % {
-                "count": limits.READ_COUNT,
-                "seconds": limits.RATE_SECONDS,
+                "count": client.READ_COUNT,
+                "seconds": client.RATE_SECONDS,
             }
             return JsonResponse({"events": [_error("too_fast", message)]}, status=429)
         try:

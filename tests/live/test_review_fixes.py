@@ -10,7 +10,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from surveys.live import actions, limits, moderator
+from surveys.live import actions, client, moderator
 from surveys.live.models import Message, RoomMember
 from tests.live.conftest import make_room
 from tests.live.test_consumers import connected, run, until
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def one_window(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every request of a test falls in one rate window (the clock would split a burst)."""
-    monkeypatch.setattr(limits.time, "time", lambda: 1_000_000.0)
+    monkeypatch.setattr(client.time, "time", lambda: 1_000_000.0)
 
 
 def post(number: int) -> dict[str, Any]:
@@ -48,32 +48,32 @@ def test_the_socket_and_the_fallback_share_one_write_budget_per_member() -> None
 
     run(scenario)
     assert [a["type"] for a in answers] == ["ack"] * 8
-    client = client_of(person)
+    browser = client_of(person)
     fallback = [
-        client.post("/p/live-1/live/send/", json.dumps(post(n)), content_type="application/json")
+        browser.post("/p/live-1/live/send/", json.dumps(post(n)), content_type="application/json")
         for n in range(8, 20)
     ]
     assert [r.status_code for r in fallback] == [200, 200] + [400] * 10
     refused = fallback[-1].json()["events"][0]
     assert refused["code"] == "too_fast" and refused["client_id"] == "c-19"
-    assert Message.objects.filter(room=room, member=member).count() == limits.WRITE_COUNT
+    assert Message.objects.filter(room=room, member=member).count() == client.WRITE_COUNT
     # Another member has a budget of their own.
     other = RoomMember.objects.filter(room=room).exclude(pk=member.pk).first()
-    assert actions.handle(member=other, payload=post(99))[0]["type"] == "ack"
+    assert client.handle(member=other, payload=post(99))[0]["type"] == "ack"
 
 
 def test_reads_have_a_looser_budget_and_the_polling_fallback_is_limited_too() -> None:
     room = opened(make_room(members=2))
     person = seated(room)[0]
     member = RoomMember.objects.get(participant=person)
-    pings = [actions.handle(member=member, payload={"type": "ping"}) for _ in range(20)]
+    pings = [client.handle(member=member, payload={"type": "ping"}) for _ in range(20)]
     assert all(p == [{"type": "pong"}] for p in pings)
-    client = client_of(person)
-    polls = [client.get("/p/live-1/live/events/?since=0") for _ in range(12)]
+    browser = client_of(person)
+    polls = [browser.get("/p/live-1/live/events/?since=0") for _ in range(12)]
     assert [r.status_code for r in polls] == [200] * 10 + [429] * 2
     assert polls[-1].json()["events"][0]["code"] == "too_fast"
     # Writes are counted apart from reads.
-    assert actions.handle(member=member, payload=post(1))[0]["type"] == "ack"
+    assert client.handle(member=member, payload=post(1))[0]["type"] == "ack"
     assert Message.objects.filter(room=room, member=member).count() == 1
 
 
@@ -155,7 +155,7 @@ def test_a_message_shown_again_reaches_members_already_in_the_room(admin_user: A
     assert [(e["seq"], e["text"]) for e in restored] == [(message.seq, "Worth reading")]
     assert not [e for e in events if e["type"] == "hidden"]
     # A reconnecting socket's sync says the same.
-    synced = actions.handle(member=poller, payload={"type": "sync", "since": message.seq})
+    synced = client.handle(member=poller, payload={"type": "sync", "since": message.seq})
     assert [e["text"] for e in synced if e["type"] == "shown"] == ["Worth reading"]
 
 
