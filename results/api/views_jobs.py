@@ -251,8 +251,9 @@ class ImportOptions(serializers.Serializer):
     replace = serializers.BooleanField(
         required=False,
         default=False,
-        help_text="Replace the poll's participants that have the same ids as rows of the file "
-        "(with their answers), in the same transaction as the import.",
+        help_text="Replace the poll's imported participants that have the same ids as rows of "
+        "the file (with their answers), in the same transaction as the import; online "
+        "participants are never replaced.",
     )
 
 

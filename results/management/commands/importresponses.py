@@ -44,7 +44,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--replace",
             action="store_true",
-            help="Replace the poll's participants that have the same ids as rows of the file.",
+            help=(
+                "Replace the poll's imported participants that have the same ids as rows of "
+                "the file (online participants are never replaced)."
+            ),
         )
 
     def progress(self, rows: int) -> None:
