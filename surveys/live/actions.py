@@ -62,15 +62,19 @@ def flag_threshold(present: int) -> int:
 
 
 def _locked(member_id: int, room_id: int) -> tuple[Room, RoomMember]:
-    """The member's room, locked, and the member re-read under the lock (not removed)."""
+    """The member's room, locked, and the member re-read under the lock (not removed, and their
+    invitation not revoked)."""
     room = (
         Room.objects.select_for_update(of=("self",))
         .select_related("slot", "turn_member")
         .get(pk=room_id)
     )
-    member = RoomMember.objects.get(pk=member_id)
+    member = RoomMember.objects.select_related("participant").get(pk=member_id)
     if member.removed_at is not None:
         raise Refused("removed", _("You were removed from this room."))
+    if member.participant.revoked_at is not None:
+        # An open socket outlives the handshake's check: a withdrawn invitation ends it too.
+        raise Refused("removed", _("Your invitation was withdrawn; you can no longer take part."))
     return room, member
 
 

@@ -11,7 +11,9 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from surveys.live import actions, client, moderator
+from surveys.live.consumers import CLOSE_REMOVED
 from surveys.live.models import Message, RoomMember
+from surveys.models import Participant
 from tests.live.conftest import make_room
 from tests.live.test_consumers import connected, run, until
 from tests.live.test_views import client_of, opened, seated
@@ -177,3 +179,24 @@ def test_flags_before_an_organiser_showed_a_message_again_do_not_hide_it_again(
     actions.flag_message(member=seats[4], seq=message.seq)
     message.refresh_from_db()
     assert message.hidden_by == Message.HiddenBy.FLAGS
+
+
+def test_a_revoked_participants_open_socket_can_no_longer_post() -> None:
+    room = opened(make_room(members=2))
+    member = RoomMember.objects.select_related("room__poll", "participant").first()
+    answers: list[dict[str, Any]] = []
+    closed: list[Any] = []
+
+    async def scenario() -> None:
+        socket, _ = await connected(member)
+        await database_sync_to_async(Participant.objects.filter(pk=member.participant_id).update)(
+            revoked_at=timezone.now()
+        )
+        await socket.send_json_to(post(1))
+        answers.append((await until(socket, "error"))[-1])
+        closed.append(await socket.receive_output(timeout=5))
+
+    run(scenario)
+    assert answers[0]["code"] == "removed" and answers[0]["client_id"] == "c-1"
+    assert closed[0] == {"type": "websocket.close", "code": CLOSE_REMOVED}
+    assert not Message.objects.filter(room=room, member=member).exists()
