@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from django.utils.translation import gettext_lazy
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
@@ -20,6 +21,10 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 # The admin's login page with the level-one heading Django's own lacks (accessibility).
 admin.site.login_template = "admin/deliberate/login.html"
+# Organisers meet the product's name, in their language, not "Django administration".
+admin.site.site_header = gettext_lazy("Deliberate: organisers")
+admin.site.site_title = gettext_lazy("Deliberate")
+admin.site.index_title = gettext_lazy("Your polls")
 # The admin's index opens with the organiser's polls and the next step for each.
 install_landing(admin.site)
 
