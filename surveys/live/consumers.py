@@ -11,9 +11,11 @@ is in docs/live-rooms.md.
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core import signing
 from django.db import connection
 from django.utils.translation import gettext as _
@@ -63,12 +65,43 @@ def find_member(room_id: int, cookies: dict[str, str]) -> RoomMember | None:
     )
 
 
+def _host_port(hostname: str | None, port: int | None) -> tuple[str, int | None]:
+    # 80 and 443 stand for "the default": behind a TLS proxy the scheme seen here is not the
+    # page's, so a default port on either side matches the other's absence.
+    return (hostname or "").lower(), None if port in (None, 80, 443) else port
+
+
+def same_origin(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the handshake's Origin is the page's own site: the same host AND port as the
+    Host it was sent to (a page served on another port of the same host name is another
+    origin), or an origin listed in CSRF_TRUSTED_ORIGINS. Browsers always send both headers."""
+    found = {name.lower(): value.decode("latin-1") for name, value in headers}
+    origin, host = found.get(b"origin", ""), found.get(b"host", "")
+    if not origin or not host:
+        return False
+    if origin in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    page, target = urlsplit(origin), urlsplit(f"//{host}")
+    try:
+        page_port, target_port = page.port, target.port
+    except ValueError:
+        return False  # a port that is not a number
+    if page.scheme not in ("http", "https") or not page.hostname:
+        return False
+    return _host_port(page.hostname, page_port) == _host_port(target.hostname, target_port)
+
+
 class RoomConsumer(AsyncWebsocketConsumer):
     member: RoomMember | None = None
     synced_upto: int | None = None
 
     async def connect(self) -> None:
         room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
+        if not same_origin(self.scope.get("headers", [])):
+            # Channels' origin validator matches host names only; a page on another port of
+            # the same host could otherwise open a member's room with their cookie.
+            await self.close(code=CLOSE_REFUSED)
+            return
         self.member = await in_pool(find_member)(room_id, self.scope.get("cookies", {}))
         if self.member is None:
             await self.close(code=CLOSE_REFUSED)

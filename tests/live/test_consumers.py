@@ -30,8 +30,13 @@ def cookie_for(member: RoomMember) -> bytes:
     return f"{name}={value}".encode()
 
 
-def communicator(room_id: int, cookie: bytes | None, origin: bytes = b"http://127.0.0.1") -> Any:
-    headers = [(b"origin", origin)] + ([(b"cookie", cookie)] if cookie else [])
+def communicator(
+    room_id: int,
+    cookie: bytes | None,
+    origin: bytes = b"http://127.0.0.1",
+    host: bytes = b"127.0.0.1",
+) -> Any:
+    headers = [(b"origin", origin), (b"host", host)] + ([(b"cookie", cookie)] if cookie else [])
     return WebsocketCommunicator(application, f"/ws/live/{room_id}/", headers=headers)
 
 

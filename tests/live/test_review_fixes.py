@@ -11,11 +11,11 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from surveys.live import actions, client, moderator
-from surveys.live.consumers import CLOSE_REMOVED
+from surveys.live.consumers import CLOSE_REFUSED, CLOSE_REMOVED
 from surveys.live.models import Message, RoomMember
 from surveys.models import Participant
 from tests.live.conftest import make_room
-from tests.live.test_consumers import connected, run, until
+from tests.live.test_consumers import communicator, connected, cookie_for, run, until
 from tests.live.test_views import client_of, opened, seated
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -200,3 +200,33 @@ def test_a_revoked_participants_open_socket_can_no_longer_post() -> None:
     assert answers[0]["code"] == "removed" and answers[0]["client_id"] == "c-1"
     assert closed[0] == {"type": "websocket.close", "code": CLOSE_REMOVED}
     assert not Message.objects.filter(room=room, member=member).exists()
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "accepted"),
+    [
+        (b"http://127.0.0.1:8140", b"127.0.0.1:8140", True),  # the page's own origin
+        (b"https://127.0.0.1", b"127.0.0.1", True),  # default ports (behind a TLS proxy)
+        (b"http://localhost:9999", b"127.0.0.1:8140", False),  # another host and port
+        (b"http://127.0.0.1:9999", b"127.0.0.1:8140", False),  # same host, another port
+        (b"http://127.0.0.1:8140", b"127.0.0.1", False),  # a port where the site has none
+        (b"http://127.0.0.1:x", b"127.0.0.1", False),  # not a port
+    ],
+)
+def test_the_socket_accepts_only_the_pages_own_host_and_port(
+    origin: bytes, host: bytes, accepted: bool
+) -> None:
+    member = RoomMember.objects.select_related("room__poll", "participant").get(
+        room=make_room(members=1)
+    )
+    outcome: list[Any] = []
+
+    async def scenario() -> None:
+        socket = communicator(member.room_id, cookie_for(member), origin, host)
+        outcome.append(await socket.connect())
+        await socket.disconnect()
+
+    run(scenario)
+    assert outcome[0][0] is accepted
+    if not accepted:
+        assert outcome[0][1] == CLOSE_REFUSED
