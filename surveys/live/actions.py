@@ -348,9 +348,16 @@ def vote_question(*, member: RoomMember, question: Any) -> None:
         raise Refused("invalid", _("question must be the id of a question."), field="question")
 
     def work(room: Room, member: RoomMember) -> None:
-        target = PanelQuestion.objects.filter(pk=question, room=room, hidden_at__isnull=True)
-        if not target.exists():
+        target = PanelQuestion.objects.filter(
+            pk=question, room=room, hidden_at__isnull=True
+        ).first()
+        if target is None:
             raise Refused("invalid", _("question names no question here."), field="question")
+        if target.member_id == member.pk:
+            # Votes rank the questions put to the panel: an author's own vote would inflate it.
+            raise Refused(
+                "own_question", _("You cannot vote for your own question."), field="question"
+            )
         if room.state not in (Room.State.ITEM, Room.State.QUESTIONS):
             raise Refused("not_open", _("Questions are voted on while the room is open."))
         _touch(member)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from surveys.live import actions, client, moderator
 from surveys.live.consumers import CLOSE_REFUSED, CLOSE_REMOVED
-from surveys.live.models import Message, RoomMember
+from surveys.live.models import Message, PanelVote, RoomMember
 from surveys.models import Participant
 from tests.live.conftest import make_room
 from tests.live.test_consumers import communicator, connected, cookie_for, run, until
@@ -230,3 +230,21 @@ def test_the_socket_accepts_only_the_pages_own_host_and_port(
     assert outcome[0][0] is accepted
     if not accepted:
         assert outcome[0][1] == CLOSE_REFUSED
+
+
+def test_a_member_cannot_vote_for_their_own_question() -> None:
+    _, seats = joined_room(3)
+    author, other = seats[0], seats[1]
+    drafted = client.handle(
+        member=author, payload={"type": "question_draft", "client_id": "q-1", "text": "Why?"}
+    )
+    question = drafted[0]["question"]
+    refused = client.handle(member=author, payload={"type": "question_vote", "question": question})
+    assert refused[0]["code"] == "own_question" and refused[0]["field"] == "question"
+    assert not PanelVote.objects.filter(question_id=question).exists()
+    assert (
+        client.handle(member=other, payload={"type": "question_vote", "question": question}) == []
+    )
+    assert list(
+        PanelVote.objects.filter(question_id=question).values_list("member", flat=True)
+    ) == [other.pk]
