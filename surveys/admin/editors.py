@@ -117,6 +117,28 @@ def compact_texts(texts: dict[str, str]) -> Any:
     return texts
 
 
+class RowsField(forms.Field):
+    """A JSON list edited as rows of inputs (the model field's JSON options do not apply)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        for name in ("encoder", "decoder", "max_length"):
+            kwargs.pop(name, None)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def show_languages(self, codes: list[str]) -> None:
+        self.widget.shown = list(codes)
+
+    def prepare_value(self, value: Any) -> Any:
+        return parse_list(value)
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            return self.to_python(data) != parse_list(initial)
+        except ValidationError:
+            return True
+
+
 class ChoicesWidget(RowsWidget):
     template_name = "admin/surveys/widgets/choices.html"
     columns = ("key",)
@@ -145,24 +167,12 @@ class ChoicesWidget(RowsWidget):
         return rows
 
 
-class ChoicesField(forms.Field):
+class ChoicesField(RowsField):
     """A question's choices: ``[{key, label: {language: text}}]``, one row per choice. A blank
     key is made from the English label. The row marked correct is kept in ``correct_key`` (the
     answer of a knowledge item)."""
 
     widget = ChoicesWidget
-
-    def __init__(self, **kwargs: Any) -> None:
-        for name in ("encoder", "decoder", "max_length"):
-            kwargs.pop(name, None)
-        kwargs.setdefault("required", False)
-        super().__init__(**kwargs)
-
-    def show_languages(self, codes: list[str]) -> None:
-        self.widget.shown = list(codes)
-
-    def prepare_value(self, value: Any) -> Any:
-        return parse_list(value)
 
     def to_python(self, value: Any) -> list[dict[str, Any]]:
         if not isinstance(value, list) or (value and "extra" not in value[0]):
@@ -207,12 +217,6 @@ class ChoicesField(forms.Field):
             )
         return choices
 
-    def has_changed(self, initial: Any, data: Any) -> bool:
-        try:
-            return self.to_python(data) != parse_list(initial)
-        except ValidationError:
-            return True
-
 
 def parse_list(value: Any) -> list[Any]:
     if isinstance(value, str):
@@ -245,23 +249,11 @@ class SourcesWidget(RowsWidget):
         return rows
 
 
-class SourcesField(forms.Field):
+class SourcesField(RowsField):
     """A position's sources, one row each: title, publisher, date and about per language, and a
     link. A text given in English only is one text for every language."""
 
     widget = SourcesWidget
-
-    def __init__(self, **kwargs: Any) -> None:
-        for name in ("encoder", "decoder", "max_length"):
-            kwargs.pop(name, None)
-        kwargs.setdefault("required", False)
-        super().__init__(**kwargs)
-
-    def show_languages(self, codes: list[str]) -> None:
-        self.widget.shown = list(codes)
-
-    def prepare_value(self, value: Any) -> Any:
-        return parse_list(value)
 
     def to_python(self, value: Any) -> list[dict[str, Any]]:
         if not isinstance(value, list) or (value and "extra" not in value[0]):
@@ -294,12 +286,6 @@ class SourcesField(forms.Field):
                 )
             sources.append(source)
         return sources
-
-    def has_changed(self, initial: Any, data: Any) -> bool:
-        try:
-            return self.to_python(data) != parse_list(initial)
-        except ValidationError:
-            return True
 
 
 # -- read-only: a poll with answers shows its lists in words --------------------------------------
