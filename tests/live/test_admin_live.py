@@ -131,3 +131,25 @@ def test_the_plenary_groups_the_top_questions_and_publishes_an_answer():
     answer = ExpertAnswer.objects.get()
     assert answer.published_at is not None and answer.created_by == organiser
     assert set(answer.questions.values_list("pk", flat=True)) == {q.pk for q in asked}
+
+
+def test_the_watch_page_in_ukrainian_shows_the_log_in_words():
+    room = opened(make_room(members=3))
+    organiser = staff("organiser", polls=(room.poll,))
+    member = room.members.get(pseudonym="Member 2")
+    message, _ = actions.post_message(member=member, client_id="c", text="rude words")
+    client = client_for(organiser)
+    url = f"/admin/live/room/{room.pk}/watch/"
+    client.post(url, {"action": "hide", "target": message.pk})
+    RoomLog.objects.create(room=room, action=RoomLog.Action.FLAG, detail={"seq": 4, "flags": 1})
+    RoomLog.objects.create(room=room, action=RoomLog.Action.ITEM, detail={"item": 1})
+    english = client.get(url).content.decode()
+    assert "message 4, 1 flag" in english and "item 2" in english
+    assert "{&#x27;seq&#x27;" not in english  # never the stored dict
+    client.cookies["django_language"] = "uk"
+    page = client.get(url).content.decode()
+    assert "Стенограма" in page and "Журнал" in page and "Учасники" in page
+    assert "повідомлення 4, 1 скарга" in page and "пункт 2" in page
+    assert "модератор" in page  # the log rows without a person
+    assert f"Знову показати №{message.seq}" in page
+    assert "Transcript" not in page and ">silent<" not in page

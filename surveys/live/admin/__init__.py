@@ -18,6 +18,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from surveys.admin.base import OrganiserScopedAdmin, PollFilter
 from surveys.live import actions
@@ -46,7 +48,10 @@ class SlotForm(forms.ModelForm):
         starts = self.cleaned_data["starts_at"]
         if self.instance.pk is None and starts is not None and starts <= timezone.now():
             raise forms.ValidationError(
-                "A new session must start in the future (it starts %(when)s UTC, now is %(now)s).",
+                _(
+                    "A new session must start in the future "
+                    "(it starts %(when)s UTC, now is %(now)s)."
+                ),
                 params={
                     "when": f"{starts:%Y-%m-%d %H:%M}",
                     "now": f"{timezone.now():%Y-%m-%d %H:%M}",
@@ -65,7 +70,7 @@ class SessionSlotAdmin(OrganiserScopedAdmin):
             "widget": forms.DateTimeInput(
                 attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
             ),
-            "help_text": "UTC.",
+            "help_text": _("UTC."),
         }
     }
     list_display = ("poll", "starts_at", "duration_minutes", "capacity", "booked", "rooms_n")
@@ -84,11 +89,11 @@ class SessionSlotAdmin(OrganiserScopedAdmin):
             )
         )
 
-    @admin.display(description="booked", ordering="booked_n")
+    @admin.display(description=_("booked"), ordering="booked_n")
     def booked(self, obj: SessionSlot) -> int:
         return obj.booked_n  # type: ignore[attr-defined]
 
-    @admin.display(description="rooms", ordering="rooms_count")
+    @admin.display(description=_("rooms"), ordering="rooms_count")
     def rooms_n(self, obj: SessionSlot) -> int:
         return obj.rooms_count  # type: ignore[attr-defined]
 
@@ -119,16 +124,16 @@ class RoomAdmin(OrganiserScopedAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="members", ordering="members_count")
+    @admin.display(description=_("members"), ordering="members_count")
     def members_n(self, obj: Room) -> int:
         return obj.members_count  # type: ignore[attr-defined]
 
-    @admin.display(description="live watch")
+    @admin.display(description=_("live watch"))
     def watch(self, obj: Room) -> str:
         return format_html(
-            '<a href="{}">Watch room {}</a>',
+            '<a href="{}">{}</a>',
             reverse("admin:live_room_watch", args=[obj.pk]),
-            obj.pk,
+            gettext("Watch room %(room)s") % {"room": obj.pk},
         )
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
@@ -166,7 +171,8 @@ class RoomAdmin(OrganiserScopedAdmin):
             return HttpResponseRedirect(here)
         context = self._context(
             request,
-            f"Room {room.pk} (group {room.group}, {room.language})",
+            gettext("Room %(room)s (group %(group)s, %(language)s)")
+            % {"room": room.pk, "group": room.group, "language": room.language},
             room=room,
             members=watch.members(room),
             transcript=watch.transcript(room),
@@ -189,13 +195,13 @@ class RoomAdmin(OrganiserScopedAdmin):
             message = get_object_or_404(room.messages, pk=target)
             if action == "hide":
                 actions.hide_message(message_id=message.pk, user=request.user)
-                return f"Message {message.seq} is hidden for the room."
+                return gettext("Message %(seq)s is hidden for the room.") % {"seq": message.seq}
             actions.unhide_message(message_id=message.pk, user=request.user)
-            return f"Message {message.seq} is shown again."
+            return gettext("Message %(seq)s is shown again.") % {"seq": message.seq}
         if action == "remove":
             member = get_object_or_404(RoomMember, room=room, pk=target)
             actions.remove_member(member_id=member.pk, user=request.user)
-            return f"{member.pseudonym} is removed from the room."
+            return gettext("%(member)s is removed from the room.") % {"member": member.pseudonym}
         return ""
 
     def plenary_view(self, request: HttpRequest, poll_id: int) -> HttpResponse:
@@ -211,11 +217,11 @@ class RoomAdmin(OrganiserScopedAdmin):
                 language=form.cleaned_data["language"],
                 question_ids=[int(q) for q in form.cleaned_data["questions"]],
             )
-            messages.success(request, f"Published: {answer.title}")
+            messages.success(request, gettext("Published: %(title)s") % {"title": answer.title})
             return HttpResponseRedirect(reverse("admin:live_room_plenary", args=[poll.pk]))
         context = self._context(
             request,
-            f"Plenary: questions for the panel ({poll.slug})",
+            gettext("Plenary: questions for the panel (%(poll)s)") % {"poll": poll.slug},
             poll=poll,
             groups=plenary.plenary_groups(poll),
             form=form,
@@ -228,18 +234,20 @@ class AnswerForm(forms.Form):
     """The panel's answer to a group of questions: a text, a link to a recording, or both."""
 
     questions = forms.MultipleChoiceField(
-        required=True, widget=forms.CheckboxSelectMultiple, label="Questions answered"
+        required=True, widget=forms.CheckboxSelectMultiple, label=_("Questions answered")
     )
-    title = forms.CharField(max_length=200)
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), required=False)
-    link = forms.URLField(required=False, label="Link to a recording", assume_scheme="https")
-    language = forms.ChoiceField(required=False, label="Shown to participants reading")
+    title = forms.CharField(max_length=200, label=_("Title"))
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}), required=False, label=_("Text")
+    )
+    link = forms.URLField(required=False, label=_("Link to a recording"), assume_scheme="https")
+    language = forms.ChoiceField(required=False, label=_("Shown to participants reading"))
 
     def __init__(self, *args: Any, poll: Poll, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         ids = [q.id for q in plenary.top_questions(poll)]
         self.fields["questions"].choices = [(str(i), str(i)) for i in ids]
-        self.fields["language"].choices = [("", "every language")] + [
+        self.fields["language"].choices = [("", gettext("every language"))] + [
             (code, code) for code in poll.languages
         ]
 
@@ -247,7 +255,9 @@ class AnswerForm(forms.Form):
         data = super().clean()
         if not data.get("text") and not data.get("link"):
             raise forms.ValidationError(
-                "Give the answer as a text, a link to a recording, or both (both are empty)."
+                gettext(
+                    "Give the answer as a text, a link to a recording, or both (both are empty)."
+                )
             )
         return data
 
@@ -263,7 +273,7 @@ class ExpertAnswerAdmin(OrganiserScopedAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(questions_count=Count("questions"))
 
-    @admin.display(description="questions", ordering="questions_count")
+    @admin.display(description=_("questions"), ordering="questions_count")
     def questions_n(self, obj: ExpertAnswer) -> int:
         return obj.questions_count  # type: ignore[attr-defined]
 
@@ -279,10 +289,30 @@ class ExpertAnswerAdmin(OrganiserScopedAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Publish to participants")
+    @admin.action(description=_("Publish to participants"))
     def publish(self, request: HttpRequest, queryset: QuerySet) -> None:
-        queryset.filter(published_at__isnull=True).update(published_at=timezone.now())
+        n = queryset.filter(published_at__isnull=True).update(published_at=timezone.now())
+        self.message_user(
+            request,
+            ngettext(
+                "%(n)s answer is published to participants.",
+                "%(n)s answers are published to participants.",
+                n,
+            )
+            % {"n": n},
+            messages.SUCCESS,
+        )
 
-    @admin.action(description="Withdraw from participants")
+    @admin.action(description=_("Withdraw from participants"))
     def withdraw(self, request: HttpRequest, queryset: QuerySet) -> None:
-        queryset.update(published_at=None)
+        n = queryset.filter(published_at__isnull=False).update(published_at=None)
+        self.message_user(
+            request,
+            ngettext(
+                "%(n)s answer is withdrawn from participants.",
+                "%(n)s answers are withdrawn from participants.",
+                n,
+            )
+            % {"n": n},
+            messages.SUCCESS,
+        )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Q
+from django.utils.translation import gettext, ngettext
 
 from surveys.live.models import Message, Room, RoomLog, RoomMember
 
@@ -62,7 +63,7 @@ def transcript(room: Room) -> list[dict[str, Any]]:
             "id": m.pk,
             "seq": m.seq,
             "kind": m.kind,
-            "author": m.member.pseudonym if m.member_id else "Moderator",
+            "author": m.member.pseudonym if m.member_id else gettext("Moderator"),
             "to": m.to_member.pseudonym if m.to_member_id else "",
             "text": m.text,
             "item": m.item_index + 1,
@@ -76,7 +77,36 @@ def transcript(room: Room) -> list[dict[str, Any]]:
     ]
 
 
+def describe(detail: Any) -> str:
+    """A log row's detail in words ("message 4, 1 flag", "item 2") rather than its stored
+    dict; keys this page does not know are shown as they are, so nothing logged is hidden."""
+    if not isinstance(detail, dict):
+        return str(detail or "")
+    reasons = {"deadline": gettext("time was up"), "vote": gettext("the members voted")}
+    words = []
+    for key, value in detail.items():
+        if key == "seq":
+            words.append(gettext("message %(seq)s") % {"seq": value})
+        elif key == "item" and isinstance(value, int):
+            # Stored from 0, shown from 1 as on the rest of the page.
+            words.append(gettext("item %(number)s") % {"number": value + 1})
+        elif key == "flags" and isinstance(value, int):
+            words.append(ngettext("%(n)s flag", "%(n)s flags", value) % {"n": value})
+        elif key == "present" and isinstance(value, int):
+            words.append(ngettext("%(n)s present", "%(n)s present", value) % {"n": value})
+        elif key == "seconds" and isinstance(value, int):
+            words.append(ngettext("%(n)s second", "%(n)s seconds", value) % {"n": value})
+        elif key == "reason":
+            words.append(reasons.get(value, str(value)))
+        else:
+            words.append(f"{key}: {value}")
+    return ", ".join(words)
+
+
 def log(room: Room, limit: int = 200) -> list[RoomLog]:
-    return list(
+    entries = list(
         RoomLog.objects.filter(room=room).select_related("actor", "member").order_by("-pk")[:limit]
     )
+    for entry in entries:
+        entry.detail_text = describe(entry.detail)  # type: ignore[attr-defined]
+    return entries
