@@ -22,6 +22,7 @@ from django.core import signing
 from surveys.journey.access import COOKIE_SALT, cookie_name
 from surveys.live.models import Message, Room, RoomMember
 from tests.conftest import ROOT, worker_env
+from tests.event_loops import in_own_thread
 from tests.integration.processes import PrivateRedis, Processes, wait_until
 from tests.live.conftest import make_room
 
@@ -160,7 +161,7 @@ def test_killing_the_asgi_server_loses_no_acknowledged_message_and_the_room_resu
             await member.send({"type": "post", "client_id": f"late-{number}", "text": "late"})
         await asyncio.gather(*(member.drain(0.3) for member in members))
 
-    asyncio.run(before_the_crash())
+    in_own_thread(lambda: asyncio.run(before_the_crash()))
     opened = Room.objects.get(pk=room.pk)
     assert opened.state == Room.State.ITEM and opened.item_index == 0
     server.kill()  # SIGKILL: no goodbye to anyone
@@ -180,7 +181,7 @@ def test_killing_the_asgi_server_loses_no_acknowledged_message_and_the_room_resu
         for member in members:
             await member.socket.close()
 
-    asyncio.run(after_the_restart())
+    in_own_thread(lambda: asyncio.run(after_the_restart()))
 
     stored = list(Message.objects.filter(room=room).order_by("seq"))
     assert [message.seq for message in stored] == list(range(1, len(stored) + 1))

@@ -18,6 +18,7 @@ from surveys.journey.access import COOKIE_SALT, cookie_name
 from surveys.live import actions
 from surveys.live.consumers import CLOSE_REFUSED, CLOSE_REMOVED, MAX_FRAME_BYTES
 from surveys.live.models import Message, Room, RoomMember
+from tests.event_loops import in_own_thread
 from tests.live.conftest import make_room
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,7 +69,7 @@ async def state_where(socket: Any, check: Callable[[Event], bool]) -> Event:
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    async_to_sync(scenario)()
+    in_own_thread(async_to_sync(scenario))
 
 
 @pytest.fixture
