@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 if TYPE_CHECKING:
     from surveys.models import Poll
@@ -39,6 +40,16 @@ def require_service(name: str, url: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"{message}; CI must run this test.")
         pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def language_of_each_test_is_its_own() -> Iterator[None]:
+    """Each test starts in the default language. A request through the test client runs
+    LocaleMiddleware in the test's thread, and the language it activates (Ukrainian, say) would
+    otherwise stay active for every later test in that thread."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(scope="session")
