@@ -321,6 +321,50 @@ DELIBERATION_MEMBERS: dict[str, str] = {
     "n_written_reasons_own": "Written reasons (mode 'both') for their own T1 side.",
     "n_written_reasons_other": "Written reasons for the other side.",
 }
+# The Deliberative Reason Index (results.compute.dri, formulas in results.stats.dri; the
+# codebook's METHODS["dri"] says how to read it): one row per arm x small group x wave, and the
+# change T1 -> T2 with a paired test in dri_change (one row per arm x small group).
+_DRI_PEOPLE = (
+    "Participants taking part: every consideration rated and every option ordered at both "
+    "waves (the same people at T1 and T2)."
+)
+DRI: dict[str, str] = {
+    "arm": "all, treatment or control.",
+    "group": "Small-group number within the arm; empty for the whole arm (every pair of the "
+    "arm's participants, across groups). A group or arm under the poll's minimum subgroup size "
+    "k, or withheld with one, has no rows.",
+    "wave": "1 (T1) or 2 (T2).",
+    "n": _DRI_PEOPLE,
+    "pairs": "Pairs of participants counted: both correlations defined.",
+    "pairs_left_out": "Pairs left out because a correlation is undefined (one of the two gave "
+    "the same value to every consideration, or to every option); pairs + pairs_left_out = "
+    "n (n - 1) / 2.",
+    "dri": "Deliberative Reason Index over the counted pairs: (lambda - 2 mean d) / lambda, "
+    "d = |r_C - r_P| / sqrt(2), lambda = sqrt(2) / 2, with r_C and r_P the pair's Spearman "
+    "correlations of considerations ratings and of preference orderings; 1 = every pair's "
+    "agreement on considerations matches its agreement on preferences.",
+}
+DRI_CHANGE: dict[str, str] = {
+    "arm": "all, treatment or control.",
+    "group": "As in dri.",
+    "n": _DRI_PEOPLE,
+    "dri_t1": "The group's DRI at T1 (as in dri).",
+    "dri_t2": "The group's DRI at T2.",
+    "dri_change": "dri_t2 - dri_t1.",
+    "n_individual": "Participants with an individual DRI at both waves (at least one counted "
+    "pair each time).",
+    "mean_individual_t1": "Mean individual DRI at T1: a participant's DRI over their pairs with "
+    "the others of their small group (of their arm when in no group).",
+    "mean_individual_t2": "Mean individual DRI at T2.",
+    "mean_diff": "Mean of the participants' changes in individual DRI, T2 - T1.",
+    "ci_low": "Lower bound of the 95% t confidence interval of mean_diff.",
+    "ci_high": "Upper bound of the 95% t confidence interval of mean_diff.",
+    "t": "Paired t statistic of individual DRI, T2 against T1.",
+    "df": "Degrees of freedom, n_individual - 1.",
+    "p": "Two-sided p-value of the paired t-test.",
+    "test": "The test behind t, p and the interval: 'paired_t_individual_dri' "
+    "(scipy.stats.ttest_rel of individual DRI at T2 and T1).",
+}
 # Tables of individual rows (pseudonymous): served to microdata grants only.
 MICRODATA_TABLES = ("deliberation_members",)
 
@@ -331,6 +375,8 @@ TABLES = {
     "knowledge": KNOWLEDGE,
     "deliberation_rooms": DELIBERATION_ROOMS,
     "deliberation_members": DELIBERATION_MEMBERS,
+    "dri": DRI,
+    "dri_change": DRI_CHANGE,
 }
 
 OPTIONS: dict[str, dict[str, str]] = {

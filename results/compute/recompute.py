@@ -36,6 +36,7 @@ from results import tables
 from results.compute.aggregates import PayloadBuilder
 from results.compute.breakdowns import group_rows_omitted
 from results.compute.deliberation import Loaded, deliberation_tables, load_deliberation
+from results.compute.dri import dri_tables
 from results.compute.loading import PollData, load_poll_data, results_data_changed_at
 from results.compute.option_tables import options_tables, small_group_tables
 from results.models import ResultSnapshot
@@ -125,6 +126,7 @@ def _build_payload(data: PollData, progress: Progress | None) -> dict[str, Any]:
     builder.report(0.85, "options and small groups")
     options = options_tables(data, builder.ratings, builder)
     small_groups = small_group_tables(data, builder.items, builder.ratings, builder)
+    dri, dri_change, dri_meta, dri_points = dri_tables(data, builder.ratings, builder)
     gap_arm, _ = builder.gap_population()
     meta = {
         "n_participants": data.n,
@@ -143,6 +145,7 @@ def _build_payload(data: PollData, progress: Progress | None) -> dict[str, Any]:
         "suppressed": builder.suppressed,
         "n_suppressed_rows": builder.suppressed_rows,
         "extra_columns": tables.EXTRA_COLUMNS,
+        "dri": dri_meta,
     }
     return {
         "items": items,
@@ -153,6 +156,10 @@ def _build_payload(data: PollData, progress: Progress | None) -> dict[str, Any]:
         "distributions": distributions,
         "options": options,
         "small_groups": small_groups,
+        "dri": dri,
+        "dri_change": dri_change,
+        # The consistency scatter's points: for the admin page, no table of the API.
+        "dri_points": dri_points,
         "meta": meta,
     }
 

@@ -1,0 +1,200 @@
+"""The Deliberative Reason Index (Niemeyer, Veri, Dryzek & Bächtiger 2023, "How Deliberation
+Happens: Enabling Deliberative Reason", American Political Science Review).
+
+For one group at one wave, every pair of participants i, j gives two Spearman correlations:
+r_C between their ratings of the considerations (statements about the issue) and r_P between
+their preference orderings of the policy options. Deliberative reason means the two agree:
+people who see the issue alike want the same things, people who disagree disagree for shared
+reasons. The pair's distance from the 45-degree line of the (r_C, r_P) plane is
+d_ij = |r_C - r_P| / sqrt(2), and
+
+    DRI = (lambda - 2 mean(d)) / lambda,   lambda = sqrt(2) / 2,
+
+which equals 1 - 2 mean|r_C - r_P|: 1 when every pair lies on the line, 0 when the pairs are
+half a correlation off it on average, -3 at the (never seen) extreme. A participant's
+individual DRI is the same formula over the pairs that include them. A pair where either
+correlation is undefined (one of the two gave the same value to every item) is left out and
+counted.
+
+Vectorised: every participant's answers are ranked once (ties averaged, as Spearman's rho does),
+centred and scaled to unit length, so the whole matrix of pairwise correlations is one matrix
+product, the same arithmetic as ``np.corrcoef`` of the ranks. It is done in blocks of rows so a
+whole arm of thousands of participants never holds an n x n matrix.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+LAMBDA = np.sqrt(2) / 2
+BLOCK_ROWS = 512
+# A correlation computed from unit vectors of exactly equal ranks can come out 1 + 2e-16.
+_CLIP = 1.0
+
+
+def rank_rows(values: np.ndarray) -> np.ndarray:
+    """Each row ranked across its columns (ties averaged); rows with a missing value are NaN."""
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    ranks = sps.rankdata(values, axis=1, method="average")
+    ranks[np.isnan(values).any(axis=1)] = np.nan
+    return ranks
+
+
+def unit_rows(ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows centred and scaled to length 1, which rows have a defined correlation): a
+    constant row has none; a row of ranks with NaN is no usable row either."""
+    centred = ranks - ranks.mean(axis=1, keepdims=True)
+    norm = np.sqrt((centred**2).sum(axis=1))
+    valid = np.isfinite(norm) & (norm > 1e-12 * max(1, ranks.shape[1]))
+    out = np.zeros_like(centred)
+    out[valid] = centred[valid] / norm[valid, None]
+    return out, valid
+
+
+@dataclass(frozen=True)
+class GroupDRI:
+    """DRI of one group at one wave. ``pairs``: pairs counted; ``pairs_left_out``: pairs with an
+    undefined correlation; ``individual[i]``: participant i's DRI over the counted pairs that
+    include them (NaN when none), in the input's order."""
+
+    n: int
+    pairs: int
+    pairs_left_out: int
+    dri: float
+    individual: tuple[float, ...]
+
+
+def from_gaps(gap_sum: float, count: int) -> float:
+    """DRI from the sum of |r_C - r_P| over ``count`` pairs, by the paper's formula."""
+    if count == 0:
+        return float("nan")
+    mean_d = gap_sum / count / np.sqrt(2)
+    return float((LAMBDA - 2 * mean_d) / LAMBDA)
+
+
+def group_dri(
+    considerations: np.ndarray, preferences: np.ndarray, *, block_rows: int = BLOCK_ROWS
+) -> GroupDRI:
+    """DRI of the participants (rows) of one group: ``considerations`` n x statements (any
+    scale: ratings), ``preferences`` n x options (ranks or ratings: either is ranked per row,
+    so only each participant's order counts). A row with a missing value must not be given:
+    the caller chooses who takes part."""
+    zc, valid_c = unit_rows(rank_rows(considerations))
+    zp, valid_p = unit_rows(rank_rows(preferences))
+    n = zc.shape[0]
+    valid = valid_c & valid_p
+    gap_sum = np.zeros(n)
+    counted = np.zeros(n, dtype=np.int64)
+    for start in range(0, n, block_rows):
+        stop = min(start + block_rows, n)
+        r_c = np.clip(zc[start:stop] @ zc.T, -_CLIP, _CLIP)
+        r_p = np.clip(zp[start:stop] @ zp.T, -_CLIP, _CLIP)
+        use = valid[start:stop, None] & valid[None, :]
+        use[np.arange(stop - start), np.arange(start, stop)] = False  # not a pair with oneself
+        gaps = np.where(use, np.abs(r_c - r_p), 0.0)
+        gap_sum[start:stop] = gaps.sum(axis=1)
+        counted[start:stop] = use.sum(axis=1)
+    total_pairs = n * (n - 1) // 2
+    pairs = int(counted.sum() // 2)  # each pair is counted from both of its ends
+    with np.errstate(invalid="ignore", divide="ignore"):
+        individual = 1 - 2 * gap_sum / counted  # = (lambda - 2 mean d) / lambda, per person
+    individual[counted == 0] = np.nan
+    return GroupDRI(
+        n=int(n),
+        pairs=pairs,
+        pairs_left_out=total_pairs - pairs,
+        dri=from_gaps(float(gap_sum.sum() / 2), pairs),
+        individual=tuple(float(v) for v in individual),
+    )
+
+
+def pair_points(
+    considerations: np.ndarray,
+    preferences: np.ndarray,
+    *,
+    limit: int,
+    seed: int = 0,
+) -> tuple[int, np.ndarray]:
+    """(number of counted pairs, their (r_C, r_P) points as a k x 2 array): every counted pair
+    when there are at most ``limit``, else a random sample of ``limit`` pairs drawn with a fixed
+    seed (the same data gives the same points), for the consistency scatter."""
+    zc, valid_c = unit_rows(rank_rows(considerations))
+    zp, valid_p = unit_rows(rank_rows(preferences))
+    members = np.flatnonzero(valid_c & valid_p)
+    m = members.size
+    total = m * (m - 1) // 2
+    if total == 0:
+        return 0, np.zeros((0, 2))
+    if total <= limit:
+        i, j = np.triu_indices(m, k=1)
+    else:
+        rng = np.random.default_rng(seed)
+        # Distinct unordered pairs, drawn by index into the upper triangle (no n x n matrix).
+        flat = np.sort(rng.choice(total, size=limit, replace=False))
+        i, j = triangle_pair(flat, m)
+    a, b = members[i], members[j]
+    r_c = np.clip((zc[a] * zc[b]).sum(axis=1), -_CLIP, _CLIP)
+    r_p = np.clip((zp[a] * zp[b]).sum(axis=1), -_CLIP, _CLIP)
+    return int(total), np.column_stack([r_c, r_p])
+
+
+def triangle_pair(flat: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column (i < j) of the k-th pair of the upper triangle of an m x m matrix, in the
+    order of ``np.triu_indices(m, 1)``."""
+    flat = np.asarray(flat, dtype=np.int64)
+    # Row i starts at s(i) = i (2m - i - 1) / 2; solve s(i) <= k for the largest i.
+    root = np.sqrt((2 * m - 1) ** 2 - 8 * flat.astype(np.float64))
+    i = np.floor(((2 * m - 1) - root) / 2).astype(np.int64)
+    start = i * (2 * m - i - 1) // 2
+    i = np.where(start > flat, i - 1, i)  # float rounding, either way
+    start = i * (2 * m - i - 1) // 2
+    nxt = (i + 1) * (2 * m - i - 2) // 2
+    i = np.where(flat >= nxt, i + 1, i)
+    start = i * (2 * m - i - 1) // 2
+    return i, flat - start + i + 1
+
+
+@dataclass(frozen=True)
+class DRIChange:
+    """The change of individual DRI from T1 to T2 over participants with both, tested with a
+    paired t-test (scipy.stats.ttest_rel): mean_diff = mean(T2 - T1)."""
+
+    n: int
+    mean_t1: float
+    mean_t2: float
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    t: float
+    df: float
+    p: float
+
+
+def individual_change(t1: np.ndarray, t2: np.ndarray, *, confidence: float = 0.95) -> DRIChange:
+    """Paired t-test of individual DRI at T2 against T1 (participants with both)."""
+    t1, t2 = np.asarray(t1, dtype=np.float64), np.asarray(t2, dtype=np.float64)
+    both = np.isfinite(t1) & np.isfinite(t2)
+    x, y = t1[both], t2[both]
+    n = int(x.size)
+    nan = float("nan")
+    if n == 0:
+        return DRIChange(0, nan, nan, nan, nan, nan, nan, nan, nan)
+    mean_t1, mean_t2 = float(x.mean()), float(y.mean())
+    if n < 2 or np.all(y - x == (y - x)[0]):
+        # No spread of differences: the t statistic is undefined (scipy would warn).
+        diff = mean_t2 - mean_t1
+        return DRIChange(n, mean_t1, mean_t2, diff, nan, nan, nan, float(n - 1) or nan, nan)
+    result = sps.ttest_rel(y, x)
+    interval = result.confidence_interval(confidence)
+    return DRIChange(
+        n=n,
+        mean_t1=mean_t1,
+        mean_t2=mean_t2,
+        mean_diff=float(np.mean(y - x)),
+        ci_low=float(interval.low),
+        ci_high=float(interval.high),
+        t=float(result.statistic),
+        df=float(result.df),
+        p=float(result.pvalue),
+    )

@@ -1,0 +1,89 @@
+"""results.stats.dri against scipy's spearmanr pair by pair, without a database."""
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from results.stats import dri
+
+
+def by_scipy(considerations: np.ndarray, preferences: np.ndarray) -> tuple[float, int, list]:
+    """DRI, pairs left out and individual DRI, one spearmanr call per pair."""
+    n = considerations.shape[0]
+    gaps: dict[tuple[int, int], float] = {}
+    left = 0
+    for a in range(n):
+        for b in range(a + 1, n):
+            rows = (considerations[a], considerations[b], preferences[a], preferences[b])
+            if any(np.ptp(r) == 0 for r in rows):
+                left += 1
+                continue
+            r_c = sps.spearmanr(considerations[a], considerations[b]).statistic
+            r_p = sps.spearmanr(preferences[a], preferences[b]).statistic
+            gaps[(a, b)] = abs(r_c - r_p)
+    lam = np.sqrt(2) / 2
+    mean_d = np.mean([g / np.sqrt(2) for g in gaps.values()])
+    individual = []
+    for i in range(n):
+        own = [g for (a, b), g in gaps.items() if i in (a, b)]
+        individual.append((lam - 2 * np.mean(own) / np.sqrt(2)) / lam if own else np.nan)
+    return (lam - 2 * mean_d) / lam, left, individual
+
+
+def test_ratings_with_ties_and_constant_raters_match_scipy_in_blocks():
+    rng = np.random.default_rng(3)
+    considerations = rng.integers(-5, 6, size=(40, 12)).astype(float)  # a -5..5 scale
+    preferences = rng.integers(0, 11, size=(40, 5)).astype(float)  # option ratings, ties
+    considerations[7] = 2.0  # a constant rater
+    preferences[11] = 4.0  # one who rates every option alike
+    expected, left, individual = by_scipy(considerations, preferences)
+    result = dri.group_dri(considerations, preferences, block_rows=7)
+    assert result.n == 40 and result.pairs_left_out == left == 39 + 38
+    assert result.pairs + result.pairs_left_out == 40 * 39 // 2
+    assert result.dri == pytest.approx(expected, abs=1e-12)
+    np.testing.assert_allclose(result.individual, individual, atol=1e-12)
+    assert np.isnan(result.individual[7]) and np.isnan(result.individual[11])
+
+
+def test_only_the_order_of_preferences_counts():
+    rng = np.random.default_rng(5)
+    considerations = rng.normal(size=(9, 6))
+    ranks = np.argsort(rng.random((9, 5)), axis=1) + 1.0
+    a = dri.group_dri(considerations, ranks)
+    b = dri.group_dri(considerations, 10 * ranks**2)  # same order, other values
+    assert a.dri == pytest.approx(b.dri, abs=1e-12)
+
+
+def test_points_are_every_pair_or_a_fixed_sample_of_distinct_pairs():
+    rng = np.random.default_rng(9)
+    considerations = rng.integers(1, 12, size=(60, 8)).astype(float)
+    preferences = np.argsort(rng.random((60, 5)), axis=1).astype(float)
+    total, points = dri.pair_points(considerations, preferences, limit=10_000)
+    assert total == 60 * 59 // 2 == len(points)
+    r_c = sps.spearmanr(considerations[0], considerations[1]).statistic
+    r_p = sps.spearmanr(preferences[0], preferences[1]).statistic
+    assert points[0] == pytest.approx([r_c, r_p], abs=1e-12)
+    # The mean gap of all points gives the DRI.
+    assert 1 - 2 * np.mean(np.abs(points[:, 0] - points[:, 1])) == pytest.approx(
+        dri.group_dri(considerations, preferences).dri, abs=1e-12
+    )
+    total, sample = dri.pair_points(considerations, preferences, limit=100, seed=1)
+    again = dri.pair_points(considerations, preferences, limit=100, seed=1)[1]
+    assert total == 1770 and sample.shape == (100, 2)
+    np.testing.assert_array_equal(sample, again)
+    assert len({tuple(p) for p in sample.tolist()}) > 90
+
+
+def test_individual_change_is_scipys_paired_t_test():
+    rng = np.random.default_rng(11)
+    t1, t2 = rng.normal(0.2, 0.3, 25), rng.normal(0.35, 0.3, 25)
+    t1[3] = np.nan  # no individual DRI at T1: left out
+    change = dri.individual_change(t1, t2)
+    keep = ~np.isnan(t1)
+    reference = sps.ttest_rel(t2[keep], t1[keep])
+    interval = reference.confidence_interval()
+    assert change.n == 24 and change.df == 23
+    assert change.t == pytest.approx(reference.statistic, abs=1e-12)
+    assert change.p == pytest.approx(reference.pvalue, abs=1e-12)
+    assert (change.ci_low, change.ci_high) == pytest.approx((interval.low, interval.high))
+    assert np.isnan(dri.individual_change(np.ones(3), np.ones(3)).t)
