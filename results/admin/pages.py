@@ -29,6 +29,7 @@ from results.admin.charts import (
     panel_arms,
     subgroup_choices,
 )
+from results.admin.dri import dri_view
 from results.compute.progress import UnknownJob, job_status
 from results.models import ResultSnapshot
 from results.tasks import request_recompute
@@ -84,6 +85,11 @@ def chart_text() -> dict[str, str]:
         "not_started": _("The recompute could not start."),
         "failed": _("Failed: %(error)s"),
         "see_log": _("see the worker log"),
+        "dri": _("Deliberative Reason Index"),
+        "r_c": _("agreement on considerations (r_C)"),
+        "r_p": _("agreement on preferences (r_P)"),
+        "consistent": _("r_C = r_P: reasons and preferences agree"),
+        "pair": _("pair"),
     }
 
 
@@ -148,6 +154,7 @@ class ResultsMixin:
                 payload, labels=labels, arm=arm, subgroup=subgroup, option_labels=option_labels
             )
             charts["text"] = chart_text()
+            charts["dri"] = dri_view(payload, arm, points=reads_latest)
         context = self.tool_context(request, poll, _("Results"), "results")  # type: ignore[attr-defined]
         context.update(
             snapshot=snapshot,

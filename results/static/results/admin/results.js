@@ -190,6 +190,63 @@
     });
   }
 
+  // DRI per group: T1 and T2 bars side by side, one row per group (the arm's whole row first).
+  function driBars(canvas, rows, text) {
+    new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: rows.map((r) => wrap(r.label)),
+        datasets: [
+          { label: "T1", backgroundColor: COLORS.t1, data: rows.map((r) => r.dri_t1) },
+          { label: "T2", backgroundColor: COLORS.t2, data: rows.map((r) => r.dri_t2) },
+        ],
+      },
+      options: {
+        indexAxis: "y", maintainAspectRatio: false, animation: false,
+        scales: {
+          // Up to 1 (every pair consistent) always shown, so a bar reads against the ideal.
+          x: { max: 1, suggestedMin: -1, title: { display: true, text: text.dri },
+               grid: { color: (ctx) => (ctx.tick.value === 0 ? "#334155" : "rgba(0,0,0,0.08)") } },
+          y: { ticks: { autoSkip: false } },
+        },
+        plugins: {
+          tooltip: { callbacks: { label: (ctx) => `${ctx.dataset.label}: ${fixed(ctx.raw, 3)} (n=${rows[ctx.dataIndex].n})` } },
+        },
+      },
+    });
+  }
+
+  // The pairs' (r_C, r_P) points with the diagonal r_C = r_P, both axes -1..1.
+  function driScatter(canvas, points, text, color) {
+    new Chart(canvas, {
+      type: "scatter",
+      data: {
+        datasets: [
+          {
+            label: text.consistent, data: [{ x: -1, y: -1 }, { x: 1, y: 1 }], showLine: true,
+            pointRadius: 0, borderColor: "#334155", borderWidth: 1.5, borderDash: [6, 4],
+            pointStyle: "line",
+          },
+          {
+            label: text.pair, data: points.map(([x, y]) => ({ x, y })),
+            backgroundColor: color + "55", borderColor: color + "99", pointRadius: 2.5,
+          },
+        ],
+      },
+      options: {
+        maintainAspectRatio: false, animation: false,
+        scales: {
+          x: { min: -1, max: 1, title: { display: true, text: text.r_c } },
+          y: { min: -1, max: 1, title: { display: true, text: text.r_p } },
+        },
+        plugins: {
+          legend: { labels: { usePointStyle: true, filter: (item) => item.datasetIndex === 0 } },
+          tooltip: { callbacks: { label: (ctx) => `r_C ${fixed(ctx.raw.x, 2)}, r_P ${fixed(ctx.raw.y, 2)}` } },
+        },
+      },
+    });
+  }
+
   function recompute(text) {
     const form = document.getElementById("recompute");
     if (!form) return;
@@ -263,5 +320,15 @@
     }
     const peaksCanvas = document.getElementById("chart-peaks");
     if (peaksCanvas) peaks(peaksCanvas, data.single_peakedness, text);
+    if (data.dri) {
+      const driCanvas = document.getElementById("chart-dri");
+      if (driCanvas) driBars(driCanvas, data.dri.rows, text);
+      data.dri.scatters.forEach((scatter) => {
+        for (const wave of scatter.waves) {
+          const canvas = document.getElementById(`chart-${wave.id}`);
+          if (canvas) driScatter(canvas, wave.points, text, COLORS[scatter.arm] || COLORS.all);
+        }
+      });
+    }
   });
 })();
