@@ -360,10 +360,53 @@ and migration counts follow the same rule. Empty means withheld or undefined, ne
 Arm sizes (meta n_treatment, n_control) are always published: they reveal no answer."""
 
 
+# How a measure is defined, referenced and read, for the tables that need more than their
+# columns' descriptions (STATISTICS.md style): the data package's schema of the table carries it.
+DRI_METHOD = """\
+Deliberative Reason Index (DRI). Reference: Niemeyer, S., Veri, F., Dryzek, J. S. and
+Bächtiger, A. (2023), "How Deliberation Happens: Enabling Deliberative Reason", American
+Political Science Review.
+
+Inputs, per participant and wave: ratings of the considerations (the paired rating questions of
+family 'considerations', any scale) and an ordering of the options (the poll's ranking
+question; without one, the ratings of the options, ranked per participant with ties averaged).
+A participant enters when they rated every consideration and ordered every option at both
+waves, so T1 and T2 describe the same people.
+
+- Pair (i, j): r_C = Spearman correlation of their considerations ratings, r_P = of their
+  preference orderings (scipy.stats.spearmanr); d_ij = abs(r_C - r_P) / sqrt(2), the pair's
+  distance from the line r_C = r_P.
+- Group DRI = (lambda - 2 mean(d)) / lambda over the group's pairs, lambda = sqrt(2) / 2; it
+  equals 1 - 2 mean abs(r_C - r_P).
+- Individual DRI: the same formula over the pairs that include the participant, within their
+  small group (within their arm when they are in none).
+- Pairs left out: pairs where r_C or r_P is undefined (one of the two gave one value to every
+  item); counted in pairs_left_out, not used.
+- Change: dri_t2 - dri_t1 per group, and a paired t-test of individual DRI, T2 against T1
+  (scipy.stats.ttest_rel), in dri_change.
+
+Groups: each small group (its members' pairs); each arm and the whole sample ('all') over every
+pair of their participants, across groups.
+
+How to read it. DRI is 1 when every pair's agreement on the considerations matches its agreement
+on what to do: people who see the issue alike want the same things, and people who disagree on
+the options disagree for reasons they share. It falls as the two part ways: 0 when pairs are
+half a correlation off the line on average, negative beyond that (the formal floor is -3, pairs
+at opposite corners). The theory predicts it rises from T1 to T2 in groups that deliberated and
+not in the control arm; compare the change with the control arm's. The scatter of the pairs'
+(r_C, r_P) points on the admin's results page shows where the index comes from: deliberation
+should draw the cloud towards the diagonal. Like any correlation, r_C is unstable over few
+statements: batteries of about 12 or more statements are usual. The DRI describes consistency,
+not agreement: a group can be consistent and divided.
+"""
+METHODS = {"dri": DRI_METHOD, "dri_change": DRI_METHOD}
+
+
 def results_schema(table: str) -> dict[str, Any]:
     columns = tables.TABLES[table]
+    method = METHODS.get(table)
     return {
         "fields": [{"name": name, "description": text} for name, text in columns.items()],
         "missingValues": [""],
-        "description": DISCLOSURE,
+        "description": f"{method}\n{DISCLOSURE}" if method else DISCLOSURE,
     }

@@ -9,12 +9,15 @@ from typing import Any
 import numpy as np
 import pytest
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from scipy import stats as sps
 
+from results.admin.dri import dri_view
 from results.compute.recompute import recompute_poll
 from surveys.models import Answer, Participant, Poll
 from tests.factories import make_poll, small_definition, texts
+from tests.surveys.admin_fixtures import client_for, staff
 
 STATEMENTS = ("c_nuclear", "c_reward", "c_leak", "c_cost")
 OPTIONS = ("exit", "aid", "escalate")
@@ -115,7 +118,9 @@ def payload(django_db_setup: None, django_db_blocker: Any) -> Any:
         poll = considerations_poll()
         for group, c1, p1, c2, p2 in PEOPLE.values():
             add_person(poll, group, [(c1, p1), (c2, p2)])
-        yield recompute_poll(poll.pk).payload
+        payload = recompute_poll(poll.pk).payload
+        payload["poll_id"] = poll.pk  # for the page's test
+        yield payload
         transaction.set_rollback(True)
 
 
@@ -214,3 +219,33 @@ def test_meta_names_both_batteries_and_the_points_stay_off_the_tables(payload):
     assert points["pairs"] == 15 and len(points["points"]) == 15
     assert [0.5, 0.5] not in points["points"]
     assert any(p == pytest.approx([round(3 / math.sqrt(10), 4), 0.5]) for p in points["points"])
+
+
+@pytest.mark.django_db
+def test_the_results_page_shows_dri_per_group_and_the_scatter_to_organisers(payload):
+    poll = Poll.objects.get(pk=payload["poll_id"])
+    client = client_for(staff("olga", polls=(poll,)))
+    response = client.get(reverse("admin:surveys_poll_results", args=[poll.pk]))
+    page = response.content.decode()
+    assert "Deliberative reason: do reasons and preferences hang together?" in page
+    dri = response.context["charts"]["dri"]
+    labels = [row["label"] for row in dri["rows"]]
+    assert labels == ["everyone: whole arm"]  # one arm: the view is everyone
+    view = dri_view(payload, "treatment", points=True)
+    labels = [row["label"] for row in view["rows"]]
+    assert labels == ["treatment: whole arm", "treatment: group 1", "treatment: group 2"]
+    group1 = view["rows"][1]
+    assert group1["dri_t1"] == pytest.approx(GROUP1_T1, abs=1e-12)
+    assert (group1["pairs_left_out_t1"], group1["pairs_left_out_t2"]) == (0, 0)
+    assert [w["id"] for w in view["scatters"][0]["waves"]] == [
+        "dri-treatment-t1",
+        "dri-treatment-t2",
+    ]
+    assert 'id="chart-dri-all-t1"' in page and 'id="chart-dri"' in page
+    assert "15 pairs" in page  # T1: every counted pair is drawn
+
+
+def test_pair_points_stay_off_the_page_without_microdata(payload):
+    view = dri_view(payload, "treatment", points=False)
+    assert view["scatters"] == [] and view["points_withheld"] is True
+    assert len(view["rows"]) == 3

@@ -195,7 +195,9 @@
     new Chart(canvas, {
       type: "bar",
       data: {
-        labels: rows.map((r) => wrap(r.label)),
+        // Group labels are short: on one line where the chart is wide (wrapped, a group's
+        // number was left alone on a line in Ukrainian).
+        labels: rows.map((r) => (window.innerWidth < 600 ? wrap(r.label) : r.label)),
         datasets: [
           { label: "T1", backgroundColor: COLORS.t1, data: rows.map((r) => r.dri_t1) },
           { label: "T2", backgroundColor: COLORS.t2, data: rows.map((r) => r.dri_t2) },
