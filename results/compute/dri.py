@@ -153,6 +153,7 @@ def dri_tables(
     rows: list[Row] = []
     change: list[Row] = []
     points: dict[str, Any] = {}
+    sampled: list[dict[str, Any]] = []
     for arm, group, mask in cells_of(data):
         key = whole(arm) if group is None else (arm, "group", str(group))
         who = mask & inputs.members
@@ -165,6 +166,8 @@ def dri_tables(
         for wave, result in enumerate(results, 1):
             values = {"arm": arm, "group": group, "wave": wave, **asdict(result)}
             rows.append(json_row(values, tables.DRI))
+            if result.sampled:
+                sampled.append({"arm": arm, "group": group, "wave": wave})
         test = measures.individual_change(individual[0, who], individual[1, who])
         values = {
             "arm": arm,
@@ -192,6 +195,9 @@ def dri_tables(
         "considerations": inputs.statement_keys,
         "preferences": inputs.preference_source,
         "n_members": int(inputs.members.sum()),
+        # Rows whose dri is estimated from a random sample of pairs (results.stats.dri).
+        "sampled": sampled,
+        "max_pairs": measures.MAX_PAIRS,
     }
     return rows, change, meta, points
 

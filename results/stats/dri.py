@@ -19,7 +19,11 @@ counted.
 Vectorised: every participant's answers are ranked once (ties averaged, as Spearman's rho does),
 centred and scaled to unit length, so the whole matrix of pairwise correlations is one matrix
 product, the same arithmetic as ``np.corrcoef`` of the ranks. It is done in blocks of rows so a
-whole arm of thousands of participants never holds an n x n matrix.
+whole arm of thousands of participants never holds an n x n matrix. Past MAX_PAIRS pairs (an arm
+of about 1,000 people) the work grows with the square of the arm: the DRI and the individual
+DRIs are then estimated from a fixed-seed random sample of MAX_PAIRS pairs (the same
+data gives the same estimate; its standard error is about 0.001), while ``pairs`` and
+``pairs_left_out`` stay exact counts.
 """
 
 from dataclasses import dataclass
@@ -29,6 +33,8 @@ from scipy import stats as sps
 
 LAMBDA = np.sqrt(2) / 2
 BLOCK_ROWS = 512
+MAX_PAIRS = 500_000
+SAMPLE_CHUNK = 200_000
 # A correlation computed from unit vectors of exactly equal ranks can come out 1 + 2e-16.
 _CLIP = 1.0
 
@@ -63,6 +69,7 @@ class GroupDRI:
     pairs_left_out: int
     dri: float
     individual: tuple[float, ...]
+    sampled: bool = False  # estimated from a random sample of MAX_PAIRS pairs
 
 
 def from_gaps(gap_sum: float, count: int) -> float:
@@ -74,16 +81,25 @@ def from_gaps(gap_sum: float, count: int) -> float:
 
 
 def group_dri(
-    considerations: np.ndarray, preferences: np.ndarray, *, block_rows: int = BLOCK_ROWS
+    considerations: np.ndarray,
+    preferences: np.ndarray,
+    *,
+    block_rows: int = BLOCK_ROWS,
+    max_pairs: int = MAX_PAIRS,
+    seed: int = 0,
 ) -> GroupDRI:
     """DRI of the participants (rows) of one group: ``considerations`` n x statements (any
     scale: ratings), ``preferences`` n x options (ranks or ratings: either is ranked per row,
     so only each participant's order counts). A row with a missing value must not be given:
-    the caller chooses who takes part."""
+    the caller chooses who takes part. Over more than ``max_pairs`` counted pairs, estimated
+    from a sample of them (see the module's doc)."""
     zc, valid_c = unit_rows(rank_rows(considerations))
     zp, valid_p = unit_rows(rank_rows(preferences))
     n = zc.shape[0]
     valid = valid_c & valid_p
+    members = int(valid.sum())
+    if members * (members - 1) // 2 > max_pairs:
+        return sampled_dri(zc, zp, valid, size=max_pairs, seed=seed)
     gap_sum = np.zeros(n)
     counted = np.zeros(n, dtype=np.int64)
     for start in range(0, n, block_rows):
@@ -106,6 +122,43 @@ def group_dri(
         pairs_left_out=total_pairs - pairs,
         dri=from_gaps(float(gap_sum.sum() / 2), pairs),
         individual=tuple(float(v) for v in individual),
+    )
+
+
+def sampled_dri(
+    zc: np.ndarray, zp: np.ndarray, valid: np.ndarray, *, size: int, seed: int
+) -> GroupDRI:
+    """``group_dri`` estimated from ``size`` pairs of the valid rows drawn at random
+    (unit rows as ``unit_rows`` gives them); a participant's individual DRI is over the drawn
+    pairs that include them."""
+    n = zc.shape[0]
+    members = np.flatnonzero(valid)
+    m = members.size
+    total = m * (m - 1) // 2
+    # Drawn with replacement: as unbiased as without, and no draw over billions of pairs.
+    flat = np.random.default_rng(seed).integers(0, total, size=size)
+    gap_sum = np.zeros(n)
+    counted = np.zeros(n, dtype=np.int64)
+    for start in range(0, size, SAMPLE_CHUNK):
+        i, j = triangle_pair(flat[start : start + SAMPLE_CHUNK], m)
+        a, b = members[i], members[j]
+        r_c = np.clip(np.einsum("ij,ij->i", zc[a], zc[b]), -_CLIP, _CLIP)
+        r_p = np.clip(np.einsum("ij,ij->i", zp[a], zp[b]), -_CLIP, _CLIP)
+        gaps = np.abs(r_c - r_p)
+        gap_sum += np.bincount(a, weights=gaps, minlength=n) + np.bincount(
+            b, weights=gaps, minlength=n
+        )
+        counted += np.bincount(a, minlength=n) + np.bincount(b, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        individual = 1 - 2 * gap_sum / counted
+    individual[counted == 0] = np.nan
+    return GroupDRI(
+        n=int(n),
+        pairs=int(total),
+        pairs_left_out=n * (n - 1) // 2 - int(total),
+        dri=from_gaps(float(gap_sum.sum() / 2), size),
+        individual=tuple(float(v) for v in individual),
+        sampled=True,
     )
 
 

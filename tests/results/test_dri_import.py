@@ -10,11 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 from scipy import stats as sps
 
+from results import tables
 from results.compute.recompute import recompute_poll
+from results.exports import codebook
 from surveys.models import Poll
 from tests.factories import make_poll, small_definition, texts
+from tests.results.api_fixtures import bearer
 
 OPTIONS = ("exit", "amnesty", "aid", "sanctions", "escalate")
 STATEMENTS = [f"c{i}" for i in range(1, 11)]
@@ -107,7 +111,7 @@ def scipy_dri(rows: list[dict[str, str]], wave: int) -> tuple[float, int, int]:
 
 
 @pytest.mark.django_db
-def test_imported_panel_gives_scipys_dri(tmp_path):
+def test_imported_panel_gives_scipys_dri(tmp_path, make_researcher):
     poll = five_option_poll()
     path = tmp_path / "panel.csv"
     write_file(path)
@@ -129,3 +133,16 @@ def test_imported_panel_gives_scipys_dri(tmp_path):
             assert got["dri"] == pytest.approx(expected, abs=1e-12)
     whole = [r for r in payload["dri"] if r["arm"] == "treatment" and r["group"] is None]
     assert whole[1]["pairs_left_out"] == N - 1  # the one who gave 6 to every statement
+    # The same rows through the API (JSON and CSV, the documented columns in order).
+    _, secret = make_researcher("granted", polls=(poll,))
+    client = bearer(secret)
+    for table, columns in (("dri", tables.DRI), ("dri_change", tables.DRI_CHANGE)):
+        url = reverse(f"api:results-{table.replace('_', '-')}", kwargs={"slug": poll.slug})
+        served = client.get(url).json()
+        assert served["columns"] == list(columns)
+        assert served["rows"] == payload[table]
+        csv_lines = client.get(url, {"format": "csv"}).content.decode().splitlines()
+        assert csv_lines[0].split(",") == list(columns)
+        assert len(csv_lines) == 1 + len(payload[table])
+    schema = codebook.results_schema("dri")
+    assert "Niemeyer" in schema["description"] and "Small cells" in schema["description"]

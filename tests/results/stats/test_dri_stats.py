@@ -87,3 +87,21 @@ def test_individual_change_is_scipys_paired_t_test():
     assert change.p == pytest.approx(reference.pvalue, abs=1e-12)
     assert (change.ci_low, change.ci_high) == pytest.approx((interval.low, interval.high))
     assert np.isnan(dri.individual_change(np.ones(3), np.ones(3)).t)
+
+
+def test_over_max_pairs_the_dri_is_a_reproducible_estimate_with_exact_counts():
+    rng = np.random.default_rng(21)
+    position = rng.normal(size=300)
+    considerations = np.rint(position[:, None] * rng.normal(size=10) + rng.normal(size=(300, 10)))
+    preferences = position[:, None] * np.linspace(-1, 1, 5) + rng.normal(size=(300, 5))
+    considerations[0] = 1.0  # a constant rater: 299 pairs left out, counted exactly
+    exact = dri.group_dri(considerations, preferences)
+    estimate = dri.group_dri(considerations, preferences, max_pairs=20_000)
+    again = dri.group_dri(considerations, preferences, max_pairs=20_000)
+    assert not exact.sampled and estimate.sampled
+    assert (estimate.pairs, estimate.pairs_left_out) == (exact.pairs, exact.pairs_left_out)
+    assert (exact.pairs, exact.pairs_left_out) == (299 * 298 // 2, 299)
+    assert estimate.dri == again.dri
+    # Standard error of 1 - 2 mean|r_C - r_P| over 20,000 pairs: well under 0.01.
+    assert abs(estimate.dri - exact.dri) < 0.01
+    assert np.nanmean(np.abs(np.subtract(estimate.individual, exact.individual))) < 0.1
