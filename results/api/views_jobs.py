@@ -46,7 +46,7 @@ from results.api.serializers import (
     WebhookSerializer,
 )
 from results.compute.progress import job_status
-from results.exports import package, template
+from results.exports import package, template, waves
 from results.exports.import_jobs import (
     inline_limit,
     show_live_progress,
@@ -117,7 +117,10 @@ class ExportParameters(serializers.Serializer):
     format = serializers.ChoiceField(
         list(package.FORMATS),
         help_text="csv-long, csv-wide, parquet (long, typed), sav (SPSS, wide), dta (Stata, "
-        "wide) or package (zip: data, codebook, datapackage.json, results, README).",
+        "wide), package (zip: data, codebook, datapackage.json, results, README), or one row "
+        "per participant and wave (ID, Group, Time, items under their own names, as the "
+        "Stanford lab's DeliberativePolling package reads): csv-waves, sav-waves, dta-waves "
+        "(400 for a poll without paired items).",
     )
     background = serializers.BooleanField(
         required=False,
@@ -167,6 +170,11 @@ class ExportView(PollScoped, ResearchAPIView):
         params.is_valid(raise_exception=True)
         fmt = package.FORMATS[params.validated_data["format"]]
         poll = self.poll
+        if fmt.name in waves.WAVES_FORMATS:
+            try:
+                waves.check_paired(poll)
+            except waves.NoPairedItems as problem:
+                raise ValidationError({"format": [str(problem)]}) from None
         if params.validated_data["background"] or poll.answers.count() > package.stream_limit():
             job = package.start_export_job(
                 poll=poll,

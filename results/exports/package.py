@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from results import tables
 from results.access import has_microdata
-from results.exports import codebook, statfiles, transcripts
+from results.exports import codebook, statfiles, transcripts, waves
 from results.exports import writers as exports
 from results.models import ApiToken, ExportJob, ResultSnapshot, Webhook
 from results.webhooks import announce
@@ -48,6 +48,10 @@ FORMATS = {
         Format("parquet", "application/vnd.apache.parquet", "long.parquet", True),
         Format("sav", "application/x-spss-sav", "sav", False),
         Format("dta", "application/x-stata-dta", "dta", False),
+        # One row per participant and wave, as the Stanford lab's DeliberativePolling reads.
+        Format("csv-waves", "text/csv; charset=utf-8", "waves.csv", False),
+        Format("sav-waves", "application/x-spss-sav", "waves.sav", False),
+        Format("dta-waves", "application/x-stata-dta", "waves.dta", False),
         Format("package", "application/zip", "zip", False),
     )
 }
@@ -80,6 +84,8 @@ def write_export(poll: Poll, fmt: str, path: Path, *, progress: Progress | None 
         statfiles.write_sav(poll, path, progress=progress)
     elif fmt == "dta":
         statfiles.write_dta(poll, path, progress=progress)
+    elif fmt in waves.WRITERS:
+        waves.WRITERS[fmt](poll, path, progress=progress)
     elif fmt == "package":
         write_package(poll, path, progress=progress)
     else:
@@ -149,6 +155,7 @@ def datapackage(poll: Poll, snapshot: ResultSnapshot | None) -> dict[str, Any]:
             }
             for name in tables.TABLES
         ]
+    resources += waves.package_resources(poll)
     resources += transcripts.package_resources(poll)
     return {
         "profile": "tabular-data-package",
@@ -171,6 +178,10 @@ Data package of the Deliberative Poll `{slug}`, exported {created}.
 
 - `data/answers_wide.csv`: one row per participant; columns `<item>_t1` and `<item>_t2`.
 - `data/answers_long.csv`: one row per participant, item and wave.
+- `waves/answers.csv` and `waves/answers.sav`, with `waves/codebook.csv` (polls with paired
+  items): one row per participant and wave (`ID`, `Group`, `Time`, every rating, choice,
+  knowledge and number item under its own name), the layout the Stanford lab's
+  `DeliberativePolling` reads.
 - `codebook.csv` and `datapackage.json` (Frictionless Tabular Data Package): every variable with
   its wording, type, measure level, value labels, missing-value codes and answer keys.
 - `definition.json`: the whole poll definition (positions, options, questions in every language).
@@ -235,6 +246,26 @@ dta, meta = pyreadstat.read_dta("{slug}.dta", user_missing=True)  # "a", "b", ..
 Replace `item_t1` with a variable of the codebook, and the file names with those of the
 exports.
 
+## The Stanford lab's DeliberativePolling package
+
+The Deliberative Democracy Lab's analysis package reads `waves/answers.sav` (the API's
+`sav-waves` export) unchanged. It needs pandas 2, so give it an environment of its own:
+
+```sh
+python3 -m venv dplab && dplab/bin/pip install "DeliberativePolling==1.4.2" "pandas<3"
+dplab/bin/python - <<'END'
+from DeliberativePolling import outputs
+outputs("waves/answers.sav", fast=True)
+END
+```
+
+It writes its tables to `Outputs/` (`fast=True`: spreadsheets only; without it, Word files
+too, much slower). Rows exist only for participants in an arm, one per wave they answered at;
+missing codes are user-missing, so the package counts them as DK/NA. Its paired means and
+p-values for an arm, before v. after, are those of `results/items.csv` (unweighted rows, to the
+three decimals it prints); `waves/codebook.csv` says where its figures differ by method (its
+"n =", its percentages, between-group tests, and weights taken as frequencies).
+
 ## Disclosure control
 
 {disclosure}
@@ -298,6 +329,12 @@ def write_package(poll: Poll, path: Path, *, progress: Progress | None = None) -
             archive.writestr(name, content)
         for name, content in transcripts.transcript_files(poll):
             archive.writestr(name, content)
+        with tempfile.TemporaryDirectory() as folder:
+            for name, part in waves.package_files(poll, Path(folder)):
+                if isinstance(part, Path):
+                    archive.write(part, name)
+                else:
+                    archive.writestr(name, part)
         archive.writestr("README.md", readme(poll, snapshot))
 
 
