@@ -169,6 +169,27 @@ def offline_payload(poll_id: int) -> dict:
         return json.loads(json.dumps(build_payload(load_poll_data(poll_id))))
 
 
+def payload_differences(stored: dict, expected: dict, limit: int = 5) -> list[str]:
+    """Where two payloads differ, as a few short lines: a bare ``==`` on payloads of megabytes
+    makes pytest's difflib explanation run for many minutes when they differ."""
+    differences = []
+    for key in sorted(set(stored) | set(expected)):
+        left, right = stored.get(key), expected.get(key)
+        if left == right:
+            continue
+        if isinstance(left, list) and isinstance(right, list):
+            rows = [i for i, (a, b) in enumerate(zip(left, right, strict=False)) if a != b]
+            where = f"rows {len(left)} vs {len(right)}, first differing row {rows[:1]}"
+            if rows:
+                where += f": {str(left[rows[0]])[:300]} != {str(right[rows[0]])[:300]}"
+            differences.append(f"{key}: {where}")
+        else:
+            differences.append(f"{key}: {str(left)[:300]} != {str(right)[:300]}")
+        if len(differences) == limit:
+            break
+    return differences
+
+
 def other_connection() -> psycopg.Connection:
     s = connection.settings_dict
     return psycopg.connect(

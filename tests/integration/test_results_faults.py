@@ -32,6 +32,7 @@ from tests.integration.processes import (
     lock_holders,
     offline_payload,
     other_connection,
+    payload_differences,
     recomputed_lines,
     wait_until,
 )
@@ -91,7 +92,7 @@ def test_two_recomputes_triggered_at_the_same_instant_run_one_at_a_time(
     computed = recomputed_lines(processes.log("first") + processes.log("second"))
     assert len(computed) == 1, computed
     assert snapshot.n_participants == 200
-    assert snapshot.payload == offline_payload(poll_id)
+    assert not payload_differences(snapshot.payload, offline_payload(poll_id))
 
 
 def test_a_worker_killed_during_a_recompute_leaves_no_trace_and_beat_recovers_results_and_job(
@@ -140,7 +141,7 @@ def test_a_worker_killed_during_a_recompute_leaves_no_trace_and_beat_recovers_re
     assert f"job {job} of poll {poll_id} lost its worker" in rescuer
     assert "reconciler enqueued recomputes" in rescuer
     assert snapshot.n_participants == 200
-    assert snapshot.payload == offline_payload(poll_id)
+    assert not payload_differences(snapshot.payload, offline_payload(poll_id))
 
 
 def walk_to_the_last_page(client: Client, poll: Poll) -> None:
@@ -191,7 +192,7 @@ def test_completions_while_redis_is_down_are_saved_and_beat_brings_results_up_to
     )
     assert "reconciler enqueued recomputes" in processes.log("steady")
     assert beat.poll() is None  # beat lived through the outage
-    assert latest.payload == offline_payload(poll.pk)
+    assert not payload_differences(latest.payload, offline_payload(poll.pk))
     for client in clients:
         assert "from 3 to 7" in client.get(f"/p/{poll.slug}/done/").content.decode()
 
