@@ -34,10 +34,13 @@ outside every mean. Their codes carry no value label in the .sav: the package li
 labelled value as an answer category and would show a "Don't know" row at 0% beside the DK/NA
 row that actually counts them (the codebook, and the Stata file's extended missing values, name
 the kinds). Every value the package may read has a label: the package stops at an unlabelled
-one, so every point of a rating scale is labelled (its ends with their wording).
+one, so every point of a rating scale is labelled (its ends with their wording). The package
+also takes every scale variable whose name holds "weight" as a survey weight, so a number
+question so named is written with "wgt" instead (``body_weight`` as ``body_wgt``).
 """
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -162,7 +165,11 @@ def wave_items(poll: Poll) -> list[WaveItem]:
     for question in wave_questions(poll):
         key = question.key
         first = wide[(key, 1)] if question.in_wave(1) else wide[(key, 2)]
-        variable = item_variable(question, first, item_name(key, taken))
+        name = key
+        if question.kind == Question.Kind.NUMBER:
+            # The package takes every scale variable named with "weight" as a survey weight.
+            name = re.sub("weight", "wgt", key, flags=re.IGNORECASE)
+        variable = item_variable(question, first, item_name(name, taken))
         before = f"{key}_t1" if question.in_wave(1) else ""
         # A T1-only (background) question describes the participant at both waves.
         after = f"{key}_t2" if question.in_wave(2) else f"{key}_t1"
@@ -370,7 +377,8 @@ def codebook_rows(poll: Poll) -> list[dict[str, Any]]:
                 "notes": "" if question else v.notes,
             }
         )
-    rows.append({"variable": "(method)", "notes": METHOD_NOTES, **dict.fromkeys(["label"], "")})
+    # Not a variable: the row that says how the lab package's figures compare with ours.
+    rows.append({"variable": "(method)", "notes": METHOD_NOTES})
     return rows
 
 

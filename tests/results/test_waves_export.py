@@ -244,3 +244,21 @@ def test_a_poll_without_paired_items_has_a_package_without_the_layout(make_resea
     assert response.status_code == 200
     with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
         assert not [name for name in archive.namelist() if name.startswith("waves/")]
+
+
+def test_names_the_package_would_misread_are_changed(make_researcher, tmp_path):
+    definition = research_definition(slug="renamed")
+    for question in definition["questions"]:
+        if question["key"] == "budget":
+            question["key"] = "budget_Weight"  # a number named "weight": a survey weight to it
+        elif question["key"] == "leaning":
+            question["key"] = "group"  # SPSS names are case-insensitive: "Group" is taken
+    poll, _ = save_poll(data=validate(definition, "<test>"), source="<test>")
+    _, secret = make_researcher("granted", polls=(poll,))
+    response = bearer(secret).get(url(poll), {"format": "sav-waves"})
+    path = tmp_path / "renamed.sav"
+    path.write_bytes(b"".join(response.streaming_content))
+    _, meta = pyreadstat.read_sav(str(path))
+    assert meta.column_names[-4:] == ["k_capital", "group_q", "balanced", "budget_wgt"]
+    scale = [name for name, level in meta.variable_measure.items() if level == "scale"]
+    assert [name for name in scale if "weight" in name.lower()] == []  # no participant weights
