@@ -371,7 +371,8 @@ Inputs, per participant and wave: ratings of the considerations (the paired rati
 family 'considerations', any scale) and an ordering of the options (the poll's ranking
 question; without one, the ratings of the options, ranked per participant with ties averaged).
 A participant enters when they rated every consideration and ordered every option at both
-waves, so T1 and T2 describe the same people.
+waves, so T1 and T2 describe the same people. Participant weights are not used (a pair has no
+weight of its own).
 
 - Pair (i, j): r_C = Spearman correlation of their considerations ratings, r_P = of their
   preference orderings (scipy.stats.spearmanr); d_ij = abs(r_C - r_P) / sqrt(2), the pair's
