@@ -249,3 +249,79 @@ def test_pair_points_stay_off_the_page_without_microdata(payload):
     view = dri_view(payload, "treatment", points=False)
     assert view["scatters"] == [] and view["points_withheld"] is True
     assert len(view["rows"]) == 3
+
+
+# Without a ranking question the options' ratings give the preferences (ties averaged), and
+# considerations may sit on a scale around zero.
+RATED = {  # participant: (considerations -5..5 at T1 and T2, ratings of exit, aid, escalate)
+    "P": ([-5, 0, 5, 2], [-5, 0, 5, 3], [8, 8, 2]),  # a tie in the ratings
+    "Q": ([-4, -1, 4, 4], [-4, -1, 4, 4], [9, 5, 1]),
+    "R": ([5, 2, -3, -5], [5, 2, -3, -5], [1, 5, 9]),
+    "S": ([0, 1, -1, 3], [0, 1, -1, 3], [5, 5, 5]),  # rates every option alike
+    "T": ([1, 1, 2, 2], [1, 2, 2, 2], [3, 6, 6]),
+}
+
+
+@pytest.mark.django_db
+def test_without_a_ranking_the_option_ratings_are_ranked_with_ties_averaged():
+    definition = small_definition(slug="dri-rated")
+    definition["design"]["min_subgroup_size"] = 1
+    definition["questions"] = [q for q in definition["questions"] if q["key"] != "rank"]
+    scale = {"min": -5, "max": 5, "min_label": texts("Disagree"), "max_label": texts("Agree")}
+    definition["questions"] += [
+        {
+            "key": key,
+            "kind": "rating",
+            "section": "policy",
+            "waves": "both",
+            "family": "considerations",
+            "text": texts(f"Statement {key}"),
+            "scale": scale,
+        }
+        for key in STATEMENTS
+    ]
+    poll = make_poll(**definition)
+    questions = {q.key: q for q in poll.questions.all()}
+    now = timezone.now()
+    for c1, c2, ratings in RATED.values():
+        person = Participant.objects.create(
+            poll=poll, arm="treatment", group=1, consented_at=now, completed_at=now
+        )
+        rows = [
+            Answer(
+                poll=poll,
+                participant=person,
+                question=questions[f"rate_{o}"],
+                wave=w,
+                value=v,
+                number=v,
+            )
+            for o, v in zip(OPTIONS, ratings, strict=True)
+            for w in (1, 2)
+        ]
+        rows += [
+            Answer(
+                poll=poll, participant=person, question=questions[key], wave=w, value=v, number=v
+            )
+            for w, values in ((1, c1), (2, c2))
+            for key, v in zip(STATEMENTS, values, strict=True)
+        ]
+        Answer.objects.bulk_create(rows)
+    payload = recompute_poll(poll.pk).payload
+    assert payload["meta"]["dri"]["preferences"] == "option_ratings"
+    for wave in (1, 2):
+        gaps, left = [], 0
+        people = list(RATED.values())
+        for a in range(len(people)):
+            for b in range(a + 1, len(people)):
+                c = (people[a][wave - 1], people[b][wave - 1])
+                p = (people[a][2], people[b][2])
+                if any(len(set(v)) == 1 for v in (*c, *p)):
+                    left += 1
+                    continue
+                r_c = sps.spearmanr(*c).statistic
+                r_p = sps.spearmanr(*p).statistic
+                gaps.append(abs(r_c - r_p))
+        got = row(payload["dri"], arm="treatment", group=1, wave=wave)
+        assert (got["pairs"], got["pairs_left_out"]) == (len(gaps), left) == (6, 4)
+        assert got["dri"] == pytest.approx(dri_of(gaps), abs=1e-12)
