@@ -50,7 +50,13 @@ import pandas as pd
 import pyreadstat
 
 from results.exports import codebook
-from results.exports.codebook import MEASURE, MISSING_LABELS, Variable, stata_names
+from results.exports.codebook import (
+    FALLBACK_CODES,
+    MEASURE,
+    MISSING_LABELS,
+    Variable,
+    stata_names,
+)
 from results.exports.statfiles import STATA_LETTERS, spss_format, spss_missing, stats_frame
 from results.exports.writers import neutralise, table_csv, wide_frame
 from surveys.definition.spec import poll_spec
@@ -247,9 +253,28 @@ def waves_frame(
     frame = pd.concat(parts).reset_index(names="_participant")
     frame = frame.sort_values(["Group", "_participant", "Time"], kind="stable")
     frame = frame.drop(columns=["_participant"]).reset_index(drop=True)
+    variables = [undeclared_codes(v, frame[v.name]) for v in variables]
     if progress:
         progress(0.7, f"{len(frame)} participant-wave rows")
     return frame, variables
+
+
+def undeclared_codes(variable: Variable, column: pd.Series) -> Variable:
+    """The variable with the fallback codes its answers hold (a missing kind its question
+    declares no code for, written as ``FALLBACK_CODES`` give it) declared missing too: else the
+    package, meeting an unlabelled -99, stops. Never for numbers, where -99 may be an answer."""
+    if not variable.item or variable.kind == Question.Kind.NUMBER:
+        return variable
+    present = set(column.dropna().tolist())
+    extra = {
+        code: kind
+        for kind, code in FALLBACK_CODES.items()
+        if code in present and code not in variable.missing_kinds
+    }
+    if not extra:
+        return variable
+    kinds = dict(sorted({**variable.missing_kinds, **extra}.items()))
+    return replace(variable, missing_kinds=kinds, missing=list(kinds))
 
 
 # --- writers ----------------------------------------------------------------------------------

@@ -262,3 +262,16 @@ def test_names_the_package_would_misread_are_changed(make_researcher, tmp_path):
     assert meta.column_names[-4:] == ["k_capital", "group_q", "balanced", "budget_wgt"]
     scale = [name for name, level in meta.variable_measure.items() if level == "scale"]
     assert [name for name in scale if "weight" in name.lower()] == []  # no participant weights
+
+
+def test_a_missing_answer_without_a_declared_code_is_still_user_missing(researcher, poll, tmp_path):
+    # "balanced" offers no don't know; an answer of that kind still gets the fallback code, and
+    # the lab's package stops at any value without a label unless it is declared missing.
+    answers = Answer.objects.filter(poll=poll, question__key="balanced")
+    target = answers.filter(participant__completed_at__isnull=False).first()
+    Answer.objects.filter(pk=target.pk).update(value=None, number=None, missing="dont_know")
+    path = download(researcher, poll, "sav-waves", tmp_path)
+    frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    assert (frame["balanced"] == DK_CODE).sum() == 1
+    assert meta.missing_ranges["balanced"] == [{"lo": DK_CODE, "hi": DK_CODE}]
+    assert "budget" not in meta.missing_ranges  # numbers: -99 may be an answer
