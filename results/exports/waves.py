@@ -100,7 +100,9 @@ METHOD_NOTES = (
     "holding don't know, refused, skipped, not asked and no answer; our pct_* are over those "
     "who answered the item (not asked left out). Between groups it runs Welch's t-test on the "
     "levels at each wave, not our difference in differences (Welch on the change scores). "
-    + WEIGHT_NOTE.split(". ", 1)[1]
+    "It applies no small-cell rule: its tables show what our results withhold or publish over "
+    "the pairs (population_t1/population_t2 'pairs', n_t = n_pairs), as any analysis of these "
+    "microdata can. " + WEIGHT_NOTE.split(". ", 1)[1]
 )
 
 
