@@ -260,11 +260,12 @@ END
 ```
 
 It writes its tables to `Outputs/` (`fast=True`: spreadsheets only; without it, Word files
-too, much slower). Rows exist only for participants in an arm, one per wave they answered at;
-missing codes are user-missing, so the package counts them as DK/NA. Its paired means and
-p-values for an arm, before v. after, are those of `results/items.csv` (unweighted rows, to the
-three decimals it prints); `waves/codebook.csv` says where its figures differ by method (its
-"n =", its percentages, between-group tests, and weights taken as frequencies).
+too, much slower). Its rows are the participants the results describe (completed, in an arm),
+one per wave they answered at; missing codes are user-missing, so the package counts them as
+DK/NA. Its paired means and p-values for an arm, before v. after, are those of
+`results/items.csv` (unweighted rows, to the three decimals it prints); `waves/codebook.csv`
+says where its figures differ by method (its "n =", its percentages, between-group tests, and
+weights taken as frequencies) and that it applies no small-cell rule.
 
 ## Disclosure control
 
