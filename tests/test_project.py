@@ -88,7 +88,7 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_test_one() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     commands = re.findall(r"```sh\n(.+?)\n```", readme)
     run_command = next(c for c in commands if "quickstart" in c)
-    test_command = next(c for c in commands if c.rstrip().endswith("pytest"))
+    test_command = next(c for c in commands if "bin/pytest" in c)
     assert run_command and test_command in ci
 
 
@@ -98,3 +98,11 @@ def test_collectstatic_succeeds_with_production_storage(tmp_path: Path) -> None:
         "collectstatic", "--noinput", env={**PRODUCTION, "STATIC_ROOT": str(tmp_path)}
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_xdist_worker_has_a_redis_database_of_its_own() -> None:
+    from tests.environment import redis_url_of_this_worker
+
+    base = "redis://127.0.0.1:6379/9"
+    urls = [redis_url_of_this_worker(base, f"gw{i}") for i in range(4)]
+    assert urls == [f"redis://127.0.0.1:6379/{n}" for n in (10, 11, 12, 13)]
