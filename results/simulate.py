@@ -35,6 +35,23 @@ def _ratings(
     return np.clip(np.rint(raw), low, high)
 
 
+def _consideration(
+    position: np.ndarray,
+    place: float,
+    low: int,
+    high: int,
+    rng: np.random.Generator | None,
+) -> np.ndarray:
+    """Ratings of a statement of the considerations battery. A statement argues for a place on
+    the options' axis (the statements take the options' places in turn), and agreement falls
+    with the distance to it as an option's rating does, so reasons and preferences share one
+    structure; noise as for ratings (none without ``rng``)."""
+    if rng is not None:
+        return _ratings(position, np.array([place]), low, high, rng)[:, 0]
+    span = high - low
+    return np.clip(np.rint(high - np.abs(position - place) * span / 6 * 1.1), low, high)
+
+
 def simulate_answers(
     poll: Poll,
     n: int,
@@ -89,6 +106,14 @@ def simulate_answers(
                     axis = np.array([float(question.option.axis)])
                     values = _ratings(position[wave], axis, low, high, rng)[:, 0]
                     ratings_by_option[(question.option.key, wave)] = values
+                elif question.family.strip().casefold() == "considerations":
+                    place = float(axis_values[question.order % len(axis_values)])
+                    values = _consideration(position[wave], place, low, high, rng)
+                    if wave == 2:
+                        # Deliberation makes reasons hang together with preferences: a quarter of the
+                        # noise in the treatment arm's T2 ratings.
+                        exact = _consideration(position[wave], place, low, high, None)
+                        values = np.where(treated, np.rint((values + 3 * exact) / 4), values)
                 else:
                     values = np.clip(np.rint(rng.normal((low + high) * 0.6, 2, n)), low, high)
                 rows.extend(
