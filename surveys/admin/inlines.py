@@ -426,6 +426,7 @@ class QuestionInline(PollPartInline):
                     "help",
                     ("required", "dont_know"),
                     "arms",
+                    "family",
                 )
             },
         ),

@@ -200,9 +200,14 @@ class Question(PollItem):
         help_text='{code: kind}, e.g. {"77": "dont_know"}: overrides the poll\'s codes.',
     )
     family = models.CharField(
+        _("family"),
         max_length=40,
         blank=True,
-        help_text="Multiple-comparison family: Holm and BH adjust within each family.",
+        help_text=_(
+            "Questions of one family are adjusted together for multiple comparisons (Holm, "
+            "Benjamini-Hochberg). Rating questions of the family “considerations”, asked at "
+            "both waves, are the statements of the Deliberative Reason Index."
+        ),
     )
     bins = models.JSONField(
         default=list,

@@ -250,3 +250,34 @@ def test_the_organiser_pages_speak_ukrainian(organiser_and_poll) -> None:
         assert words in body, words
     assert "Готово до відкриття" in checks
     assert "Щонайменше дві позиції або жодної" in checks  # noqa: RUF001 (Ukrainian)
+
+
+def test_an_organiser_makes_a_rating_a_statement_of_the_reason_index_by_its_family(
+    organiser_and_poll,
+) -> None:
+    client, poll = organiser_and_poll
+    url, payload = page(client, poll)
+    body = client.get(url).content.decode()
+    assert "statements of the Deliberative Reason Index" in body
+    add_row(
+        payload,
+        "questions",
+        {
+            "key": "",
+            "order": "30",
+            "kind": "rating",
+            "section": poll.sections.get(key="policy").key,
+            "waves": "both",
+            "text_en": "Rewarding aggression invites more of it.",
+            "scale_min": "0",
+            "scale_max": "10",
+            "min_label_en": "Strongly disagree",
+            "max_label_en": "Strongly agree",
+            "family": "considerations",
+        },
+    )
+    response = client.post(url, payload)
+    assert response.status_code == 302, errors(response)
+    question = poll.questions.get(text__en="Rewarding aggression invites more of it.")
+    assert question.family == "considerations"
+    assert question.paired
