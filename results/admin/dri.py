@@ -9,6 +9,7 @@ are about pairs of individual participants, so an aggregates-only grant sees the
 
 from typing import Any
 
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from results.admin.charts import SIGNIFICANCE, p_text, panel_arms
@@ -65,6 +66,11 @@ def dri_view(payload: dict[str, Any], arm: str, *, points: bool) -> dict[str, An
                         "id": f"dri-{panel_arm}-t{wave}",
                         "pairs": data[f"t{wave}"]["pairs"],
                         "shown": len(data[f"t{wave}"]["points"]),
+                        # Grouped as the language writes them (22,578; 22 578).
+                        "pairs_text": number_format(data[f"t{wave}"]["pairs"], force_grouping=True),
+                        "shown_text": number_format(
+                            len(data[f"t{wave}"]["points"]), force_grouping=True
+                        ),
                         "points": data[f"t{wave}"]["points"],
                     }
                     for wave in (1, 2)
