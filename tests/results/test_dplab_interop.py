@@ -74,6 +74,7 @@ for weight in ("Unweighted", "weight"):
         if isinstance(row[1], str) and row[1] != "Variable"
     }
     found[weight] = {"n": [header[before], header[after]], "items": items}
+found["comparisons"] = sorted(path.split("/")[-1] for path in glob.glob("Outputs/*/*"))
 print("RESULT" + json.dumps(found))
 """
 
@@ -142,7 +143,8 @@ def runs(
     if run.returncode != 0:
         pytest.fail(f"outputs() failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
     found = json.loads(run.stdout.rsplit("RESULT", 1)[1])
-    print(f"\ninstall {installed - started:.0f} s, outputs() {time.monotonic() - installed:.0f} s")
+    took = f"{installed - started:.0f} s, outputs() {time.monotonic() - installed:.0f} s"
+    print(f"\ninstall (beside the database work) {took}")
     return {
         "payload": payload,
         "package": found,
@@ -167,7 +169,13 @@ def n_of(header: str) -> int:
 
 def test_the_package_runs_to_the_end_on_the_export(runs):
     assert "Analysis complete" in runs["stdout"]
-    assert set(runs["package"]) == {"Unweighted", "weight"}
+    assert {
+        "Treatment at Before v. After (Unweighted)",
+        "Treatment at Before v. After (weight)",
+        "Control at Before v. After (Unweighted)",
+        "Treatment v. Control at Before (Unweighted)",
+        "Treatment v. Control at After (Unweighted)",
+    } <= set(runs["package"]["comparisons"])
 
 
 def test_the_export_has_both_arms_drop_outs_dont_knows_and_weights(runs):
