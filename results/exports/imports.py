@@ -16,7 +16,7 @@ import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
@@ -161,7 +161,7 @@ def _datetime(text: str) -> datetime:
         raise CellError(
             f"{quoted(text)} is not an ISO 8601 date and time (e.g. 2024-05-01T10:30:00Z)"
         )
-    return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.UTC)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
 
 
 def suggestion(name: str, known: list[str]) -> str:

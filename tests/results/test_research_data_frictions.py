@@ -2,6 +2,7 @@
 researcher now sees."""
 
 import io
+from datetime import UTC
 from io import StringIO
 
 import pytest
@@ -115,6 +116,22 @@ def test_rows_without_completed_at_are_counted_incomplete_and_left_out_of_result
     ]
     snapshot = recompute_poll(target.pk)
     assert snapshot.n_participants == 2
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("2024-05-01T10:30:00", "2024-05-01T10:30:00+00:00"),
+        ("2024-05-01 10:30", "2024-05-01T10:30:00+00:00"),
+        ("2024-05-01", "2024-05-01T00:00:00+00:00"),
+        ("2024-05-01T10:30:00+02:00", "2024-05-01T08:30:00+00:00"),
+    ],
+)
+def test_times_without_a_zone_are_read_as_utc(target, written: str, stored: str) -> None:
+    """Other tools often write local or zone-less times: they are taken as UTC, not a crash."""
+    run_import(target, f"participant,arm,completed_at,rate_exit_t1\np1,treatment,{written},3\n")
+    completed = Participant.objects.get(poll=target, public_id="p1").completed_at
+    assert completed.astimezone(UTC).isoformat() == stored
 
 
 def test_a_file_without_completed_at_says_every_row_counts_as_complete(target) -> None:
