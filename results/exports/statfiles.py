@@ -8,13 +8,14 @@ Stata's 32 characters are shortened as the codebook's ``stata_name`` says.
 """
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyreadstat
 
-from results.exports.codebook import MISSING_LABELS, Variable, stata_names
+from results.exports.codebook import FALLBACK_CODES, MISSING_LABELS, Variable, stata_names
 from results.exports.writers import wide_frame
 from surveys.models import Poll, Question
 
@@ -64,26 +65,48 @@ def spss_format(variable: Variable) -> str | None:
     return "F8.0" if variable.type == "integer" else None
 
 
-def write_sav(poll: Poll, path: Path, *, progress: Progress | None = None) -> None:
-    frame, variables = wide_frame(poll, progress=progress)
-    formats = {v.name: f for v in variables if (f := spss_format(v))}
+def undeclared_codes(variable: Variable, column: pd.Series) -> Variable:
+    """The variable with the fallback codes its answers hold (a missing kind its question
+    declares no code for, written as ``FALLBACK_CODES`` give it) declared missing too: else
+    SPSS shows -99 as an answer and Stata as a number (and the Stanford lab's package, meeting
+    an unlabelled -99, stops). Never for numbers, where -99 may be an answer."""
+    if not variable.item or variable.kind == Question.Kind.NUMBER:
+        return variable
+    present = set(column.dropna().tolist())
+    extra = {
+        code: kind
+        for kind, code in FALLBACK_CODES.items()
+        if code in present and code not in variable.missing_kinds
+    }
+    if not extra:
+        return variable
+    kinds = dict(sorted({**variable.missing_kinds, **extra}.items()))
+    return replace(variable, missing_kinds=kinds, missing=list(kinds))
+
+
+def sav_file(frame: pd.DataFrame, variables: list[Variable], path: Path, label: str) -> None:
+    """``frame`` as an SPSS file: a label on every variable (the lab's package needs them),
+    value labels, measure levels and the missing codes declared user-missing."""
+    variables = [undeclared_codes(v, frame[v.name]) for v in variables]
     pyreadstat.write_sav(
         stats_frame(frame, variables),
         str(path),
-        file_label=f"Deliberate poll {poll.slug}"[:64],
+        file_label=label[:64],
         column_labels={v.name: v.label for v in variables},
         variable_value_labels={v.name: v.value_labels for v in variables if v.value_labels},
         missing_ranges={
             v.name: spss_missing(v) for v in variables if v.missing_kinds and v.numeric
         },
         variable_measure={v.name: v.measure for v in variables},
-        variable_format=formats,
+        variable_format={v.name: f for v in variables if (f := spss_format(v))},
         compress=True,
     )
 
 
-def write_dta(poll: Poll, path: Path, *, progress: Progress | None = None) -> None:
-    frame, variables = wide_frame(poll, progress=progress)
+def dta_file(frame: pd.DataFrame, variables: list[Variable], path: Path, label: str) -> None:
+    """``frame`` as a Stata file: missing codes as extended missing values, one letter per
+    kind, labelled with the kind and the code; names shortened as ``stata_names`` says."""
+    variables = [undeclared_codes(v, frame[v.name]) for v in variables]
     data = stats_frame(frame, variables)
     value_labels: dict[str, dict[Any, str]] = {}
     missing: dict[str, list[str]] = {}
@@ -104,12 +127,21 @@ def write_dta(poll: Poll, path: Path, *, progress: Progress | None = None) -> No
         if labels:
             value_labels[v.name] = labels
     short = stata_names([v.name for v in variables])
-    data = data.rename(columns=short)
     pyreadstat.write_dta(
-        data,
+        data.rename(columns=short),
         str(path),
-        file_label=f"Deliberate poll {poll.slug}"[:80],
+        file_label=label[:80],
         column_labels={short[v.name]: v.label[:80] for v in variables},
         variable_value_labels={short[name]: labels for name, labels in value_labels.items()},
         missing_user_values={short[name]: letters for name, letters in missing.items()},
     )
+
+
+def write_sav(poll: Poll, path: Path, *, progress: Progress | None = None) -> None:
+    frame, variables = wide_frame(poll, progress=progress)
+    sav_file(frame, variables, path, f"Deliberate poll {poll.slug}")
+
+
+def write_dta(poll: Poll, path: Path, *, progress: Progress | None = None) -> None:
+    frame, variables = wide_frame(poll, progress=progress)
+    dta_file(frame, variables, path, f"Deliberate poll {poll.slug}")

@@ -47,17 +47,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyreadstat
 
 from results.exports import codebook
 from results.exports.codebook import (
-    FALLBACK_CODES,
     MEASURE,
-    MISSING_LABELS,
     Variable,
     stata_names,
 )
-from results.exports.statfiles import STATA_LETTERS, spss_format, spss_missing, stats_frame
+from results.exports.statfiles import dta_file, sav_file, undeclared_codes
 from results.exports.writers import neutralise, table_csv, wide_frame
 from surveys.definition.spec import poll_spec
 from surveys.models import Participant, Poll, Question, localized
@@ -261,24 +258,6 @@ def waves_frame(
     return frame, variables
 
 
-def undeclared_codes(variable: Variable, column: pd.Series) -> Variable:
-    """The variable with the fallback codes its answers hold (a missing kind its question
-    declares no code for, written as ``FALLBACK_CODES`` give it) declared missing too: else the
-    package, meeting an unlabelled -99, stops. Never for numbers, where -99 may be an answer."""
-    if not variable.item or variable.kind == Question.Kind.NUMBER:
-        return variable
-    present = set(column.dropna().tolist())
-    extra = {
-        code: kind
-        for kind, code in FALLBACK_CODES.items()
-        if code in present and code not in variable.missing_kinds
-    }
-    if not extra:
-        return variable
-    kinds = dict(sorted({**variable.missing_kinds, **extra}.items()))
-    return replace(variable, missing_kinds=kinds, missing=list(kinds))
-
-
 # --- writers ----------------------------------------------------------------------------------
 
 
@@ -303,56 +282,14 @@ def write_csv(poll: Poll, path: Path, *, progress: Progress | None = None) -> No
 
 def write_sav(poll: Poll, path: Path, *, progress: Progress | None = None) -> None:
     frame, variables = waves_frame(poll, progress=progress)
-    sav_from_frame(frame, variables, path, poll.slug)
-
-
-def sav_from_frame(frame: pd.DataFrame, variables: list[Variable], path: Path, slug: str) -> None:
-    pyreadstat.write_sav(
-        stats_frame(frame, variables),
-        str(path),
-        file_label=f"Deliberate poll {slug}, one row per wave"[:64],
-        # The package needs a label on every variable ("Column label ... not found").
-        column_labels={v.name: v.label for v in variables},
-        variable_value_labels={v.name: v.value_labels for v in variables if v.value_labels},
-        missing_ranges={
-            v.name: spss_missing(v) for v in variables if v.missing_kinds and v.numeric
-        },
-        variable_measure={v.name: v.measure for v in variables},
-        variable_format={v.name: f for v in variables if (f := spss_format(v))},
-        compress=True,
-    )
+    sav_file(frame, variables, path, f"Deliberate poll {poll.slug}, one row per wave")
 
 
 def write_dta(poll: Poll, path: Path, *, progress: Progress | None = None) -> None:
     """Stata: missing codes as extended missing values (.a don't know, ...), labelled with the
-    kind, as ``statfiles.write_dta`` writes the wide file."""
+    kind, as the wide file has them."""
     frame, variables = waves_frame(poll, progress=progress)
-    data = stats_frame(frame, variables)
-    value_labels: dict[str, dict[Any, str]] = {}
-    missing: dict[str, list[str]] = {}
-    for v in variables:
-        labels: dict[Any, str] = dict(v.value_labels)
-        if v.numeric and v.missing_kinds:
-            column = data[v.name].astype(object)
-            letters: dict[str, str] = {}
-            for code, kind in v.missing_kinds.items():
-                letter = STATA_LETTERS[kind]
-                column = column.where(data[v.name] != code, letter)
-                letters.setdefault(letter, f"{MISSING_LABELS[kind]} ({code})")
-            data[v.name] = column
-            labels.update(letters)
-            missing[v.name] = sorted(letters)
-        if labels:
-            value_labels[v.name] = labels
-    short = stata_names([v.name for v in variables])
-    pyreadstat.write_dta(
-        data.rename(columns=short),
-        str(path),
-        file_label=f"Deliberate poll {poll.slug}, one row per wave"[:80],
-        column_labels={short[v.name]: v.label[:80] for v in variables},
-        variable_value_labels={short[name]: labels for name, labels in value_labels.items()},
-        missing_user_values={short[name]: letters for name, letters in missing.items()},
-    )
+    dta_file(frame, variables, path, f"Deliberate poll {poll.slug}, one row per wave")
 
 
 WRITERS: dict[str, Callable[..., None]] = {
@@ -438,7 +375,7 @@ def package_files(poll: Poll, folder: Path) -> Iterator[tuple[str, Path | bytes]
         return
     frame, variables = waves_frame(poll)
     sav = folder / "answers_waves.sav"
-    sav_from_frame(frame, variables, sav, poll.slug)
+    sav_file(frame, variables, sav, f"Deliberate poll {poll.slug}, one row per wave")
     yield "waves/answers.sav", sav
     yield "waves/answers.csv", b"".join(frame_csv_chunks(frame))
     yield "waves/codebook.csv", codebook_csv(poll)

@@ -150,3 +150,28 @@ def test_long_names_are_shortened_for_stata_with_the_mapping_in_the_codebook(
     assert data.set_index("participant").loc["R2", short] == "a"
     assert rows["rate_exit_t1"]["stata_name"] == "rate_exit_t1"
     assert rows["rate_exit_t1"]["missing_codes"] == "-8=skipped;77=dont_know;98=refused"
+
+
+def test_a_kind_without_a_declared_code_is_still_missing_in_spss_and_stata(
+    db, tmp_path: Path
+) -> None:
+    """A poll that declares no refused code, with a refused answer (an API client can store
+    one): the wide files write it with the fallback code and declare that code missing too,
+    never as an answer of -98."""
+    poll, _ = save_poll(data=validate(research_definition(slug="plain"), "<test>"), source="<t>")
+    stream = io.BytesIO(b"participant,arm,completed_at,rate_exit_t1\nP1,treatment,2024-05-01,3\n")
+    import_responses(poll=poll, stream=stream, recompute=lambda poll_id: None)
+    Answer.objects.filter(poll=poll, question__key="rate_exit", wave=1).update(
+        value=None, number=None, missing=Answer.Missing.REFUSED
+    )
+    sav, dta = tmp_path / "plain.sav", tmp_path / "plain.dta"
+    statfiles.write_sav(poll, sav)
+    statfiles.write_dta(poll, dta)
+    data, meta = pyreadstat.read_sav(str(sav), user_missing=True)
+    assert data["rate_exit_t1"].tolist() == [-98]
+    assert {"lo": -98.0, "hi": -98.0} in meta.missing_ranges["rate_exit_t1"]
+    plain, _ = pyreadstat.read_sav(str(sav))
+    assert pd.isna(plain["rate_exit_t1"][0])
+    data, meta = pyreadstat.read_dta(str(dta), user_missing=True)
+    assert data["rate_exit_t1"].tolist() == ["b"]
+    assert meta.variable_value_labels["rate_exit_t1"]["b"] == "Refused (-98)"
