@@ -26,16 +26,17 @@ SPSS_DISCRETE = 3  # SPSS declares at most three discrete missing values per var
 
 def stats_frame(frame: pd.DataFrame, variables: list[Variable]) -> pd.DataFrame:
     """SPSS and Stata take float columns for numbers with gaps and naive UTC datetimes."""
-    out = pd.DataFrame(index=frame.index)
+    columns: dict[str, pd.Series] = {}
     for v in variables:
         column = frame[v.name]
         if v.numeric:
-            out[v.name] = column.astype("float64")
+            columns[v.name] = column.astype("float64")
         elif v.type == "datetime":
-            out[v.name] = column.dt.tz_convert("UTC").dt.tz_localize(None)
+            columns[v.name] = column.dt.tz_convert("UTC").dt.tz_localize(None)
         else:
-            out[v.name] = column.astype(object).where(column.notna(), "")
-    return out
+            columns[v.name] = column.astype(object).where(column.notna(), "")
+    # Built at once: a column at a time fragments the frame (pandas' PerformanceWarning).
+    return pd.DataFrame(columns, index=frame.index)
 
 
 def spss_missing(variable: Variable) -> list[Any]:
