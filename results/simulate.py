@@ -110,8 +110,8 @@ def simulate_answers(
                     place = float(axis_values[question.order % len(axis_values)])
                     values = _consideration(position[wave], place, low, high, rng)
                     if wave == 2:
-                        # Deliberation makes reasons hang together with preferences: a quarter of the
-                        # noise in the treatment arm's T2 ratings.
+                        # Deliberation makes reasons hang together with preferences: a
+                        # quarter of the noise in the treatment arm's T2 ratings.
                         exact = _consideration(position[wave], place, low, high, None)
                         values = np.where(treated, np.rint((values + 3 * exact) / 4), values)
                 else:

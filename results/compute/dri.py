@@ -126,15 +126,22 @@ def individual_dri(data: PollData, inputs: DRIInputs) -> np.ndarray:
     arm_code = data.arm.astype(np.int64)
     for code in np.unique(arm_code):
         in_arm = (arm_code == code) & inputs.members
-        for group in np.unique(data.group[in_arm]):
-            who = in_arm & (data.group == group)
-            reference = who if group >= 0 else in_arm
-            for w in (0, 1):
-                result = measures.group_dri(
-                    inputs.considerations[w][reference], inputs.preferences[w][reference]
-                )
-                values = np.asarray(result.individual)
-                out[w, np.flatnonzero(reference)[who[reference]]] = values[who[reference]]
+        grouped = in_arm & (data.group >= 0)
+        for w in (0, 1) if grouped.any() else ():
+            out[w, grouped] = measures.individual_in_groups(
+                inputs.considerations[w][grouped],
+                inputs.preferences[w][grouped],
+                data.group[grouped],
+            )
+        ungrouped = in_arm & (data.group < 0)
+        if not ungrouped.any():
+            continue
+        for w in (0, 1):
+            result = measures.group_dri(
+                inputs.considerations[w][in_arm], inputs.preferences[w][in_arm]
+            )
+            values = np.asarray(result.individual)
+            out[w, ungrouped] = values[ungrouped[in_arm]]
     return out
 
 

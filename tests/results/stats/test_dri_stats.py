@@ -105,3 +105,25 @@ def test_over_max_pairs_the_dri_is_a_reproducible_estimate_with_exact_counts():
     # Standard error of 1 - 2 mean|r_C - r_P| over 20,000 pairs: well under 0.01.
     assert abs(estimate.dri - exact.dri) < 0.01
     assert np.nanmean(np.abs(np.subtract(estimate.individual, exact.individual))) < 0.1
+
+
+# by_scipy averages no pairs for the group of one (numpy warns; the value is NaN either way).
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_individual_dri_of_many_groups_at_once_equals_scipy_group_by_group() -> None:
+    """Groups of 1 to 12 (a constant rater in some, ties everywhere), batched side by side
+    and, past max_batch, one at a time: each participant's value is scipy's within their
+    group."""
+    rng = np.random.default_rng(11)
+    sizes = [1, 2, 3, 5, 7, 9, 12, 4]
+    groups = np.repeat(np.arange(len(sizes)) * 10, sizes)
+    rng.shuffle(groups)  # members of a group need not be next to each other
+    n = groups.size
+    considerations = rng.integers(1, 6, (n, 6)).astype(float)
+    considerations[3] = 4.0  # a constant rater
+    preferences = rng.integers(0, 4, (n, 5)).astype(float)
+    values = dri.individual_in_groups(considerations, preferences, groups, max_batch=8)
+    for label in np.unique(groups):
+        rows = np.flatnonzero(groups == label)
+        *_, expected = by_scipy(considerations[rows], preferences[rows])
+        np.testing.assert_allclose(values[rows], expected, rtol=0, atol=1e-12)
+    assert np.isnan(values[groups == 0]).all()  # a group of one has no pair
