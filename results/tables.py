@@ -342,9 +342,9 @@ DRI: dict[str, str] = {
     "dri": "Deliberative Reason Index over the counted pairs: (lambda - 2 mean d) / lambda, "
     "d = |r_C - r_P| / sqrt(2), lambda = sqrt(2) / 2, with r_C and r_P the pair's Spearman "
     "correlations of considerations ratings and of preference orderings; 1 = every pair's "
-    "agreement on considerations matches its agreement on preferences. Over more than 500,000 "
-    "pairs (an arm of about 1,000 or more), estimated from a fixed-seed random sample of "
-    "500,000 of them (standard error about 0.001; meta.dri.sampled lists those rows).",
+    "agreement on considerations matches its agreement on preferences. Over more than "
+    "12,500,000 pairs (an arm of about 5,000 or more), estimated from a fixed-seed random "
+    "sample of 500,000 of them (standard error about 0.001; meta.dri.sampled lists those rows).",
 }
 DRI_CHANGE: dict[str, str] = {
     "arm": "all, treatment or control.",

@@ -8,6 +8,7 @@ and control side by side and leads with the difference in differences.
 
 from typing import Any
 
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 COMPARE = "compare"  # treatment and control side by side
@@ -20,10 +21,13 @@ APART_OPTIONS = 3
 
 
 def p_text(p: float | None) -> str:
-    """A p-value as researchers print it: three decimals, never a bare zero."""
+    """A p-value as researchers print it: three decimals, never a bare zero, with the page
+    language's decimal sign (0,012 beside the other Ukrainian figures)."""
     if p is None:
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+        return _("n/a")
+    if p < 0.001:
+        return f"< {number_format(0.001, 3)}"
+    return number_format(p, 3)
 
 
 def arm_names() -> dict[str, str]:

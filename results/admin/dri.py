@@ -29,6 +29,22 @@ def dri_view(payload: dict[str, Any], arm: str, *, points: bool) -> dict[str, An
     for row in payload.get("dri") or []:
         waves.setdefault((row["arm"], row.get("group")), {})[int(row["wave"])] = row
     if not waves:
+        # A poll with a considerations battery the DRI cannot use says why, not nothing.
+        missing = ((payload.get("meta") or {}).get("dri") or {}).get("missing")
+        if missing == "preferences":
+            return {
+                "reason": _(
+                    "No DRI yet: it needs the participants' preferences at both waves, from a "
+                    "ranking question or the ratings of at least two options asked at both waves."
+                )
+            }
+        if missing == "considerations":
+            return {
+                "reason": _(
+                    "No DRI yet: it needs at least two rating questions of the family "
+                    "“considerations” asked at both waves (the question's Family field)."
+                )
+            }
         return None
     arms = panel_arms(arm)
     rows = []

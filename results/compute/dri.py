@@ -8,14 +8,21 @@ options). A participant takes part when they rated every consideration and order
 at both waves (so T1 and T2 describe the same people, as the items table's complete pairs do);
 a don't know anywhere leaves them out, since a Spearman correlation needs the whole vector.
 
+Statements on different scales (1-7 beside 0-10) are each put on 0..1 by their own scale's
+ends before a participant's ratings are ranked, so a 7 of 7 ranks above a 6 of 10.
+
 Who is compared with whom. A small group's DRI is over the pairs of its members; an arm's (and
 the whole sample's) over every pair of the arm's participants, across groups: the arm taken as
 one public. A participant's individual DRI is over the pairs with the others of their small
-group, or of their arm when they are in none (a control arm that did not meet); the change
-table tests it T2 against T1 with a paired t-test, per arm and per group.
+group, or of their arm when they are in none; the change table tests it T2 against T1 with a
+paired t-test, per arm and per group. The control arm's participants are numbered in batches of
+the group size as they arrive, though they never meet: their group rows and individual DRI
+compare each with a batch of the same size, the counterfactual of a small group.
 
 Disclosure. The cells are the arms and their small groups, protected by results.stats.disclosure
-over the participants who take part (complementary suppression, as every other table): a
+over the participants who enter both waves' pairs (whose correlations are defined at T1 and T2:
+a participant who gave one value to everything enters none, so a group of five with three such
+raters is a cell of two) with complementary suppression, as every other table: a
 withheld cell has no row in either table and its pairs are not drawn. The points carry no ids,
 go to the admin page only (payload key ``dri_points``, not an API table) and, for an arm with
 more than MAX_POINTS pairs, are a fixed-seed random sample of them.
@@ -47,25 +54,44 @@ class DRIInputs:
     considerations: tuple[np.ndarray, np.ndarray]
     preferences: tuple[np.ndarray, np.ndarray]
     members: np.ndarray
+    usable: np.ndarray  # members whose correlations are defined at both waves
     statement_keys: list[str]
     preference_source: str
 
 
+NO_BATTERY = (
+    "No DRI: it needs at least two rating questions of the family 'considerations' asked at both "
+    "waves; this poll has {asked} such questions, {paired} of them at both waves."
+)
+NO_PREFERENCES = (
+    "No DRI: it needs the participants' preferences at both waves, from a ranking question or "
+    "the ratings of at least two options asked at both waves."
+)
+
+
 def dri_inputs(
     data: PollData, ratings: dict[int, tuple[np.ndarray, np.ndarray]]
-) -> DRIInputs | None:
-    """The two batteries, or None when the poll lacks one (fewer than two of either)."""
-    statements = [
+) -> DRIInputs | str | None:
+    """The two batteries; None for a poll without a considerations question, and for one whose
+    batteries fall short (fewer than two paired of either), the reason in words."""
+    battery = [
         i
         for i, q in enumerate(data.questions)
-        if q.kind == Question.Kind.RATING
-        and q.paired
-        and q.family.strip().casefold() == CONSIDERATIONS
-        and i in ratings
+        if q.kind == Question.Kind.RATING and q.family.strip().casefold() == CONSIDERATIONS
     ]
-    if len(statements) < 2:
+    if not battery:
         return None
-    considerations = tuple(np.stack([ratings[i][w] for i in statements], axis=1) for w in (0, 1))
+    statements = [i for i in battery if data.questions[i].paired and i in ratings]
+    if len(statements) < 2:
+        return NO_BATTERY.format(asked=len(battery), paired=len(statements))
+    # Each statement on 0..1 by its own scale's ends, so mixed scales rank fairly.
+    ends = np.array(
+        [(data.questions[i].scale_min, data.questions[i].scale_max) for i in statements], float
+    )
+    span = np.where(ends[:, 1] > ends[:, 0], ends[:, 1] - ends[:, 0], 1.0)
+    considerations = tuple(
+        (np.stack([ratings[i][w] for i in statements], axis=1) - ends[:, 0]) / span for w in (0, 1)
+    )
     ranking = [
         i for i, q in enumerate(data.questions) if q.kind == Question.Kind.RANKING and q.paired
     ]
@@ -84,7 +110,7 @@ def dri_inputs(
         }
         options = [key for key in keys if key in rated]
         if len(options) < 2:
-            return None
+            return NO_PREFERENCES
         preferences = tuple(
             np.stack([ratings[rated[key]][w] for key in options], axis=1) for w in (0, 1)
         )
@@ -93,10 +119,16 @@ def dri_inputs(
         ~np.isnan(c).any(axis=1) & ~np.isnan(p).any(axis=1)
         for c, p in zip(considerations, preferences, strict=True)
     ]
+    members = complete[0] & complete[1]
+    defined = [
+        measures.unit_rows(measures.rank_rows(battery))[1]
+        for battery in (*considerations, *preferences)
+    ]
     return DRIInputs(
         considerations=(considerations[0], considerations[1]),
         preferences=(preferences[0], preferences[1]),
-        members=complete[0] & complete[1],
+        members=members,
+        usable=members & np.logical_and.reduce(defined),
         statement_keys=[data.questions[i].key for i in statements],
         preference_source=source,
     )
@@ -150,11 +182,13 @@ def dri_tables(
 ) -> tuple[list[Row], list[Row], dict[str, Any], dict[str, Any]]:
     """(dri rows, dri_change rows, meta, scatter points by arm) of a poll."""
     inputs = dri_inputs(data, ratings)
-    if inputs is None:
-        return [], [], {"computed": False}, {}
+    if not isinstance(inputs, DRIInputs):
+        missing = {NO_PREFERENCES: "preferences"}.get(inputs or "", "considerations")
+        reason = {"reason": inputs, "missing": missing} if inputs else {}
+        return [], [], {"computed": False, **reason}, {}
     layout = Layout(data, include_breakdowns=False)
     withheld = layout.withheld(
-        inputs.members[None, :], k=data.min_subgroup_size, forced=builder.cell_withheld
+        inputs.usable[None, :], k=data.min_subgroup_size, forced=builder.cell_withheld
     )
     individual = individual_dri(data, inputs)
     rows: list[Row] = []
@@ -205,6 +239,7 @@ def dri_tables(
         # Rows whose dri is estimated from a random sample of pairs (results.stats.dri).
         "sampled": sampled,
         "max_pairs": measures.MAX_PAIRS,
+        "sample_pairs": measures.SAMPLE_PAIRS,
     }
     return rows, change, meta, points
 

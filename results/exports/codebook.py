@@ -387,10 +387,16 @@ weight of its own).
   (scipy.stats.ttest_rel), in dri_change.
 
 Groups: each small group (its members' pairs); each arm and the whole sample ('all') over every
-pair of their participants, across groups. Over more than 500,000 pairs (about 1,000 people)
-the DRI, and the individual DRI of participants compared with a whole arm, are estimated from a
-fixed-seed random sample of 500,000 pairs (standard error about 0.001); the pair counts stay
-exact and meta.dri.sampled lists the rows.
+pair of their participants, across groups. The control arm is numbered in batches of the group
+size as it arrives, though it never meets: its group rows and its participants' individual DRI
+compare each with a batch of the same size, the counterfactual of a small group. Statements on
+different scales are each put on 0..1 by their own scale's ends before a participant's ratings
+are ranked. Over more than 12,500,000 pairs (an arm of about 5,000 people) the DRI, and the
+individual DRI of participants compared with a whole arm, are estimated from a fixed-seed random
+sample of 500,000 pairs (standard error about 0.001); the pair counts stay exact and
+meta.dri.sampled lists the rows. Small-cell protection counts the participants who enter both
+waves' pairs (a participant who gave one value to every statement, or to every option, enters
+none). When the index cannot be computed, meta.dri.reason says why.
 
 How to read it. DRI is 1 when every pair's agreement on the considerations matches its agreement
 on what to do: people who see the issue alike want the same things, and people who disagree on

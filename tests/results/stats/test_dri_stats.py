@@ -127,3 +127,10 @@ def test_individual_dri_of_many_groups_at_once_equals_scipy_group_by_group() -> 
         *_, expected = by_scipy(considerations[rows], preferences[rows])
         np.testing.assert_allclose(values[rows], expected, rtol=0, atol=1e-12)
     assert np.isnan(values[groups == 0]).all()  # a group of one has no pair
+
+
+def test_equal_changes_built_by_different_sums_give_no_test() -> None:
+    """0.3 - 0.1 and 0.4 - 0.2 differ in the last bit: no spread, so no t (not t = 1e16)."""
+    change = dri.individual_change(np.array([0.1, 0.2]), np.array([0.3, 0.4]))
+    assert change.mean_diff == pytest.approx(0.2)
+    assert np.isnan(change.t) and np.isnan(change.p)
