@@ -172,7 +172,7 @@ class ExportView(PollScoped, ResearchAPIView):
         poll = self.poll
         if fmt.name in waves.WAVES_FORMATS:
             try:
-                waves.check_paired(poll)
+                waves.check_paired(poll, fmt.name)
             except waves.NoPairedItems as problem:
                 raise ValidationError({"format": [str(problem)]}) from None
         if params.validated_data["background"] or poll.answers.count() > package.stream_limit():

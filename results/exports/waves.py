@@ -118,13 +118,26 @@ def wave_questions(poll: Poll) -> list[Question]:
     return [q for q in codebook.poll_questions(poll) if q.kind in WAVE_KINDS]
 
 
-def check_paired(poll: Poll) -> None:
-    """Raise NoPairedItems unless the poll has a question the layout pairs over the waves."""
+def check_paired(poll: Poll, fmt: str = "") -> None:
+    """Raise NoPairedItems unless the poll has a question the layout pairs over the waves and,
+    for ``sav-waves`` (the file for the lab's package), the variables that package stops
+    without: an ordinal one (a rating) and a nominal one besides ID, Group and Time."""
     if not any(q.paired for q in wave_questions(poll)):
         raise NoPairedItems(
             "The per-wave formats (csv-waves, sav-waves, dta-waves) need at least one item "
             "asked at both T1 and T2 (a rating, single choice, knowledge or number question); "
             f"poll '{poll.slug}' has none. Use csv-wide, sav or dta."
+        )
+    if fmt != "sav-waves":
+        return
+    measures = {item.variable.measure for item in wave_items(poll)}
+    needed = {"ordinal": "a rating question", "nominal": "a single choice or knowledge question"}
+    lacking = [what for measure, what in needed.items() if measure not in measures]
+    if lacking:
+        raise NoPairedItems(
+            "sav-waves is laid out for the Stanford lab's DeliberativePolling package, which "
+            f"stops without {' and '.join(lacking)} (its ordinal and nominal variables); poll "
+            f"'{poll.slug}' has none. Use csv-waves or dta-waves for the same layout."
         )
 
 
@@ -134,6 +147,19 @@ def short_label(text: str, limit: int = NOMINAL_LABEL_BYTES) -> str:
         return text
     cut = text.encode()[: limit - 3].decode(errors="ignore")
     return cut.rsplit(" ", 1)[0].rstrip(" ,;:") + "..."
+
+
+def unique_label(variable: Variable, taken: set[str]) -> str:
+    """A nominal variable's label as the lab's package can use it: it names its output folders
+    and files after these labels, so a "/" would split a folder in two and two labels cut to
+    the same 80 bytes would overwrite each other's tables. A repeated label gets the
+    variable's name."""
+    label = variable.label.replace("/", "-")
+    if label.casefold() in taken:
+        suffix = f" ({variable.name})"
+        label = short_label(label, NOMINAL_LABEL_BYTES - len(suffix.encode())) + suffix
+    taken.add(label.casefold())
+    return label
 
 
 def item_name(key: str, taken: set[str]) -> str:
@@ -166,6 +192,7 @@ def item_variable(question: Question, wide: Variable, name: str) -> Variable:
 def wave_items(poll: Poll) -> list[WaveItem]:
     wide = {(v.item, v.wave): v for v in codebook.wide_variables(poll) if v.item}
     taken = {name.casefold() for name in DESIGN_NAMES}
+    labels_taken: set[str] = set()
     items = []
     for question in wave_questions(poll):
         key = question.key
@@ -175,6 +202,8 @@ def wave_items(poll: Poll) -> list[WaveItem]:
             # The package takes every scale variable named with "weight" as a survey weight.
             name = re.sub("weight", "wgt", key, flags=re.IGNORECASE)
         variable = item_variable(question, first, item_name(name, taken))
+        if variable.measure == "nominal":
+            variable = replace(variable, label=unique_label(variable, labels_taken))
         before = f"{key}_t1" if question.in_wave(1) else ""
         # A T1-only (background) question describes the participant at both waves.
         after = f"{key}_t2" if question.in_wave(2) else f"{key}_t1"

@@ -275,3 +275,37 @@ def test_a_missing_answer_without_a_declared_code_is_still_user_missing(research
     assert (frame["balanced"] == DK_CODE).sum() == 1
     assert meta.missing_ranges["balanced"] == [{"lo": DK_CODE, "hi": DK_CODE}]
     assert "budget" not in meta.missing_ranges  # numbers: -99 may be an answer
+
+
+def test_sav_waves_for_a_poll_the_lab_package_cannot_read_is_a_400_naming_what_it_lacks(
+    make_researcher,
+):
+    definition = research_definition(slug="ratings-only")
+    definition["questions"] = [
+        q for q in definition["questions"] if q["kind"] not in ("single", "knowledge")
+    ]
+    poll, _ = save_poll(data=validate(definition, "<test>"), source="<test>")
+    _, secret = make_researcher("granted", polls=(poll,))
+    response = bearer(secret).get(url(poll), {"format": "sav-waves"})
+    assert response.status_code == 400
+    (message,) = response.json()["format"]
+    assert "stops without a single choice or knowledge question" in message
+    assert "Use csv-waves or dta-waves" in message
+    # The same layout in the other formats is served: only the lab's file needs both.
+    assert bearer(secret).get(url(poll), {"format": "csv-waves"}).status_code == 200
+
+
+def test_nominal_labels_stay_distinct_and_never_hold_a_slash(make_researcher, tmp_path):
+    definition = research_definition(slug="alike")
+    stem = "Thinking about the next five years, how likely do you think each of these is/are"
+    (leaning,) = [q for q in definition["questions"] if q["key"] == "leaning"]
+    twin = {**leaning, "key": "leaning_two"}
+    leaning["text"] = {**leaning["text"], "en": f"{stem}: a ceasefire?"}
+    twin["text"] = {**leaning["text"], "en": f"{stem}: NATO membership?"}
+    definition["questions"].append(twin)
+    poll, _ = save_poll(data=validate(definition, "<test>"), source="<test>")
+    labels = {i.variable.name: i.variable.label for i in waves.wave_items(poll)}
+    assert labels["leaning"] != labels["leaning_two"]
+    assert labels["leaning_two"].endswith("(leaning_two)")
+    assert not any("/" in labels[name] for name in ("leaning", "leaning_two"))
+    assert all(len(labels[name].encode()) <= 80 for name in ("leaning", "leaning_two"))
