@@ -99,4 +99,5 @@ def dri_view(payload: dict[str, Any], arm: str, *, points: bool) -> dict[str, An
         "points_withheld": not points,
         # Two bars a row; an integer, so no decimal comma in Ukrainian.
         "height_rem": round(5 + 1.8 * len(rows)),
+        "phone_height_rem": round(5 + 3.4 * len(rows)),  # labels wrapped on three lines
     }

@@ -294,7 +294,9 @@
     // Heights that depend on the number of items come as data: the CSP allows no style attribute,
     // while setting a style property from script is allowed.
     for (const box of document.querySelectorAll(".chart-box[data-height-rem]")) {
-      box.style.height = `${Number(box.dataset.heightRem)}rem`;
+      // A phone wraps long labels onto up to three lines: charts that say so get the room.
+      const phone = window.innerWidth < 600 && box.dataset.phoneHeightRem;
+      box.style.height = `${Number(phone || box.dataset.heightRem)}rem`;
     }
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
     const text = data.text;
