@@ -186,7 +186,9 @@ Data package of the Deliberative Poll `{slug}`, exported {created}.
   its wording, type, measure level, value labels, missing-value codes and answer keys.
 - `definition.json`: the whole poll definition (positions, options, questions in every language).
 - `results/`: the results tables of the latest snapshot ({snapshot}), with the measures of live
-  deliberation per room (`deliberation_rooms.csv`) and per member (`deliberation_members.csv`).
+  deliberation per room (`deliberation_rooms.csv`) and per member (`deliberation_members.csv`)
+  and the Deliberative Reason Index per group and wave (`dri.csv`) and its change with a paired
+  test (`dri_change.csv`); `datapackage.json` carries the index's formula and reference.
 - `transcripts/`: each live room's messages (`room_<n>.csv` and `.json`) under the members'
   pseudonyms; a hidden message keeps its row without its text.
 
