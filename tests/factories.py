@@ -11,6 +11,19 @@ def texts(english: str) -> dict[str, str]:
     return {"en": english, "uk": f"{english} (uk)"}
 
 
+def consideration(key: str, scale: dict[str, Any], waves: str = "both") -> dict[str, Any]:
+    """A statement of the Deliberative Reason Index's considerations battery."""
+    return {
+        "key": key,
+        "kind": "rating",
+        "section": "policy",
+        "waves": waves,
+        "family": "considerations",
+        "text": texts(f"Statement {key}"),
+        "scale": scale,
+    }
+
+
 def leaning_question(choices: list[str]) -> dict[str, Any]:
     """The background item that breaks results down, with one choice per key ("left" -> Left)."""
     return {

@@ -16,7 +16,7 @@ from scipy import stats as sps
 from results.admin.dri import dri_view
 from results.compute.recompute import recompute_poll
 from surveys.models import Answer, Participant, Poll
-from tests.factories import make_poll, small_definition, texts
+from tests.factories import consideration, make_poll, small_definition, texts
 from tests.surveys.admin_fixtures import client_for, staff
 
 STATEMENTS = ("c_nuclear", "c_reward", "c_leak", "c_cost")
@@ -64,18 +64,7 @@ def considerations_poll() -> Poll:
     definition = small_definition(slug="dri-hand")
     definition["design"]["min_subgroup_size"] = 1
     scale = {"min": 1, "max": 5, "min_label": texts("Disagree"), "max_label": texts("Agree")}
-    definition["questions"] += [
-        {
-            "key": key,
-            "kind": "rating",
-            "section": "policy",
-            "waves": "both",
-            "family": "considerations",
-            "text": texts(f"Statement {key}"),
-            "scale": scale,
-        }
-        for key in STATEMENTS
-    ]
+    definition["questions"] += [consideration(key, scale) for key in STATEMENTS]
     return make_poll(**definition)
 
 
@@ -268,18 +257,7 @@ def test_without_a_ranking_the_option_ratings_are_ranked_with_ties_averaged():
     definition["design"]["min_subgroup_size"] = 1
     definition["questions"] = [q for q in definition["questions"] if q["key"] != "rank"]
     scale = {"min": -5, "max": 5, "min_label": texts("Disagree"), "max_label": texts("Agree")}
-    definition["questions"] += [
-        {
-            "key": key,
-            "kind": "rating",
-            "section": "policy",
-            "waves": "both",
-            "family": "considerations",
-            "text": texts(f"Statement {key}"),
-            "scale": scale,
-        }
-        for key in STATEMENTS
-    ]
+    definition["questions"] += [consideration(key, scale) for key in STATEMENTS]
     poll = make_poll(**definition)
     questions = {q.key: q for q in poll.questions.all()}
     now = timezone.now()

@@ -17,7 +17,7 @@ from results import tables
 from results.compute.recompute import recompute_poll
 from results.exports import codebook
 from surveys.models import Poll
-from tests.factories import make_poll, small_definition, texts
+from tests.factories import consideration, make_poll, small_definition, texts
 from tests.results.api_fixtures import bearer
 
 OPTIONS = ("exit", "amnesty", "aid", "sanctions", "escalate")
@@ -50,18 +50,7 @@ def five_option_poll() -> Poll:
             for key in OPTIONS
         ),
         *keep,
-        *(
-            {
-                "key": key,
-                "kind": "rating",
-                "section": "policy",
-                "waves": "both",
-                "family": "considerations",
-                "text": texts(f"Statement {key}"),
-                "scale": scale,
-            }
-            for key in STATEMENTS
-        ),
+        *(consideration(key, scale) for key in STATEMENTS),
     ]
     return make_poll(**definition)
 

@@ -12,7 +12,7 @@ from scipy import stats as sps
 from results.admin.dri import dri_view
 from results.compute.recompute import recompute_poll
 from surveys.models import Answer, Participant, Poll
-from tests.factories import make_poll, small_definition, texts
+from tests.factories import consideration, make_poll, small_definition
 
 pytestmark = pytest.mark.django_db
 OPTIONS = ("exit", "aid", "escalate")
@@ -22,15 +22,7 @@ def poll_with(scales: list[tuple[int, int]], *, k: int = 1, waves: str = "both")
     definition = small_definition(slug="dri-rules")
     definition["design"]["min_subgroup_size"] = k
     definition["questions"] += [
-        {
-            "key": f"c{i}",
-            "kind": "rating",
-            "section": "policy",
-            "waves": waves,
-            "family": "considerations",
-            "text": texts(f"Statement {i}"),
-            "scale": {"min": low, "max": high},
-        }
+        consideration(f"c{i}", {"min": low, "max": high}, waves)
         for i, (low, high) in enumerate(scales)
     ]
     return make_poll(**definition)
