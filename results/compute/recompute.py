@@ -322,9 +322,19 @@ def participant_digests(data: PollData) -> dict[str, str]:
         *(data.rankings[key].T for key in sorted(data.rankings)),
     ]
     per_participant = np.vstack([np.asarray(c, dtype=np.float64) for c in columns]).T
+    # salted_hmac derives its key on every call (a hash of the secret), half the cost at
+    # 100,000 participants: derive it once and copy the keyed state per participant (the same
+    # digests, tested against salted_hmac).
+    keyed = salted_hmac("results.release", b"")
+
+    def digest(row: np.ndarray) -> str:
+        state = keyed.copy()
+        state.update(row.tobytes())
+        return state.hexdigest()[:16]
+
     return {
-        str(int(pid)): salted_hmac("results.release", row.tobytes()).hexdigest()[:16]
-        for pid, row in zip(data.participant_ids, per_participant, strict=True)
+        str(int(pid)): digest(row)
+        for pid, row in zip(data.participant_ids.tolist(), per_participant, strict=True)
     }
 
 
