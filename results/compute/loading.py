@@ -16,7 +16,7 @@ skipped included (results.tables.MISSING_KINDS_RULE).
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -175,28 +175,61 @@ def load_participants(poll_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 def parse_copy_binary(buffer: bytes | bytearray | memoryview) -> np.ndarray:
     """Decode the binary COPY of NUMERIC_SQL into a structured array (zero-copy)."""
     view = memoryview(buffer)
-    header_size = len(_COPY_HEADER) + 8
-    if bytes(view[: len(_COPY_HEADER)]) != _COPY_HEADER:
-        raise ValueError("not a PostgreSQL binary COPY stream")
-    extension = int.from_bytes(view[header_size - 4 : header_size], "big")
-    start = header_size + extension
+    start = _copy_header_size(view)
     end = len(view) - len(_COPY_TRAILER)
     if (end - start) % _ROW.itemsize:
         raise ValueError("binary COPY rows are not the expected fixed width")
-    rows = np.frombuffer(view[start:end], dtype=_ROW)
+    return _checked_rows(view[start:end])
+
+
+def _copy_header_size(view: memoryview) -> int:
+    header_size = len(_COPY_HEADER) + 8
+    if bytes(view[: len(_COPY_HEADER)]) != _COPY_HEADER:
+        raise ValueError("not a PostgreSQL binary COPY stream")
+    return header_size + int.from_bytes(view[header_size - 4 : header_size], "big")
+
+
+def _checked_rows(view: memoryview | bytes) -> np.ndarray:
+    rows = np.frombuffer(view, dtype=_ROW)
     if rows.size and (rows["nfields"] != 5).any():
         raise ValueError("binary COPY rows do not have five fields")
     return rows
 
 
-def copy_numeric_answers(poll_id: int) -> np.ndarray:
-    """The raw binary COPY of a poll's numeric answers, decoded (PostgreSQL only)."""
-    buffer = bytearray()
+# Rows decoded and placed at a time: the stream is never held whole, so a recompute's memory is
+# its arrays plus one block (at 6 million rows the whole stream and its decoded columns took
+# about 700 MB more).
+COPY_BLOCK_ROWS = 500_000
+
+
+def copy_numeric_blocks(poll_id: int, block_rows: int = COPY_BLOCK_ROWS) -> Iterator[np.ndarray]:
+    """The binary COPY of a poll's numeric answers, decoded block by block (PostgreSQL only)."""
     sql = f"COPY ({NUMERIC_SQL.format(poll_id=int(poll_id))}) TO STDOUT (FORMAT binary)"
+    pending = bytearray()
+    block_bytes = block_rows * _ROW.itemsize
+    started = False
     with connection.cursor() as cursor, cursor.copy(sql) as copy:
         for chunk in copy:
-            buffer += chunk
-    return parse_copy_binary(buffer)
+            pending += chunk
+            if not started and len(pending) >= len(_COPY_HEADER) + 8:
+                del pending[: _copy_header_size(memoryview(pending))]
+                started = True
+            if started and len(pending) >= block_bytes + len(_COPY_TRAILER):
+                yield _checked_rows(bytes(pending[:block_bytes]))
+                del pending[:block_bytes]
+    if not started or pending[-len(_COPY_TRAILER) :] != _COPY_TRAILER:
+        raise ValueError("binary COPY stream ended without its trailer")
+    del pending[-len(_COPY_TRAILER) :]
+    if len(pending) % _ROW.itemsize:
+        raise ValueError("binary COPY rows are not the expected fixed width")
+    if pending:
+        yield _checked_rows(bytes(pending))
+
+
+def copy_numeric_answers(poll_id: int) -> np.ndarray:
+    """The raw binary COPY of a poll's numeric answers, decoded (PostgreSQL only)."""
+    blocks = list(copy_numeric_blocks(poll_id))
+    return np.concatenate(blocks) if blocks else np.empty(0, dtype=_ROW)
 
 
 def iterate_numeric_answers(poll_id: int) -> np.ndarray:
@@ -217,10 +250,12 @@ def iterate_numeric_answers(poll_id: int) -> np.ndarray:
     return out
 
 
-def read_numeric_answers(poll_id: int) -> np.ndarray:
+def numeric_answer_blocks(poll_id: int) -> Iterator[np.ndarray]:
+    """A poll's numeric answers in blocks: COPY on PostgreSQL, values_list elsewhere."""
     if connection.vendor == "postgresql":
-        return copy_numeric_answers(poll_id)
-    return iterate_numeric_answers(poll_id)
+        yield from copy_numeric_blocks(poll_id)
+    else:
+        yield iterate_numeric_answers(poll_id)
 
 
 def load_rankings(
@@ -300,10 +335,13 @@ def load_poll_data(
     ids, arm, group, weight = load_participants(poll_id)
     if progress:
         progress(0.15, f"reading answers of {ids.size} participants")
-    rows = read_numeric_answers(poll_id)
+    values, missing, answered = empty_answers(len(questions), ids.size)
+    n_answers = 0
+    for rows in numeric_answer_blocks(poll_id):
+        place_answers(rows, ids, questions, values, missing, answered)
+        n_answers += rows.size
     if progress:
-        progress(0.4, f"arranging {rows.size} answers")
-    values, missing, answered = arrange_answers(rows, ids, questions)
+        progress(0.4, f"{n_answers} answers read")
     option_keys = list(option_axis)
     rankings = load_rankings(poll_id, questions, ids, option_keys)
     return PollData(
@@ -320,7 +358,7 @@ def load_poll_data(
         answered=answered,
         rankings=rankings,
         data_as_of=data_as_of,
-        n_answers=int(rows.size),
+        n_answers=n_answers,
         missing=missing,
     )
 
@@ -350,21 +388,36 @@ def positions(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return out
 
 
+def empty_answers(n_questions: int, n_participants: int) -> tuple[np.ndarray, ...]:
+    """(values, missing, answered) before any answer: NaN, no kind, not answered."""
+    shape = (n_questions, 2, n_participants)
+    return np.full(shape, np.nan), np.zeros(shape, dtype=np.int8), np.zeros(shape, dtype=bool)
+
+
 def arrange_answers(
     rows: np.ndarray, participant_ids: np.ndarray, questions: list[QuestionSpec]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scatter long rows into dense (question, wave, participant) arrays, vectorised: the
-    values (NaN for any missing kind), the missing kinds and whether the answer was asked.
+    values (NaN for any missing kind), the missing kinds and whether the answer was asked."""
+    values, missing, answered = empty_answers(len(questions), participant_ids.size)
+    place_answers(rows, participant_ids, questions, values, missing, answered)
+    return values, missing, answered
 
-    Rows of participants outside the analysed population, of questions the poll no longer has
-    and of invalid waves are dropped.
-    """
-    n_q, n_p = len(questions), participant_ids.size
-    values = np.full((n_q, 2, n_p), np.nan)
-    missing = np.zeros((n_q, 2, n_p), dtype=np.int8)
-    answered = np.zeros((n_q, 2, n_p), dtype=bool)
-    if not rows.size or not n_q or not n_p:
-        return values, missing, answered
+
+def place_answers(
+    rows: np.ndarray,
+    participant_ids: np.ndarray,
+    questions: list[QuestionSpec],
+    values: np.ndarray,
+    missing: np.ndarray,
+    answered: np.ndarray,
+) -> None:
+    """Write long rows into the dense arrays ``empty_answers`` made. Rows of participants
+    outside the analysed population, of questions the poll no longer has and of invalid waves
+    are dropped."""
+    n_p = participant_ids.size
+    if not rows.size or not questions or not n_p:
+        return
     question_ids = np.array([q.id for q in questions], dtype=np.int64)
     p_pos = positions(rows["participant"].astype(np.int64), participant_ids)
     q_idx = positions(rows["question"].astype(np.int64), question_ids)
@@ -380,7 +433,6 @@ def arrange_answers(
     missing.reshape(-1)[flat] = kind
     # A "not asked" row records why there is no answer; it is no answer to anyone counting.
     answered.reshape(-1)[flat] = kind != MISSING_CODES["not_asked"]
-    return values, missing, answered
 
 
 def arrange(

@@ -1,19 +1,31 @@
 """The faster bulk-loading steps give exactly what the straightforward ones gave.
 
 ``positions`` (a lookup table by id, or a binary search for sparse ids) against a dictionary;
-``arrange_answers`` against a per-row loop; ``participant_digests`` against Django's
-``salted_hmac`` per participant, so snapshots stored before keep comparing equal in the
-release rule.
+``arrange_answers`` against a per-row loop; the COPY read block by block against one whole
+read; ``participant_digests`` against Django's ``salted_hmac`` per participant, so snapshots
+stored before keep comparing equal in the release rule.
 """
 
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from django.db import transaction
 from django.utils.crypto import salted_hmac
 
-from results.compute.loading import ANSWER_ROW, PollData, arrange_answers, positions
+from results.compute.loading import (
+    ANSWER_ROW,
+    PollData,
+    arrange_answers,
+    copy_numeric_answers,
+    copy_numeric_blocks,
+    iterate_numeric_answers,
+    load_poll_data,
+    parse_copy_binary,
+    positions,
+)
 from results.compute.recompute import participant_digests
+from results.simulate import add_simulated_participants
 
 
 @pytest.mark.parametrize("spread", [1, 3, 10_000_000], ids=["dense", "gaps", "sparse"])
@@ -110,3 +122,29 @@ def test_participant_digests_equal_salted_hmac() -> None:
     }
     assert digests == expected
     assert len(set(digests.values())) == n
+
+
+@pytest.mark.django_db
+def test_copy_in_small_blocks_reads_every_answer_once(seed_poll) -> None:
+    """Blocks of a few rows (the stream cut anywhere) give the rows of one whole COPY, and the
+    loaded arrays equal those arranged from the rows read through the ORM."""
+    add_simulated_participants(poll=seed_poll, n=12, seed=4)
+    whole = copy_numeric_answers(seed_poll.pk)
+    blocks = list(copy_numeric_blocks(seed_poll.pk, block_rows=7))
+    assert len(blocks) == -(-whole.size // 7) and all(b.size == 7 for b in blocks[:-1])
+    assert np.concatenate(blocks).tobytes() == whole.tobytes()
+
+    with transaction.atomic():
+        data = load_poll_data(seed_poll.pk)
+    values, missing, answered = arrange_answers(
+        iterate_numeric_answers(seed_poll.pk), data.participant_ids, data.questions
+    )
+    assert data.n == 12 and data.n_answers == whole.size
+    assert np.array_equal(data.values, values, equal_nan=True)
+    assert np.array_equal(data.missing, missing)
+    assert np.array_equal(data.answered, answered)
+
+
+def test_a_cut_copy_stream_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a PostgreSQL binary COPY"):
+        parse_copy_binary(b"COPY\n")
