@@ -122,9 +122,7 @@ def submit_questionnaire_page(
     Nothing is stored when the questionnaire is not the participant's current step (T1 is
     frozen once they moved on; T2 is not open yet) or the page lies ahead of them.
     """
-    participant = (
-        Participant.objects.select_for_update().select_related("poll").get(pk=participant_id)
-    )
+    participant = _locked_with_poll(participant_id)
     step = Step.T1 if wave == 1 else Step.T2
     posted = Place(step, page)
     if participant.step != step or page > participant.page:
