@@ -76,6 +76,7 @@ class _Statement:
     init_list: list[str]
     populators: list[Any]
     annotations: dict[str, int]
+    converters: dict[int, Any]
 
     def first(self, values: dict[Any, Any]) -> Any:
         """The first row for ``values`` (marker: value) as a model instance, or None."""
@@ -84,7 +85,7 @@ class _Statement:
         with self.compiler.connection.cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchmany(1)
-        for row in self.compiler.results_iter(results=[rows]):
+        for row in self.compiler.apply_converters(rows, self.converters):
             obj = self.model.from_db(db, self.init_list, row[self.fields])
             for populator in self.populators:
                 populator.populate(row, obj)
@@ -110,6 +111,8 @@ def _compile(queryset: QuerySet[Any]) -> _Statement:
         init_list=[column[0].target.attname for column in compiler.select[fields]],
         populators=get_related_populators(info, compiler.select, queryset.db),
         annotations=dict(compiler.annotation_col_map),
+        # What results_iter() would work out again for every row.
+        converters=compiler.get_converters([column[0] for column in compiler.select]),
     )
 
 
