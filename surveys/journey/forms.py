@@ -11,8 +11,8 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 from django.utils.text import Truncator
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from surveys.definition.spec import PollSpec, QuestionSpec
 from surveys.journey.flow import QUESTIONNAIRES
@@ -41,6 +41,15 @@ def question_key_of(name: str) -> str:
     return name[2:].split(".", 1)[0]
 
 
+# The fields of each questionnaire page, built once per poll version, page, option order and
+# language: building seven choice fields with their messages cost a submission as much as a
+# whole bare request. Fields are never changed once built (the page's markup is drawn by
+# surveys.definition.markup, not by these fields), so forms may share them; a new poll
+# version is a new key. Cleared whole when full: a few hundred pages, whatever the traffic.
+_PAGE_FIELDS: dict[tuple[Any, ...], dict[str, forms.Field]] = {}
+_PAGE_FIELDS_MAX = 512
+
+
 class QuestionnaireForm(forms.Form):
     """One questionnaire page. ``given()`` returns the answers, ``None`` meaning "not answered"."""
 
@@ -60,8 +69,22 @@ class QuestionnaireForm(forms.Form):
         self.questions = questions
         self.expected_wave = wave
         self.option_order = option_order or spec.option_keys()
-        for question in questions:
-            self._add_fields(question)
+        key = (
+            spec.version,
+            wave,
+            tuple(q.key for q in questions),
+            tuple(self.option_order),
+            get_language(),
+        )
+        shared = _PAGE_FIELDS.get(key)
+        if shared is None:
+            for question in questions:
+                self._add_fields(question)
+            shared = {name: field for name, field in self.fields.items() if name != "wave"}
+            if len(_PAGE_FIELDS) >= _PAGE_FIELDS_MAX:
+                _PAGE_FIELDS.clear()
+            _PAGE_FIELDS[key] = shared
+        self.fields.update(shared)
 
     def _add_fields(self, q: QuestionSpec) -> None:
         name = field_name(q)

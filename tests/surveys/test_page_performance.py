@@ -1,5 +1,6 @@
-"""The participant reads compiled once per process give what the querysets they replace give,
-and a participant still finds their own saved answers on the cached page."""
+"""What the questionnaire pages keep from one request to the next (participant reads compiled
+once per process, page form fields built once) gives what building them anew gives, and a
+participant still finds their own saved answers on the cached page."""
 
 from typing import Any
 
@@ -9,11 +10,14 @@ from django.db import connection, transaction
 from django.db.models import OuterRef
 from django.db.models.functions import JSONArray
 from django.db.transaction import TransactionManagementError
+from django.http import QueryDict
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from surveys.definition.spec import poll_spec
 from surveys.journey import access
+from surveys.journey.forms import page_form
 from surveys.models import Answer, Participant
 from tests.factories import make_poll
 from tests.surveys.test_journey import T1_PAGES, post_page, start
@@ -97,3 +101,22 @@ def test_back_and_a_language_switch_show_the_participants_own_answers(language: 
         assert 'value="6" checked' not in back
         other = theirs.get(f"/p/{poll.slug}/t1/1/", {"lang": language}).content.decode()
         assert 'name="q-rate_exit" value="6" checked' in other
+
+
+def test_page_forms_share_their_fields_and_keep_each_languages_messages() -> None:
+    spec = poll_spec(make_poll())
+    participant = Participant(arm=Participant.Arm.TREATMENT, language="en")
+    wrong = QueryDict("wave=1&q-rate_exit=11")
+
+    def form(language: str) -> Any:
+        with translation.override(language):
+            built = page_form(wrong, spec=spec, participant=participant, place=("t1", 0))
+            assert not built.is_valid()
+            return built, built.question_errors()["q-rate_exit"]
+
+    (first, english), (again, _same) = form("en"), form("en")
+    (_other, ukrainian), (_back, english_again) = form("uk"), form("en")
+    assert first.fields["q-rate_exit"] is again.fields["q-rate_exit"]
+    assert first.fields["wave"] is not again.fields["wave"]  # Django's own, per form
+    assert "is not on the scale" in english and english_again == english
+    assert ukrainian != english and "11" in ukrainian
