@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from django.db import connection
+from psycopg import sql
 
 from results import tables
 from results.exports.codebook import (
@@ -40,36 +41,54 @@ from surveys.models import Answer, Participant, Poll, Question
 Progress = Callable[[float, str], None]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_ROWS = 2000
+BLOCK_BYTES = 1 << 20
+PARQUET_BLOCK_BYTES = 4 << 20
 LONG_COLUMNS = [v.name for v in LONG_VARIABLES]
 
 
 def sql_neutralised(text: str) -> str:
-    """``neutralise`` as SQL over a text expression, for rows that stream straight from COPY."""
-    starts = "".join(c for c in FORMULA_STARTS if c != "-") + "-"  # "-" last: literal in [...]
-    return f"CASE WHEN ({text}) ~ '^[{starts}]' THEN '''' || ({text}) ELSE ({text}) END"
+    """``neutralise`` as SQL over a text expression, for rows that stream straight from COPY.
+
+    ``ascii`` (the first character's code, 0 for empty text) against a list of codes: cheaper
+    per row than a regular expression, and the same test as ``str.startswith``."""
+    return f"CASE WHEN ascii({text}) IN ({FORMULA_CODES}) THEN '''' || ({text}) ELSE ({text}) END"
 
 
-# Every text column is neutralised in SQL: participant ids (imported ones are arbitrary text),
-# item keys and text answers; a JSON number answer (a negative number) stays a plain number.
-ANSWER_TEXT = "a.value #>> '{}'"
-# A whole number is written without decimals (an age of 21, not 21.0), however it was stored.
-NUMBER_TEXT = f"trim_scale(({ANSWER_TEXT})::numeric)::text"
+FORMULA_CODES = ", ".join(str(ord(c)) for c in FORMULA_STARTS)
+# The JSON text of an answer: a string unquoted, a number as PostgreSQL's numeric writes it,
+# a list as JSON.
+ANSWER_TEXT = "(a.value #>> '{}')"
+# A whole number is written without decimals (an age of 21, not 21.0), however it was stored;
+# numeric text changes under trim_scale only when it has a fraction ending in zero.
+NUMBER_TEXT = (
+    f"CASE WHEN {ANSWER_TEXT} LIKE '%.%0' THEN trim_scale({ANSWER_TEXT}::numeric)::text "
+    f"ELSE {ANSWER_TEXT} END"
+)
+# Every text column of the CSV is neutralised: participant ids (imported ones are arbitrary
+# text), item keys and text answers; a JSON number (a negative number) stays a plain number.
+# One jsonb_typeof per row (a simple CASE evaluates it once).
 VALUE_TEXT = (
-    f"CASE WHEN jsonb_typeof(a.value) = 'string' THEN {sql_neutralised(ANSWER_TEXT)} "
-    f"WHEN jsonb_typeof(a.value) = 'number' THEN {NUMBER_TEXT} ELSE {ANSWER_TEXT} END"
+    f"CASE jsonb_typeof(a.value) WHEN 'string' THEN {sql_neutralised(ANSWER_TEXT)} "
+    f"WHEN 'number' THEN {NUMBER_TEXT} ELSE {ANSWER_TEXT} END"
 )
 PLAIN_VALUE_TEXT = (
-    f"CASE WHEN jsonb_typeof(a.value) = 'number' THEN {NUMBER_TEXT} ELSE {ANSWER_TEXT} END"
+    f"CASE jsonb_typeof(a.value) WHEN 'number' THEN {NUMBER_TEXT} ELSE {ANSWER_TEXT} END"
 )
+# Participants in id order, each with their answers in (question, wave) order read by index:
+# no sort of the answers, and the plan cannot turn into one (a join of the three tables was
+# planned as a sort of every answer spilled to disk). An id is neutralised once per participant,
+# a key once per export (``item_keys``), not once per answer.
 LONG_SQL = """
-SELECT {participant}, {item}, a.wave, {value}, a.number,
-       CASE WHEN a.missing = 'dont_know' THEN 'true' ELSE 'false' END, a.missing,
-       {answered_at}
-FROM surveys_answer a
-JOIN surveys_participant p ON p.id = a.participant_id
-JOIN surveys_question q ON q.id = a.question_id
-WHERE a.poll_id = {poll_id}
-ORDER BY a.participant_id
+SELECT p.participant AS participant, {item} AS item, a.wave AS wave, {value} AS value,
+       a.number AS number, CASE a.missing WHEN 'dont_know' THEN 'true' ELSE 'false' END
+       AS dont_know, a.missing AS missing, {answered_at} AS answered_at
+FROM (SELECT id, {participant} AS participant FROM surveys_participant
+      WHERE poll_id = {poll_id} ORDER BY id) p
+CROSS JOIN LATERAL (
+    SELECT question_id, wave, value, number, missing, answered_at FROM surveys_answer a
+    WHERE a.participant_id = p.id AND a.poll_id = {poll_id} ORDER BY question_id, wave
+) a
+ORDER BY p.id
 """
 
 
@@ -117,30 +136,61 @@ def table_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> b
     return buffer.getvalue().encode()
 
 
+def item_keys(poll: Poll, *, for_csv: bool) -> str:
+    """The item column as SQL: the poll's keys in an array indexed by question id (neutralised
+    here for CSV), and a look-up for a question outside it."""
+    keys = dict(Question.objects.filter(poll=poll).values_list("id", "key"))
+    base = min(keys, default=1) - 1
+    with connection.cursor() as cursor:
+        raw = cursor.cursor.connection
+
+        def literal(key: str | None) -> str:
+            text = None if key is None else neutralise(key) if for_csv else key
+            return sql.Literal(text).as_string(raw)
+
+        items = ", ".join(literal(keys.get(pk)) for pk in range(base + 1, max(keys, default=0) + 1))
+    other = sql_neutralised("key") if for_csv else "key"
+    return (
+        f"coalesce((ARRAY[{items}]::text[])[a.question_id - {base}], "
+        f"(SELECT {other} FROM surveys_question WHERE id = a.question_id))"
+    )
+
+
 def long_sql(poll: Poll, *, for_csv: bool) -> str:
     value = VALUE_TEXT if for_csv else PLAIN_VALUE_TEXT
-    participant = sql_neutralised("p.public_id") if for_csv else "p.public_id"
-    item = sql_neutralised("q.key") if for_csv else "q.key"
+    participant = sql_neutralised("public_id") if for_csv else "public_id"
     # Parquet reads microseconds since the epoch: exact, and no timestamp text to parse.
     answered_at = (
         "a.answered_at" if for_csv else "(extract(epoch from a.answered_at) * 1000000)::bigint"
     )
     return LONG_SQL.format(
         participant=participant,
-        item=item,
+        item=item_keys(poll, for_csv=for_csv),
         value=value,
         answered_at=answered_at,
         poll_id=int(poll.pk),
     )
 
 
-def copy_chunks(sql: str) -> Iterator[bytes]:
-    """``COPY (sql) TO STDOUT (FORMAT csv)`` as a stream of byte chunks."""
+def copy_blocks(sql: str, *, header: bool = False, size: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """``COPY (sql) TO STDOUT (FORMAT csv)`` as blocks of about ``size`` bytes.
+
+    PostgreSQL sends one message per row, so every block ends at the end of a row (a text
+    answer's line breaks inside quotes included); a few large blocks instead of one per row
+    keep the response and the file writes cheap."""
+    options = "FORMAT csv, HEADER" if header else "FORMAT csv"
     with connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg cursor: Django's wrapper has no copy()
-        with raw.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
-            for chunk in copy:
-                yield bytes(chunk)
+        with raw.copy(f"COPY ({sql}) TO STDOUT ({options})") as copy:
+            # Rows appended to one buffer: far cheaper than keeping a million small ones.
+            block = bytearray()
+            for row in copy:
+                block += row
+                if len(block) >= size:
+                    yield bytes(block)
+                    block.clear()
+            if block:
+                yield bytes(block)
 
 
 def csv_line(values: Iterable[Any]) -> bytes:
@@ -150,10 +200,12 @@ def csv_line(values: Iterable[Any]) -> bytes:
 
 
 def long_csv_chunks(poll: Poll) -> Iterator[bytes]:
-    yield csv_line(LONG_COLUMNS)
+    """The long table as CSV. In PostgreSQL the database writes every byte of it (header, ids,
+    neutralised text, quoting); Python only passes the blocks on."""
     if connection.vendor == "postgresql":
-        yield from copy_chunks(long_sql(poll, for_csv=True))
+        yield from copy_blocks(long_sql(poll, for_csv=True), header=True)
         return
+    yield csv_line(LONG_COLUMNS)
     # The embedded SQLite default has no COPY; its polls are small.
     rows = (
         Answer.objects.filter(poll=poll)
@@ -174,22 +226,6 @@ def long_csv_chunks(poll: Poll) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def line_blocks(chunks: Iterable[bytes], size: int = 4 << 20) -> Iterator[bytes]:
-    """Regroup a byte stream into blocks of about ``size`` bytes that end at a line break."""
-    pending: list[bytes] = []
-    length = 0
-    for chunk in chunks:
-        pending.append(chunk)
-        length += len(chunk)
-        if length >= size:
-            data = b"".join(pending)
-            cut = data.rfind(b"\n") + 1
-            yield data[:cut]
-            pending, length = [data[cut:]], len(data) - cut
-    if length:
-        yield b"".join(pending)
-
-
 LONG_ARROW = pa.schema(
     [
         ("participant", pa.string()),
@@ -204,16 +240,17 @@ LONG_ARROW = pa.schema(
 )
 
 
-def long_batches(poll: Poll) -> Iterator[pa.RecordBatch]:
-    """The long table as typed Arrow batches, parsed in C++ from a COPY stream."""
+def long_tables(poll: Poll) -> Iterator[pa.Table]:
+    """The long table as typed Arrow tables of a block each, parsed in C++ from a COPY stream."""
+    if connection.vendor != "postgresql":
+        for batch in _long_batches_from_orm(poll):
+            yield pa.Table.from_batches([batch])
+        return
     types = {f.name: f.type for f in LONG_ARROW}
     types["answered_at"] = pa.int64()
-    if connection.vendor != "postgresql":
-        yield from _long_batches_from_orm(poll)
-        return
     # The COPY stream is read here, in the request's thread (Django connections are per thread);
-    # Arrow parses each block in C++.
-    read_options = pa_csv.ReadOptions(column_names=LONG_COLUMNS)
+    # Arrow parses each block in C++. A block holds whole rows (see copy_blocks).
+    read_options = pa_csv.ReadOptions(column_names=LONG_COLUMNS, block_size=PARQUET_BLOCK_BYTES)
     convert_options = pa_csv.ConvertOptions(
         column_types=types,
         true_values=["true"],
@@ -221,13 +258,22 @@ def long_batches(poll: Poll) -> Iterator[pa.RecordBatch]:
         strings_can_be_null=True,
         quoted_strings_can_be_null=False,
     )
-    for block in line_blocks(copy_chunks(long_sql(poll, for_csv=False))):
+    parse_options = pa_csv.ParseOptions(newlines_in_values=True)
+    at = LONG_ARROW.field("answered_at")
+    for block in copy_blocks(long_sql(poll, for_csv=False), size=PARQUET_BLOCK_BYTES):
         table = pa_csv.read_csv(
-            pa.py_buffer(block), read_options=read_options, convert_options=convert_options
+            pa.py_buffer(block),
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=convert_options,
         )
-        for batch in table.to_batches():
-            at = batch.column(7).cast(LONG_ARROW.field(7).type)
-            yield pa.RecordBatch.from_arrays([*batch.columns[:-1], at], schema=LONG_ARROW)
+        yield table.set_column(7, at, table.column(7).cast(at.type))
+
+
+def long_batches(poll: Poll) -> Iterator[pa.RecordBatch]:
+    """The long table as typed Arrow batches."""
+    for table in long_tables(poll):
+        yield from table.to_batches()
 
 
 def _long_batches_from_orm(poll: Poll) -> Iterator[pa.RecordBatch]:
@@ -265,17 +311,18 @@ class Drain(io.RawIOBase):
         return data
 
 
-def parquet_chunks(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
+def parquet_chunks(tables: Iterable[pa.Table], schema: pa.Schema) -> Iterator[bytes]:
+    """Tables written as they come, a row group each, their bytes passed on as written."""
     sink = Drain()
     with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
-        for batch in batches:
-            writer.write_batch(batch)
+        for table in tables:
+            writer.write_table(table)
             yield sink.take()
     yield sink.take()
 
 
 def long_parquet_chunks(poll: Poll) -> Iterator[bytes]:
-    return parquet_chunks(long_batches(poll), LONG_ARROW)
+    return parquet_chunks(long_tables(poll), LONG_ARROW)
 
 
 # --- wide -----------------------------------------------------------------------------------

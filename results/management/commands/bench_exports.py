@@ -8,8 +8,15 @@ Run it against a database of its own, e.g.::
 It builds synthetic polls from the seed definition (participants by bulk insert, answers by one
 INSERT ... SELECT in PostgreSQL), then measures, in the same run and each in a fresh process so
 peak memory is its own: raw ``COPY ... TO STDOUT (FORMAT csv)`` of the poll's answer rows (the
-ceiling), the long CSV export, the long Parquet export, and a naive ORM export (model instances
-with select_related, written by csv.writer).
+ceiling), the long CSV export and the long Parquet export; ``--methods`` adds a naive ORM export
+(model instances with select_related, written by csv.writer), slow at 6 M rows.
+
+Each method runs ``--repeat`` times, the methods taking turns so that other work on the machine
+falls on all of them alike. A ratio is the method's throughput as a share of raw COPY's in the
+same round (raw seconds / method seconds); the table gives the median and the range over rounds.
+Peak RSS is the measuring process's maximum resident set (Django and its imports included);
+"own" is what the export added to the process it started in. ``--json PATH`` writes every
+measurement and the summary.
 """
 
 import csv
@@ -17,6 +24,7 @@ import io
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -35,6 +43,7 @@ from surveys.models import Answer, Participant, Poll
 
 SEED = Path(settings.BASE_DIR) / "seeds" / "west-putin-exit.yaml"
 METHODS = ("raw_copy", "long_csv", "parquet", "naive_orm")
+DEFAULT_METHODS = ("raw_copy", "long_csv", "parquet")
 
 ANSWERS_SQL = """
 INSERT INTO surveys_answer (poll_id, participant_id, question_id, wave, value, number,
@@ -100,13 +109,19 @@ def build_poll(slug: str, rows: int, log: Any) -> Poll:
     with connection.cursor() as cursor:
         cursor.execute(ANSWERS_SQL, {"poll": poll.pk, "ranking": ranking})
         cursor.execute("ANALYZE surveys_answer")
+        cursor.execute("ANALYZE surveys_participant")
     log(f"  {poll.answers.count()} answers in {time.perf_counter() - started:.0f} s")
     return poll
 
 
 def raw_copy(poll: Poll) -> Iterator[bytes]:
+    """The ceiling: the poll's answer rows as PostgreSQL writes them, read as psycopg gives them
+    (a chunk per row), with no join, no order and no expression."""
     sql = f"SELECT * FROM surveys_answer WHERE poll_id = {int(poll.pk)}"
-    return exports.copy_chunks(sql)
+    copying = f"COPY ({sql}) TO STDOUT (FORMAT csv)"
+    with connection.cursor() as cursor, cursor.cursor.copy(copying) as copy:
+        for chunk in copy:
+            yield bytes(chunk)
 
 
 def naive_orm(poll: Poll) -> Iterator[bytes]:
@@ -153,7 +168,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--sizes", default="1000000,6000000", help="Answer counts.")
-        parser.add_argument("--methods", default=",".join(METHODS))
+        parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=str(METHODS))
+        parser.add_argument("--repeat", type=int, default=3, help="Rounds per size.")
+        parser.add_argument("--json", help="Write the measurements and summary here.")
         parser.add_argument("--measure", help=SUPPRESS)
         parser.add_argument("--poll", help=SUPPRESS)
 
@@ -165,19 +182,29 @@ class Command(BaseCommand):
             return
         sizes = [int(size) for size in options["sizes"].split(",")]
         methods = options["methods"].split(",")
+        if "raw_copy" not in methods:
+            methods.insert(0, "raw_copy")  # every ratio is against raw COPY of the same round
         results = []
         for size in sizes:
             poll = build_poll(f"bench-{size}", size, self.stderr.write)
             rows = poll.answers.count()
-            for method in methods:
-                outcome = self.child(method, poll.slug)
-                outcome.update(method=method, rows=rows, rows_per_s=rows / outcome["seconds"])
-                results.append(outcome)
-                self.stderr.write(
-                    f"{rows:>9} {method:<10} {outcome['seconds']:7.1f} s "
-                    f"{outcome['rows_per_s']:>10,.0f} rows/s  peak {outcome['peak_mb']:.0f} MB"
-                )
-        self.stdout.write(self.table(results))
+            for round_ in range(1, options["repeat"] + 1):
+                for method in methods:
+                    outcome = self.child(method, poll.slug)
+                    outcome.update(
+                        method=method, rows=rows, round=round_, rows_per_s=rows / outcome["seconds"]
+                    )
+                    results.append(outcome)
+                    self.stderr.write(
+                        f"{rows:>9} #{round_} {method:<10} {outcome['seconds']:7.2f} s "
+                        f"{outcome['rows_per_s']:>10,.0f} rows/s  peak {outcome['peak_mb']:.0f} MB"
+                    )
+        summary = summarise(results, methods)
+        self.stdout.write(table(summary, methods))
+        if options["json"]:
+            Path(options["json"]).write_text(
+                json.dumps({"measurements": results, "summary": summary}, indent=2)
+            )
 
     def child(self, method: str, slug: str) -> dict[str, Any]:
         command = [sys.executable, "manage.py", "bench_exports", "--measure", method]
@@ -191,20 +218,53 @@ class Command(BaseCommand):
         )
         return json.loads(done.stdout.strip().splitlines()[-1])
 
-    def table(self, results: list[dict[str, Any]]) -> str:
-        lines = [
-            "| rows | method | seconds | rows/s | % of raw COPY | MB/s | peak RSS MB |",
-            "|---:|---|---:|---:|---:|---:|---:|",
-        ]
-        for result in results:
-            raw = next(
-                (r for r in results if r["rows"] == result["rows"] and r["method"] == "raw_copy"),
-                None,
+
+def summarise(results: list[dict[str, Any]], methods: list[str]) -> list[dict[str, Any]]:
+    """Per size and method: median seconds, the ratio to raw COPY of the same round (median and
+    range), the highest peak RSS and the most the export itself added."""
+    summary = []
+    for rows in sorted({r["rows"] for r in results}):
+        raw = {
+            r["round"]: r["seconds"]
+            for r in results
+            if r["rows"] == rows and r["method"] == "raw_copy"
+        }
+        for method in methods:
+            runs = [r for r in results if r["rows"] == rows and r["method"] == method]
+            ratios = [raw[r["round"]] / r["seconds"] for r in runs if r["round"] in raw]
+            summary.append(
+                {
+                    "rows": rows,
+                    "method": method,
+                    "seconds": statistics.median(r["seconds"] for r in runs),
+                    "seconds_range": [
+                        min(r["seconds"] for r in runs),
+                        max(r["seconds"] for r in runs),
+                    ],
+                    "ratio": statistics.median(ratios),
+                    "ratio_range": [min(ratios), max(ratios)],
+                    "peak_mb": max(r["peak_mb"] for r in runs),
+                    "own_mb": max(r["peak_mb"] - r["start_mb"] for r in runs),
+                    "bytes": runs[0]["bytes"],
+                }
             )
-            share = f"{100 * result['rows_per_s'] / raw['rows_per_s']:.0f} %" if raw else "-"
-            lines.append(
-                f"| {result['rows']:,} | {result['method']} | {result['seconds']:.1f} | "
-                f"{result['rows_per_s']:,.0f} | {share} | "
-                f"{result['bytes'] / result['seconds'] / 1e6:.0f} | {result['peak_mb']:.0f} |"
-            )
-        return "\n".join(lines)
+    return summary
+
+
+def table(summary: list[dict[str, Any]], methods: list[str]) -> str:
+    """One line per size: seconds, ratio to raw COPY and peak RSS of each method."""
+    head = ["rows"]
+    for method in methods:
+        head += [f"{method} s", f"{method} ratio", f"{method} peak MB (own)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+    for rows in sorted({s["rows"] for s in summary}):
+        cells = [f"{rows:,}"]
+        for method in methods:
+            s = next(s for s in summary if s["rows"] == rows and s["method"] == method)
+            low, high = s["seconds_range"]
+            cells.append(f"{s['seconds']:.2f} ({low:.2f}-{high:.2f})")
+            low, high = s["ratio_range"]
+            cells.append(f"{100 * s['ratio']:.0f} % ({100 * low:.0f}-{100 * high:.0f})")
+            cells.append(f"{s['peak_mb']:.0f} ({s['own_mb']:.0f})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
