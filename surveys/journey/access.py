@@ -144,7 +144,8 @@ _SHAPES: dict[str, Callable[[int | None], QuerySet[Participant]]] = {
 @lru_cache(maxsize=64)
 def _statement(shape: str, wave: int | None, connection: BaseDatabaseWrapper) -> _Statement:
     # Keyed by the connection too: each thread has its own, and a compiler keeps the one it
-    # was compiled for (the SQL of a test database is the same, its connection is not).
+    # was compiled for (the SQL of a test database is the same, its connection is not). A
+    # worker's threads are few and live as long as it does, so the entries stay few.
     return _compile(_SHAPES[shape](wave).using(connection.alias))
 
 

@@ -12,6 +12,9 @@ rotating over the participants' cookies:
 - ``walk``: each simulated participant walks T1 page by page (GET, then POST of each page).
 
 Throughput and p99 latency at 64 connections are printed, with ratios to the bare view.
+``--repeat N`` measures every scenario N times in rounds (bare first in each round, each ratio
+against its own round's bare figure) and prints the median with the lowest and highest: on a
+small shared machine one round can be off by a factor of two.
 """
 
 import json
@@ -20,6 +23,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,6 +81,7 @@ class Command(BaseCommand):
         parser.add_argument("--connections", type=int, default=64)
         parser.add_argument("--duration", type=int, default=10, help="Seconds per scenario.")
         parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers.")
+        parser.add_argument("--repeat", type=int, default=1, help="Rounds of every scenario.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
@@ -91,16 +96,25 @@ class Command(BaseCommand):
         script.write_text(LUA)
         port = free_port()
         server = self._serve(port, options["workers"])
+        rounds: list[dict[str, dict[str, float]]] = []
         try:
-            results = {}
-            for name in ("bare", "page", "submit", "walk"):
-                results[name] = self._wrk(
-                    wrk, port, script, files[name], options["connections"], options["duration"]
-                )
-                self.stdout.write(f"{name:7s} {json.dumps(results[name])}")
+            for number in range(options["repeat"]):
+                results = {}
+                for name in ("bare", "page", "submit", "walk"):
+                    results[name] = self._wrk(
+                        wrk,
+                        port,
+                        script,
+                        files[name],
+                        options["connections"],
+                        options["duration"],
+                        warm=number == 0,
+                    )
+                    self.stdout.write(f"{name:7s} {json.dumps(results[name])}")
+                rounds.append(results)
         finally:
             self._stop(server)
-        self._report(results, options)
+        self._report(rounds, options)
 
     def _poll(self) -> Poll:
         data = load_definition(SEED)
@@ -228,19 +242,28 @@ class Command(BaseCommand):
             server.wait()
 
     def _wrk(
-        self, wrk: str, port: int, script: Path, requests: Path, connections: int, duration: int
+        self,
+        wrk: str,
+        port: int,
+        script: Path,
+        requests: Path,
+        connections: int,
+        duration: int,
+        *,
+        warm: bool = True,
     ) -> dict[str, float]:
         command = [
             wrk, "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
             "-s", str(script), f"http://127.0.0.1:{port}/",
         ]  # fmt: skip
-        # Warm the workers' caches (definition and markup) before measuring.
-        subprocess.run(
-            [*command[:3], "-d2s", *command[4:]],
-            env={**os.environ, "BENCH_REQUESTS": str(requests)},
-            capture_output=True,
-            check=True,
-        )
+        if warm:
+            # Warm the workers' caches (definition and markup) before measuring.
+            subprocess.run(
+                [*command[:3], "-d2s", *command[4:]],
+                env={**os.environ, "BENCH_REQUESTS": str(requests)},
+                capture_output=True,
+                check=True,
+            )
         output = subprocess.run(
             command,
             env={**os.environ, "BENCH_REQUESTS": str(requests)},
@@ -260,16 +283,28 @@ class Command(BaseCommand):
             "errors": float(non_2xx.group(1)) if non_2xx else 0.0,
         }
 
-    def _report(self, results: dict[str, dict[str, float]], options: dict[str, Any]) -> None:
-        bare = results["bare"]["requests_per_second"]
+    def _report(self, rounds: list[dict[str, dict[str, float]]], options: dict[str, Any]) -> None:
         self.stdout.write(
             f"\n{options['connections']} connections, {options['workers']} gunicorn workers, "
-            f"{os.cpu_count()} CPUs, {options['duration']} s per scenario"
+            f"{os.cpu_count()} CPUs, {options['duration']} s per scenario, {len(rounds)} round(s)"
         )
-        self.stdout.write(f"{'scenario':8s} {'req/s':>9s} {'ratio':>7s} {'p99 ms':>8s} errors")
-        for name, result in results.items():
-            rate = result["requests_per_second"]
-            self.stdout.write(
-                f"{name:8s} {rate:9.1f} {rate / bare:7.2f} {result['p99_ms']:8.1f} "
-                f"{int(result['errors'])}"
+        self.stdout.write(
+            f"{'scenario':8s} {'req/s':>9s} {'ratio':>7s} {'p99 ms':>8s} errors"
+            + ("   ratio low-high  p99 low-high" if len(rounds) > 1 else "")
+        )
+        for name in rounds[0]:
+            rates = [r[name]["requests_per_second"] for r in rounds]
+            ratios = [
+                r[name]["requests_per_second"] / r["bare"]["requests_per_second"] for r in rounds
+            ]
+            p99s = [r[name]["p99_ms"] for r in rounds]
+            errors = sum(int(r[name]["errors"]) for r in rounds)
+            line = (
+                f"{name:8s} {statistics.median(rates):9.1f} {statistics.median(ratios):7.2f} "
+                f"{statistics.median(p99s):8.1f} {errors}"
             )
+            if len(rounds) > 1:
+                line += (
+                    f"   {min(ratios):5.2f}-{max(ratios):<5.2f}    {min(p99s):.0f}-{max(p99s):.0f}"
+                )
+            self.stdout.write(line)
