@@ -252,3 +252,20 @@ def test_the_python_path_writes_the_same_table(rich: Poll, monkeypatch: pytest.M
     assert parquet.sort_by([(k, "ascending") for k in key]).equals(
         copied_parquet.sort_by([(k, "ascending") for k in key])
     )
+
+
+def test_questions_added_far_apart_keep_their_keys(rich: Poll) -> None:
+    """Question ids spread far apart take the CASE look-up, not an array by id."""
+    late = rich.questions.get(key="comment")
+    late.pk = None
+    late.id = Question.objects.order_by("-id").first().id + 10_000
+    late.key = "-late_added"
+    late.save(force_insert=True)
+    person = rich.participants.order_by("id").first()
+    Answer.objects.create(poll=rich, participant=person, question=late, wave=2, value="-ok")
+    assert "CASE a.question_id" in writers.long_sql(rich, for_csv=True)
+    body = b"".join(writers.long_csv_chunks(rich))
+    assert body == old_long_csv(rich)
+    assert b"'-late_added,2,'-ok," in body
+    table = pq.read_table(io.BytesIO(b"".join(writers.long_parquet_chunks(rich))))
+    assert table.equals(old_long_table(rich))
