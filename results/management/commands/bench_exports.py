@@ -15,8 +15,10 @@ Each method runs ``--repeat`` times, the methods taking turns so that other work
 falls on all of them alike. A ratio is the method's throughput as a share of raw COPY's in the
 same round (raw seconds / method seconds); the table gives the median and the range over rounds.
 Peak RSS is the measuring process's maximum resident set (Django and its imports included);
-"own" is what the export added to the process it started in. ``--json PATH`` writes every
-measurement and the summary.
+"own" is what the export added to the process it started in. CPU seconds of the database
+backend (read from /proc where PostgreSQL runs on the same machine) and of the exporting process
+show where the time goes, and move less than wall time when other work shares the machine.
+``--json PATH`` writes every measurement and the summary.
 """
 
 import csv
@@ -147,8 +149,25 @@ def naive_orm(poll: Poll) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
+def server_cpu(backend: int) -> float | None:
+    """CPU seconds the database backend has used, where it runs on this machine (else None)."""
+    try:
+        fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def client_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(method: str, slug: str) -> dict[str, Any]:
     poll = Poll.objects.get(slug=slug)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     chunks = {
         "raw_copy": raw_copy,
         "long_csv": exports.long_csv_chunks,
@@ -156,11 +175,21 @@ def measure(method: str, slug: str) -> dict[str, Any]:
         "naive_orm": naive_orm,
     }[method](poll)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    db_before, cpu_before = server_cpu(backend), client_cpu()
     started = time.perf_counter()
     size = sum(len(chunk) for chunk in chunks)
     seconds = time.perf_counter() - started
+    db_after, cpu_after = server_cpu(backend), client_cpu()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "bytes": size, "peak_mb": peak, "start_mb": base}
+    return {
+        "seconds": seconds,
+        "bytes": size,
+        "peak_mb": peak,
+        "start_mb": base,
+        # Where the time goes, steadier than wall time on a busy machine.
+        "db_cpu_s": None if db_before is None else db_after - db_before,
+        "client_cpu_s": cpu_after - cpu_before,
+    }
 
 
 class Command(BaseCommand):
@@ -246,9 +275,16 @@ def summarise(results: list[dict[str, Any]], methods: list[str]) -> list[dict[st
                     "peak_mb": max(r["peak_mb"] for r in runs),
                     "own_mb": max(r["peak_mb"] - r["start_mb"] for r in runs),
                     "bytes": runs[0]["bytes"],
+                    "db_cpu_s": median_of(runs, "db_cpu_s"),
+                    "client_cpu_s": median_of(runs, "client_cpu_s"),
                 }
             )
     return summary
+
+
+def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
 
 
 def table(summary: list[dict[str, Any]], methods: list[str]) -> str:
@@ -256,6 +292,7 @@ def table(summary: list[dict[str, Any]], methods: list[str]) -> str:
     head = ["rows"]
     for method in methods:
         head += [f"{method} s", f"{method} ratio", f"{method} peak MB (own)"]
+        head += [f"{method} CPU s db/client"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     for rows in sorted({s["rows"] for s in summary}):
         cells = [f"{rows:,}"]
@@ -266,5 +303,7 @@ def table(summary: list[dict[str, Any]], methods: list[str]) -> str:
             low, high = s["ratio_range"]
             cells.append(f"{100 * s['ratio']:.0f} % ({100 * low:.0f}-{100 * high:.0f})")
             cells.append(f"{s['peak_mb']:.0f} ({s['own_mb']:.0f})")
+            db = "-" if s["db_cpu_s"] is None else f"{s['db_cpu_s']:.1f}"
+            cells.append(f"{db}/{s['client_cpu_s']:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
