@@ -206,18 +206,26 @@ def copy_numeric_blocks(poll_id: int, block_rows: int = COPY_BLOCK_ROWS) -> Iter
     """The binary COPY of a poll's numeric answers, decoded block by block (PostgreSQL only)."""
     sql = f"COPY ({NUMERIC_SQL.format(poll_id=int(poll_id))}) TO STDOUT (FORMAT binary)"
     pending = bytearray()
-    block_bytes = block_rows * _ROW.itemsize
-    started = False
+    limit = block_rows * _ROW.itemsize
+    header: int | None = None
     with connection.cursor() as cursor, cursor.copy(sql) as copy:
+        # psycopg hands over one row per chunk, six million at 100,000 participants: the loop
+        # only appends (a chunk kept instead of copied at once made the read five times
+        # slower) and looks at the length.
         for chunk in copy:
             pending += chunk
-            if not started and len(pending) >= len(_COPY_HEADER) + 8:
-                del pending[: _copy_header_size(memoryview(pending))]
-                started = True
-            if started and len(pending) >= block_bytes + len(_COPY_TRAILER):
-                yield _checked_rows(bytes(pending[:block_bytes]))
-                del pending[:block_bytes]
-    if not started or pending[-len(_COPY_TRAILER) :] != _COPY_TRAILER:
+            if len(pending) >= limit:
+                if header is None:
+                    header = _copy_header_size(memoryview(pending))
+                    del pending[:header]
+                whole = len(pending) - len(pending) % _ROW.itemsize
+                yield _checked_rows(bytes(pending[:whole]))
+                del pending[:whole]
+    if header is None and len(pending) >= len(_COPY_HEADER) + 8:
+        del pending[: _copy_header_size(memoryview(pending))]
+        header = 0
+    # What is left is rows and the trailer, which is shorter than a row.
+    if header is None or pending[-len(_COPY_TRAILER) :] != _COPY_TRAILER:
         raise ValueError("binary COPY stream ended without its trailer")
     del pending[-len(_COPY_TRAILER) :]
     if len(pending) % _ROW.itemsize:
