@@ -106,3 +106,24 @@ def test_each_xdist_worker_has_a_redis_database_of_its_own() -> None:
     base = "redis://127.0.0.1:6379/9"
     urls = [redis_url_of_this_worker(base, f"gw{i}") for i in range(4)]
     assert urls == [f"redis://127.0.0.1:6379/{n}" for n in (10, 11, 12, 13)]
+
+
+def test_web_processes_do_not_load_the_numeric_stack_for_one_admin_page() -> None:
+    """A web process (URLs and every admin module loaded) leaves scikit-learn and scipy to
+    the worker and the one admin page that groups similar questions: they cost each web
+    process about a second of start-up and 70 MB."""
+    script = (
+        "import sys, django; django.setup(); import deliberate.urls; "
+        "from django.contrib import admin; admin.autodiscover(); "
+        "print(sorted(m for m in ('sklearn', 'scipy', 'statsmodels') if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "deliberate.settings"}
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert out.stdout.strip() == "[]"

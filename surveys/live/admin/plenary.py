@@ -12,9 +12,6 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
-from scipy.sparse.csgraph import connected_components
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics.pairwise import cosine_similarity
 
 from surveys.live.models import ExpertAnswer, PanelQuestion
 from surveys.models import Poll
@@ -38,6 +35,13 @@ def group_similar(texts: list[str], threshold: float = SIMILAR) -> list[list[int
     given. One text, or texts with nothing to compare (empty), stand alone."""
     if len(texts) < 2:
         return [[i] for i in range(len(texts))]
+    # Imported here: the admin loads this module in every web process, and scikit-learn (with
+    # scipy) would add about a second to each one's start and its memory for every request,
+    # used only by this page.
+    from scipy.sparse.csgraph import connected_components
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import cosine_similarity
+
     try:
         matrix = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), lowercase=True)
         vectors = matrix.fit_transform(texts)
