@@ -41,11 +41,12 @@ def question_key_of(name: str) -> str:
     return name[2:].split(".", 1)[0]
 
 
-# The fields of each questionnaire page, built once per poll version, page, option order and
-# language: building seven choice fields with their messages cost a submission as much as a
-# whole bare request. Fields are never changed once built (the page's markup is drawn by
-# surveys.definition.markup, not by these fields), so forms may share them; a new poll
-# version is a new key. Cleared whole when full: a few hundred pages, whatever the traffic.
+# The fields of each questionnaire page, built once per poll version, page, option order (pages
+# with a ranking) and language: building seven choice fields with their messages cost a
+# submission as much as a whole bare request. Fields are never changed once built (the page's
+# markup is drawn by surveys.definition.markup, not by these fields), so forms may share them;
+# a new poll version is a new key. Cleared whole when full: a few hundred pages, whatever the
+# traffic.
 _PAGE_FIELDS: dict[tuple[Any, ...], dict[str, forms.Field]] = {}
 _PAGE_FIELDS_MAX = 512
 
@@ -73,7 +74,9 @@ class QuestionnaireForm(forms.Form):
             spec.version,
             wave,
             tuple(q.key for q in questions),
-            tuple(self.option_order),
+            # Only a ranking's fields follow the option order: with seven options shuffled per
+            # participant (5,040 orders), keying every page by it left almost nothing shared.
+            tuple(self.option_order) if any(q.kind == Kind.RANKING for q in questions) else (),
             get_language(),
         )
         shared = _PAGE_FIELDS.get(key)

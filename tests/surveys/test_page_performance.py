@@ -120,3 +120,14 @@ def test_page_forms_share_their_fields_and_keep_each_languages_messages() -> Non
     assert first.fields["wave"] is not again.fields["wave"]  # Django's own, per form
     assert "is not on the scale" in english and english_again == english
     assert ukrainian != english and "11" in ukrainian
+
+
+def test_pages_without_a_ranking_share_fields_whatever_the_option_order() -> None:
+    """Options are shuffled per participant: only a ranking's fields follow that order, so a
+    rating page is built once for all of them."""
+    spec = poll_spec(make_poll())
+    first = Participant(arm=Participant.Arm.TREATMENT, language="en", option_order=["b", "a"])
+    second = Participant(arm=Participant.Arm.TREATMENT, language="en", option_order=["a", "b"])
+    empty = QueryDict("wave=1")
+    forms = [page_form(empty, spec=spec, participant=p, place=("t1", 0)) for p in (first, second)]
+    assert forms[0].fields["q-rate_exit"] is forms[1].fields["q-rate_exit"]
