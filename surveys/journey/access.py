@@ -1,30 +1,18 @@
-"""Who is this participant: the per-poll signed cookie (read by a statement compiled once per
-process), invitation links and the rate limit on failed ones, the client's address, and the
-language of the pages.
+"""Who is this participant: the per-poll signed cookie, invitation links and the rate limit on
+failed ones, the client's address, and the language of the pages.
 """
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from collections.abc import Iterable
 
 from django.conf import settings
-from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
-from django.db import connections
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model, OuterRef, QuerySet
-from django.db.models.functions import JSONArray
-from django.db.models.query import get_related_populators
-from django.db.models.sql.compiler import SQLCompiler
-from django.db.transaction import TransactionManagementError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import get_language_info, get_supported_language_variant
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 from surveys.journey.tokens import hash_token
-from surveys.models import Answer, Participant, Poll
+from surveys.models import Participant, Poll
 
 logger = logging.getLogger(__name__)
 
@@ -45,130 +33,11 @@ def participant_from_cookie(request: HttpRequest, slug: str) -> Participant | No
     )
     if not public_id:
         return None
-    found: Participant | None = participant_by_public_id(public_id, slug)
-    return found
-
-
-# The participant reads of the hot paths, compiled by the ORM once per process. Every
-# questionnaire request reads the participant of the cookie with their poll (on a page, with
-# their answers of the wave), and every submission reads it again under a row lock. Building
-# and compiling those querysets (sixty columns, a join, a subquery) cost the worker more CPU
-# than PostgreSQL spends answering them, while their SQL only differs in the values looked
-# up. So each shape is compiled once with marker values and a request runs that SQL with its
-# own: rows become instances exactly as the queryset makes them (the compiler's converters,
-# Model.from_db, the select_related populators), through Django's cursor, so the statement is
-# logged and counted like any other query.
-
-# Marker values the shapes are compiled with; a request's values take their places. Public ids
-# and slugs are short URL-safe strings and ids positive, so no real value is ever a marker.
-PUBLIC_ID = "\x1epublic-id\x1e"
-SLUG = "\x1eslug\x1e"
-PK = -7_364_112_901
-
-
-@dataclass(frozen=True)
-class _Statement:
-    sql: str
-    params: tuple[Any, ...]
-    compiler: SQLCompiler
-    model: type[Model]
-    fields: slice
-    init_list: list[str]
-    populators: list[Any]
-    annotations: dict[str, int]
-    converters: dict[int, Any]
-
-    def first(self, values: dict[Any, Any]) -> Any:
-        """The first row for ``values`` (marker: value) as a model instance, or None."""
-        db = self.compiler.using
-        params = [values.get(param, param) for param in self.params]
-        with self.compiler.connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchmany(1)
-        for row in self.compiler.apply_converters(rows, self.converters):
-            obj = self.model.from_db(db, self.init_list, row[self.fields])
-            for populator in self.populators:
-                populator.populate(row, obj)
-            for name, position in self.annotations.items():
-                setattr(obj, name, row[position])
-            return obj
-        return None
-
-
-def _compile(queryset: QuerySet[Any]) -> _Statement:
-    compiler = queryset.query.get_compiler(using=queryset.db)
-    sql, params = compiler.as_sql()
-    info = compiler.klass_info
-    assert info is not None
-    select = info["select_fields"]
-    fields = slice(select[0], select[-1] + 1)
-    return _Statement(
-        sql=sql,
-        params=tuple(params),
-        compiler=compiler,
-        model=info["model"],
-        fields=fields,
-        init_list=[column[0].target.attname for column in compiler.select[fields]],
-        populators=get_related_populators(info, compiler.select, queryset.db),
-        annotations=dict(compiler.annotation_col_map),
-        # What results_iter() would work out again for every row.
-        converters=compiler.get_converters([column[0] for column in compiler.select]),
-    )
-
-
-def _from_cookie(wave: int | None) -> QuerySet[Participant]:
-    found = Participant.objects.select_related("poll").filter(
-        public_id=PUBLIC_ID, poll__slug=SLUG, revoked_at__isnull=True
-    )
-    if wave is not None:
-        answers = Answer.objects.filter(participant=OuterRef("pk"), wave=wave).values(
-            row=JSONArray("question_id", "value", "missing")
-        )
-        found = found.annotate(wave_answers=ArraySubquery(answers))
-    return found[:1]
-
-
-def _locked(_wave: int | None) -> QuerySet[Participant]:
-    # ``of`` keeps the lock off the joined poll row, which every participant shares.
     return (
-        Participant.objects.select_for_update(of=("self",)).select_related("poll").filter(pk=PK)[:1]
+        Participant.objects.select_related("poll")
+        .filter(public_id=public_id, poll__slug=slug, revoked_at__isnull=True)
+        .first()
     )
-
-
-_SHAPES: dict[str, Callable[[int | None], QuerySet[Participant]]] = {
-    "from_cookie": _from_cookie,
-    "locked": _locked,
-}
-
-
-@lru_cache(maxsize=64)
-def _statement(shape: str, wave: int | None, connection: BaseDatabaseWrapper) -> _Statement:
-    # Keyed by the connection too: each thread has its own, and a compiler keeps the one it
-    # was compiled for (the SQL of a test database is the same, its connection is not). A
-    # worker's threads are few and live as long as it does, so the entries stay few.
-    return _compile(_SHAPES[shape](wave).using(connection.alias))
-
-
-def participant_by_public_id(public_id: str, slug: str, wave: int | None = None) -> Any:
-    """The unrevoked participant ``public_id`` of poll ``slug`` with its poll, or None; with
-    ``wave``, also their answers of that wave as ``wave_answers`` [[question id, value,
-    missing kind], ...] (PostgreSQL only)."""
-    statement = _statement("from_cookie", wave, connections["default"])
-    return statement.first({PUBLIC_ID: public_id, SLUG: slug})
-
-
-def locked_with_poll(participant_id: int) -> Participant:
-    """The participant's row locked until the transaction ends, with its poll read along (not
-    locked). Raises ``Participant.DoesNotExist`` like ``get``."""
-    connection = connections["default"]
-    if connection.get_autocommit():
-        # What select_for_update() says: a lock outside a transaction would be let go at once.
-        raise TransactionManagementError("select_for_update cannot be used outside a transaction.")
-    statement = _statement("locked", None, connection)
-    found: Participant | None = statement.first({PK: participant_id})
-    if found is None:
-        raise Participant.DoesNotExist(f"Participant {participant_id} does not exist")
-    return found
 
 
 def remember(response: HttpResponse, participant: Participant, slug: str) -> None:

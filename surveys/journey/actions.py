@@ -19,7 +19,7 @@ from django.utils import timezone
 from results.tasks import schedule_recompute
 from surveys.definition import schedule
 from surveys.definition.spec import PollSpec
-from surveys.journey import access, flow, paradata, tokens
+from surveys.journey import flow, paradata, tokens
 from surveys.journey.flow import Place
 from surveys.journey.forms import Given, GivenReason
 from surveys.models import Answer, Participant, Poll, Reason, ReasonReport, Withdrawal
@@ -178,8 +178,12 @@ def _move(participant: Participant, nxt: Place, now: datetime) -> Place:
 
 def _locked_with_poll(participant_id: int) -> Participant:
     """The participant's row, locked until the transaction ends, with its poll read along (and
-    not locked: every participant shares it). Compiled once, see surveys.journey.access."""
-    return access.locked_with_poll(participant_id)
+    not locked: ``of`` keeps the lock off the joined poll row, which every participant shares)."""
+    return (
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("poll")
+        .get(pk=participant_id)
+    )
 
 
 @transaction.atomic

@@ -9,8 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core import signing
 from django.db import connection
+from django.db.models import OuterRef
+from django.db.models.functions import JSONArray
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,7 +29,7 @@ from surveys.journey import over_time as journey_time
 from surveys.journey.flow import Place
 from surveys.journey.forms import page_form, reasons_form
 from surveys.journey.pages import Posted, render_step
-from surveys.models import Participant, Poll, ReasonReport, localized
+from surveys.models import Answer, Participant, Poll, ReasonReport, localized
 
 __all__ = ["render_step"]
 
@@ -315,11 +318,21 @@ def _participant_with_answers(
     public_id = request.get_signed_cookie(
         access.cookie_name(slug), default=None, salt=access.COOKIE_SALT, max_age=access.COOKIE_AGE
     )
-    found = access.participant_by_public_id(public_id, slug, wave) if public_id else None
-    if found is None or found.consented_at is None:
+    answers = Answer.objects.filter(participant=OuterRef("pk"), wave=wave).values(
+        row=JSONArray("question_id", "value", "missing")
+    )
+    found = (
+        list(
+            Participant.objects.select_related("poll")
+            .filter(public_id=public_id, poll__slug=slug, revoked_at__isnull=True)
+            .annotate(wave_answers=ArraySubquery(answers))[:1]
+        )
+        if public_id
+        else []
+    )
+    if not found or found[0].consented_at is None:
         return redirect("surveys:entry", slug)
-    participant: Participant = found
-    return participant
+    return found[0]
 
 
 @require_http_methods(["GET", "POST"])

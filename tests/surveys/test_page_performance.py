@@ -1,89 +1,33 @@
-"""What the questionnaire pages keep from one request to the next (participant reads compiled
-once per process, page form fields built once) gives what building them anew gives, and a
-participant still finds their own saved answers on the cached page."""
+"""What the questionnaire pages keep from one request to the next (page form fields built
+once) gives what building them anew gives, a participant still finds their own saved answers on
+the cached page, and a submission locks only the participant's row."""
 
 from typing import Any
 
 import pytest
-from django.contrib.postgres.expressions import ArraySubquery
-from django.db import connection, transaction
-from django.db.models import OuterRef
-from django.db.models.functions import JSONArray
-from django.db.transaction import TransactionManagementError
+from django.db import connection
 from django.http import QueryDict
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone, translation
+from django.utils import translation
 
 from surveys.definition.spec import poll_spec
-from surveys.journey import access
 from surveys.journey.forms import page_form
-from surveys.models import Answer, Participant
+from surveys.models import Participant
 from tests.factories import make_poll
 from tests.surveys.test_journey import T1_PAGES, post_page, start
 
 pytestmark = pytest.mark.django_db
 
 
-def field_values(participant: Participant) -> dict[str, Any]:
-    return {f.attname: getattr(participant, f.attname) for f in Participant._meta.concrete_fields}
-
-
-def test_the_compiled_read_is_the_querysets_participant_poll_and_answers() -> None:
+def test_a_submission_locks_the_participant_not_the_shared_poll() -> None:
     poll = make_poll(design={"control_share": 0.0})
     client = Client()
-    started = start(client, poll)
-    post_page(client, f"/p/{poll.slug}/t1/1/", T1_PAGES[0], wave=1)
-    answers = Answer.objects.filter(participant=OuterRef("pk"), wave=1).values(
-        row=JSONArray("question_id", "value", "missing")
-    )
-    expected = (
-        Participant.objects.select_related("poll")
-        .annotate(wave_answers=ArraySubquery(answers))
-        .get(pk=started.pk)
-    )
-    found = access.participant_by_public_id(started.public_id, poll.slug, 1)
-    assert field_values(found) == field_values(expected)
-    assert found.poll == expected.poll
-    assert found.poll.title == expected.poll.title
-    assert found.poll.updated_at == expected.poll.updated_at
-    assert sorted(map(tuple, found.wave_answers)) == sorted(map(tuple, expected.wave_answers))
-    assert len(found.wave_answers) == 3  # including the don't know
-    assert access.participant_by_public_id(started.public_id, poll.slug, 2).wave_answers == []
-    without = access.participant_by_public_id(started.public_id, poll.slug)
-    assert not hasattr(without, "wave_answers")
-
-
-def test_the_compiled_read_finds_no_one_for_another_poll_or_a_revoked_participant() -> None:
-    poll = make_poll(design={"control_share": 0.0})
-    other = make_poll(slug="other", design={"control_share": 0.0})
-    started = start(Client(), poll)
-    assert access.participant_by_public_id(started.public_id, other.slug) is None
-    assert access.participant_by_public_id("no-such-id", poll.slug, 1) is None
-    Participant.objects.filter(pk=started.pk).update(revoked_at=timezone.now())
-    assert access.participant_by_public_id(started.public_id, poll.slug) is None
-
-
-@pytest.mark.django_db(transaction=True)  # outside the test's own transaction
-def test_the_locked_read_needs_a_transaction_and_a_participant() -> None:
-    poll = make_poll(design={"control_share": 0.0})
-    started = start(Client(), poll)
-    with pytest.raises(TransactionManagementError):
-        access.locked_with_poll(started.pk)
-    with transaction.atomic():
-        locked = access.locked_with_poll(started.pk)
-        assert field_values(locked) == field_values(Participant.objects.get(pk=started.pk))
-        assert locked.poll.slug == poll.slug
-        with pytest.raises(Participant.DoesNotExist):
-            access.locked_with_poll(started.pk + 1000)
-
-
-def test_the_locked_read_locks_the_participant_not_the_shared_poll() -> None:
-    poll = make_poll(design={"control_share": 0.0})
-    started = start(Client(), poll)
-    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        access.locked_with_poll(started.pk)
-    assert 'FOR UPDATE OF "surveys_participant"' in queries[-1]["sql"]
+    start(client, poll)
+    with CaptureQueriesContext(connection) as queries:
+        post_page(client, f"/p/{poll.slug}/t1/1/", T1_PAGES[0], wave=1)
+    locks = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
+    assert locks and all('FOR UPDATE OF "surveys_participant"' in sql for sql in locks)
 
 
 @pytest.mark.parametrize("language", ["en", "uk"])
