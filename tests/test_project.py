@@ -127,3 +127,21 @@ def test_web_processes_do_not_load_the_numeric_stack_for_one_admin_page() -> Non
         env=env,
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_embedded_default_computes_results_on_sqlite(tmp_path: Path) -> None:
+    """The results engine reads answers through the ORM on SQLite (no COPY there)."""
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "REDIS_URL": ""}
+    assert run_manage("migrate", "-v0", env=env).returncode == 0
+    assert run_manage("loadpoll", "seeds/west-putin-exit.yaml", env=env).returncode == 0
+    script = (
+        "from surveys.models import Poll; from results.simulate import "
+        "add_simulated_participants; from results.compute.recompute import recompute_poll; "
+        "p = Poll.objects.get(slug='west-putin-exit'); "
+        "add_simulated_participants(poll=p, n=20, seed=3); s = recompute_poll(p.pk); "
+        "print(s.n_participants, s.payload['meta']['n_answers'], len(s.payload['items']))"
+    )
+    result = run_manage("shell", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    n, answers, items = map(int, result.stdout.split()[-3:])
+    assert n == 20 and answers > 20 * 40 and items > 0

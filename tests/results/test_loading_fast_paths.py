@@ -16,12 +16,12 @@ from django.utils.crypto import salted_hmac
 from results.compute.loading import (
     ANSWER_ROW,
     PollData,
+    _copy_header_size,
     arrange_answers,
     copy_numeric_answers,
     copy_numeric_blocks,
     iterate_numeric_answers,
     load_poll_data,
-    parse_copy_binary,
     positions,
 )
 from results.compute.recompute import participant_digests
@@ -145,6 +145,6 @@ def test_copy_in_small_blocks_reads_every_answer_once(seed_poll) -> None:
     assert np.array_equal(data.answered, answered)
 
 
-def test_a_cut_copy_stream_is_refused() -> None:
+def test_a_stream_that_is_not_a_binary_copy_is_refused() -> None:
     with pytest.raises(ValueError, match="not a PostgreSQL binary COPY"):
-        parse_copy_binary(b"COPY\n")
+        _copy_header_size(memoryview(b"COPY\n" + bytes(20)))
